@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# tools.sh installs the lab's pinned components into a cache outside the checkout,
+# so a fresh clone (what CI runs) reuses what an earlier run built.
+#
+#   DRIFTGATE_TOOLS_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/driftgate/tools)
+#
+# Each component lands in $DIR/<component>-<version>/ and is marked done by a
+# .done file; a second run only checks the markers and takes seconds. Sources:
+# the Go module proxy only (helper modules for tools whose go.mod has replaces).
+set -euo pipefail
+
+DIR="${DRIFTGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/driftgate/tools}"
+mkdir -p "$DIR"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+
+ETCD_VERSION=3.6.16
+KUBE_VERSION=1.34.2
+TOFU_VERSION=1.10.10
+TERRAFORM_VERSION=1.5.7
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+NATS_VERSION=2.12.1
+PROVIDER_KUBERNETES_VERSION=1.13.4
+PROVIDER_KUBECTL_VERSION=1.19.0
+
+log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# step NAME VERSION ESTIMATE FUNC: runs FUNC with $OUT set unless already done.
+step() {
+	local name=$1 version=$2 estimate=$3 fn=$4
+	OUT="$DIR/$name-$version"
+	if [[ -f "$OUT/.done" ]]; then
+		return 0
+	fi
+	log "building $name $version (about $estimate on 2 cores, once; cached in $OUT)"
+	local start=$SECONDS
+	rm -rf "$OUT" && mkdir -p "$OUT/bin"
+	if ! "$fn"; then
+		log "FAILED: $name $version (see output above)"
+		rm -rf "$OUT"
+		return 1
+	fi
+	touch "$OUT/.done"
+	log "done: $name $version in $((SECONDS - start))s"
+}
+
+# helper_module DIR MODULE_LINES... writes a throwaway module requiring a tool.
+helper_module() {
+	local dir=$1 gomod=$2 imports=$3
+	rm -rf "$dir" && mkdir -p "$dir"
+	printf '%s\n' "$gomod" >"$dir/go.mod"
+	printf '//go:build tools\n\npackage tools\n\nimport (\n%s\n)\n' "$imports" >"$dir/tools.go"
+	(cd "$dir" && go mod tidy -e >/dev/null 2>&1 || (cd "$dir" && go mod tidy))
+}
+
+build_nats() {
+	GOBIN="$OUT/bin" go install "github.com/nats-io/nats-server/v2@v$NATS_VERSION"
+}
+
+build_etcd() {
+	local m="$OUT/src"
+	helper_module "$m" "module driftgate.local/etcd
+go 1.24
+require (
+	go.etcd.io/etcd/server/v3 v$ETCD_VERSION
+	go.etcd.io/etcd/api/v3 v$ETCD_VERSION
+	go.etcd.io/etcd/client/pkg/v3 v$ETCD_VERSION
+	go.etcd.io/etcd/client/v3 v$ETCD_VERSION
+	go.etcd.io/etcd/pkg/v3 v$ETCD_VERSION
+)" '	_ "go.etcd.io/etcd/server/v3"'
+	(cd "$m" && go build -trimpath -o "$OUT/bin/etcd" go.etcd.io/etcd/server/v3)
+	rm -rf "$m"
+}
+
+build_kube() {
+	local m="$OUT/src" replaces
+	replaces=$(curl -fsSL "https://proxy.golang.org/k8s.io/kubernetes/@v/v$KUBE_VERSION.mod" |
+		awk -v v="v0.${KUBE_VERSION#1.}" '$2=="=>" && $3 ~ /^\.\/staging\// {print "replace " $1 " => " $1 " " v}')
+	helper_module "$m" "module driftgate.local/kube
+go 1.24
+require k8s.io/kubernetes v$KUBE_VERSION
+$replaces" '	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"'
+	local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=${KUBE_VERSION%%.*} -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION") -X k8s.io/component-base/version.gitTreeState=clean"
+	(cd "$m" && go build -trimpath -ldflags "$ld" -o "$OUT/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+	log "kube-apiserver built; now kube-controller-manager (about 2-3 min)"
+	(cd "$m" && go build -trimpath -ldflags "$ld" -o "$OUT/bin/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager)
+	rm -rf "$m"
+}
+
+build_tofu() {
+	local m="$OUT/src"
+	helper_module "$m" "module driftgate.local/tofu
+go 1.24
+require github.com/opentofu/opentofu v$TOFU_VERSION
+replace github.com/hashicorp/hcl/v2 v2.20.1 => github.com/opentofu/hcl/v2 v2.20.2-0.20251021132045-587d123c2828" '	_ "github.com/opentofu/opentofu/cmd/tofu"'
+	(cd "$m" && go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$OUT/bin/tofu" github.com/opentofu/opentofu/cmd/tofu)
+	rm -rf "$m"
+}
+
+build_terraform() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
+}
+
+build_minio() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/minio/minio@$MINIO_VERSION"
+}
+
+build_provider_kubectl() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/gavinbunney/terraform-provider-kubectl@v$PROVIDER_KUBECTL_VERSION"
+	mv "$OUT/bin/terraform-provider-kubectl" "$OUT/bin/terraform-provider-kubectl_v$PROVIDER_KUBECTL_VERSION"
+}
+
+build_provider_kubernetes() {
+	local m="$OUT/src"
+	helper_module "$m" "module driftgate.local/provider-kubernetes
+go 1.24
+require github.com/hashicorp/terraform-provider-kubernetes v$PROVIDER_KUBERNETES_VERSION
+replace (
+	github.com/go-openapi/spec => github.com/go-openapi/spec v0.19.5
+	k8s.io/cli-runtime => k8s.io/cli-runtime v0.19.1
+	k8s.io/client-go => k8s.io/client-go v0.19.1
+	github.com/Azure/go-autorest/autorest => github.com/tombuildsstuff/go-autorest/autorest v0.10.1-0.20200416184303-d4e299a3c04a
+	github.com/moby/term => github.com/moby/term v0.0.0-20200507123241-dbdd9cc6608d
+	vbom.ml/util => github.com/fvbommel/util v0.0.0-20160121211510-db5cfe13f5cc
+)" '	_ "github.com/hashicorp/terraform-provider-kubernetes"'
+	(cd "$m" && go build -trimpath -ldflags "-s -w" -o "$OUT/bin/terraform-provider-kubernetes_v$PROVIDER_KUBERNETES_VERSION" github.com/hashicorp/terraform-provider-kubernetes)
+	rm -rf "$m"
+}
+
+# mirror lays the providers out as a filesystem mirror for both registries and
+# writes the CLI config that points tofu and terraform at it.
+build_mirror() {
+	local host p
+	for host in registry.opentofu.org registry.terraform.io; do
+		p="$OUT/mirror/$host/hashicorp/kubernetes/$PROVIDER_KUBERNETES_VERSION/linux_amd64"
+		mkdir -p "$p" && cp "$DIR/provider-kubernetes-$PROVIDER_KUBERNETES_VERSION/bin/"* "$p/"
+		p="$OUT/mirror/$host/gavinbunney/kubectl/$PROVIDER_KUBECTL_VERSION/linux_amd64"
+		mkdir -p "$p" && cp "$DIR/provider-kubectl-$PROVIDER_KUBECTL_VERSION/bin/"* "$p/"
+	done
+	cat >"$OUT/cli.tfrc" <<TFRC
+provider_installation {
+  filesystem_mirror {
+    path = "$OUT/mirror"
+  }
+  direct {
+    exclude = ["*/*/*"]
+  }
+}
+TFRC
+}
+
+# reuse links a binary the user already has (PATH or KUBEBUILDER_ASSETS) when its
+# version matches, so nothing is built twice.
+reuse() {
+	local name=$1 bin=$2 want=$3 found
+	found=$(command -v "$bin" 2>/dev/null || true)
+	if [[ -z "$found" && -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$bin" ]]; then
+		found="$KUBEBUILDER_ASSETS/$bin"
+	fi
+	[[ -n "$found" ]] || return 1
+	"$found" --version 2>/dev/null | grep -q "$want" || "$found" version 2>/dev/null | grep -q "$want" || return 1
+	OUT="$DIR/$name-${want#v}"
+	[[ -f "$OUT/.done" ]] && return 0
+	mkdir -p "$OUT/bin" && ln -sf "$found" "$OUT/bin/$bin" && touch "$OUT/.done"
+	log "reusing $found for $name $want"
+}
+
+start=$SECONDS
+log "tool cache: $DIR"
+reuse nats-server nats-server "v$NATS_VERSION" || step nats-server "$NATS_VERSION" "35s" build_nats
+reuse etcd etcd "$ETCD_VERSION" || step etcd "$ETCD_VERSION" "1 min" build_etcd
+step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
+step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
+step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION" "1s" build_mirror
+reuse tofu tofu "v$TOFU_VERSION" || step tofu "$TOFU_VERSION" "4.5 min" build_tofu
+step minio "$MINIO_VERSION" "5 min" build_minio
+reuse kube kube-apiserver "v$KUBE_VERSION" || step kube "$KUBE_VERSION" "9 min" build_kube
+reuse terraform terraform "v$TERRAFORM_VERSION" || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform
+log "all tools ready in $((SECONDS - start))s"

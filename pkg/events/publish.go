@@ -1,0 +1,112 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Headers set on every stored event, so readers can filter without parsing.
+const (
+	HeaderType      = "Ce-Type"
+	HeaderWorkspace = "Driftgate-Workspace"
+	HeaderReason    = "Driftgate-Reason"
+	HeaderOrigSubj  = "Driftgate-Original-Subject"
+	HeaderOrigSeq   = "Driftgate-Original-Sequence"
+	HeaderConsumer  = "Driftgate-Consumer"
+	ContentType     = "application/cloudevents+json"
+)
+
+var propagator = propagation.TraceContext{}
+
+// Publisher publishes driftgate events to JetStream and waits for the ack.
+type Publisher struct {
+	js     jetstream.JetStream
+	source string
+}
+
+// NewPublisher returns a publisher whose events name source (the service
+// instance, e.g. "driftgate/watcher/host-1").
+func NewPublisher(js jetstream.JetStream, source string) *Publisher {
+	return &Publisher{js: js, source: source}
+}
+
+// Source is the CloudEvents source of this publisher's events.
+func (p *Publisher) Source() string { return p.source }
+
+// Publish wraps d in an event and stores it, returning once JetStream acked
+// it. A fact already stored within the duplicate window is not stored again
+// and is not an error.
+func (p *Publisher) Publish(ctx context.Context, d Data) (cloudevents.Event, error) {
+	e, msg, err := p.message(ctx, d)
+	if err != nil {
+		return e, err
+	}
+	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID())); err != nil {
+		return e, fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
+	}
+	published.Add(ctx, 1)
+	return e, nil
+}
+
+// PublishAsync stores d without waiting; the future reports the ack. Use
+// PublishAsyncComplete on the JetStream context to wait for all of them.
+func (p *Publisher) PublishAsync(ctx context.Context, d Data) (jetstream.PubAckFuture, error) {
+	e, msg, err := p.message(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(e.ID()))
+	if err != nil {
+		return nil, fmt.Errorf("publish async %s %s: %w", e.Type(), e.ID(), err)
+	}
+	published.Add(ctx, 1)
+	return f, nil
+}
+
+func (p *Publisher) message(ctx context.Context, d Data) (cloudevents.Event, *nats.Msg, error) {
+	e, err := New(p.source, d)
+	if err != nil {
+		return e, nil, err
+	}
+	carrier := propagation.MapCarrier{}
+	propagator.Inject(ctx, carrier)
+	if tp := carrier.Get(ExtTraceparent); tp != "" {
+		e.SetExtension(ExtTraceparent, tp)
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return e, nil, fmt.Errorf("marshal %s: %w", e.Type(), err)
+	}
+	msg := nats.NewMsg(NATSSubject(d))
+	msg.Data = body
+	msg.Header.Set("Content-Type", ContentType)
+	msg.Header.Set(HeaderType, e.Type())
+	if ws := d.Workspace(); ws != "" {
+		msg.Header.Set(HeaderWorkspace, ws)
+	}
+	return e, msg, nil
+}
+
+// TraceContext returns ctx carrying the trace of the event's traceparent
+// extension, so a consumer's spans continue the publisher's trace.
+func TraceContext(ctx context.Context, e cloudevents.Event) context.Context {
+	tp, ok := e.Extensions()[ExtTraceparent].(string)
+	if !ok || tp == "" {
+		return ctx
+	}
+	return propagator.Extract(ctx, propagation.MapCarrier{ExtTraceparent: tp})
+}
+
+var (
+	meter          = otel.Meter("github.com/driftgate/driftgate/pkg/events")
+	published, _   = meter.Int64Counter("driftgate_events_published_total")
+	consumed, _    = meter.Int64Counter("driftgate_events_consumed_total")
+	deadLetters, _ = meter.Int64Counter("driftgate_events_dead_lettered_total")
+)
