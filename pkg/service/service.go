@@ -1,0 +1,237 @@
+// Package service is what every driftgate service is wired with: its
+// dependencies (NATS, JetStream, KV buckets, logger, health), the connection
+// to an external NATS server, and Main for a service's own binary.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/obs"
+)
+
+// Deps are what a service is built from.
+type Deps struct {
+	Conn    *nats.Conn
+	JS      jetstream.JetStream
+	Buckets *events.Buckets
+	Log     *slog.Logger
+	Health  *obs.Health
+	// Instance names this process (host-pid); it is the CloudEvents source
+	// suffix and the lease holder name.
+	Instance string
+	// DataDir is where the service may keep files (workspaces, caches).
+	DataDir string
+	// Getenv reads the environment; services use it only for the variables
+	// the config names in *_env fields.
+	Getenv func(string) string
+}
+
+// Source is the CloudEvents source for a service of this process.
+func (d Deps) Source(service string) string {
+	return "driftgate/" + service + "/" + d.Instance
+}
+
+// Runner is a running service: Run blocks until ctx ends and returns after it
+// has drained its consumers.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Factory builds a service from the config file. A service with nothing to do
+// under this config (no workspaces for the planner, no sinks for the
+// notifier) returns (nil, nil) and is not started.
+type Factory func(cfg *config.File, d Deps) (Runner, error)
+
+// Registration names a service and how to build it.
+type Registration struct {
+	Name    string
+	Factory Factory
+}
+
+// Instance returns host-pid.
+func Instance() string {
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "localhost"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
+
+// Connect opens the process's one NATS connection with the auth the config
+// names: user/password, token, creds file, TLS.
+func Connect(url string, c config.NATS, getenv func(string) string, name string) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, getenv(c.PasswordEnv)))
+	}
+	if c.TokenEnv != "" {
+		tok := getenv(c.TokenEnv)
+		if tok == "" {
+			return nil, fmt.Errorf("nats.token_env: environment variable %s is empty", c.TokenEnv)
+		}
+		opts = append(opts, nats.Token(tok))
+	}
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CAFile))
+	}
+	if c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.CertFile, c.TLS.KeyFile))
+	}
+	if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
+		opts = append(opts, nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12}))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// Prepare ensures the stream and buckets the pipeline needs.
+func Prepare(ctx context.Context, js jetstream.JetStream, c config.NATS) (*events.Buckets, error) {
+	_, err := events.EnsureStream(ctx, js, events.StreamConfig{
+		MaxAge: c.StreamMaxAge.Duration, Duplicates: c.DuplicateWindow.Duration, Replicas: c.StreamReplicas,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events.EnsureBuckets(ctx, js, c.StreamReplicas)
+}
+
+// RunAll runs the services that the config gives work to, and the HTTP
+// endpoints, under one errgroup until ctx ends or one fails.
+func RunAll(ctx context.Context, cfg *config.File, d Deps, regs []Registration, httpAddr string, tel *obs.Telemetry) error {
+	g, gctx := errgroup.WithContext(ctx)
+	started := 0
+	for _, r := range regs {
+		svc, err := r.Factory(cfg, Deps{
+			Conn: d.Conn, JS: d.JS, Buckets: d.Buckets, Health: d.Health, Instance: d.Instance,
+			DataDir: d.DataDir, Getenv: d.Getenv, Log: d.Log.With("service", r.Name),
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Name, err)
+		}
+		if svc == nil {
+			d.Log.Info("service has nothing to do under this config; not started", "service", r.Name)
+			continue
+		}
+		started++
+		g.Go(func() error {
+			if err := svc.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", r.Name, err)
+			}
+			return nil
+		})
+	}
+	d.Log.Info("services started", "count", started)
+	g.Go(func() error { return obs.Serve(gctx, httpAddr, obs.Handler(tel.Registry, d.Health), d.Log) })
+	return g.Wait()
+}
+
+// Main is the whole main of a service's own binary:
+// NAME --config FILE --nats-url URL [--http ADDR] [--data-dir DIR].
+// It returns the process exit code.
+func Main(name string, f Factory, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("driftgate-"+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (required)")
+	natsURL := fs.String("nats-url", os.Getenv("DRIFTGATE_NATS_URL"), "NATS server URL (default: nats.url from the config, $DRIFTGATE_NATS_URL)")
+	httpAddr := fs.String("http", "127.0.0.1:0", "address for /metrics, /healthz and /readyz (empty: off)")
+	dataDir := fs.String("data-dir", ".data", "directory for the service's files")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "driftgate %s: %v\n", name, err)
+		return 1
+	}
+	if *cfgPath == "" {
+		return fail(errors.New("--config is required"))
+	}
+	lvl, err := obs.ParseLevel(*level)
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return fail(err)
+	}
+	url := *natsURL
+	if url == "" {
+		url = cfg.NATS.URL
+	}
+	if url == "" {
+		return fail(errors.New("--nats-url is required (or nats.url in the config); `driftgate run` embeds a server instead"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := obs.NewLogger(os.Stderr, lvl, name)
+	tel, err := obs.Setup(ctx, obs.TelemetryOptions{Service: "driftgate-" + name, OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	nc, err := Connect(url, cfg.NATS, os.Getenv, "driftgate-"+name)
+	if err != nil {
+		return fail(err)
+	}
+	defer drain(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := Prepare(ctx, js, cfg.NATS)
+	if err != nil {
+		return fail(err)
+	}
+	d := Deps{Conn: nc, JS: js, Buckets: b, Log: log, Health: obs.NewHealth(), Instance: Instance(), DataDir: *dataDir, Getenv: os.Getenv}
+	if err := RunAll(ctx, cfg, d, []Registration{{Name: name, Factory: f}}, *httpAddr, tel); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// drain flushes and closes the connection, waiting up to 10 seconds.
+func drain(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
+	}
+}
+
+// Drain is drain for callers outside the package (driftgate run).
+func Drain(nc *nats.Conn) { drain(nc) }
