@@ -1,7 +1,3 @@
 module github.com/driftgate/driftgate/services/importer
 
 go 1.26.0
-
-require github.com/driftgate/driftgate/pkg v0.0.0
-
-replace github.com/driftgate/driftgate/pkg => ../../pkg

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/events/eventstest"
+)
+
+// seed publishes n events cycling through object changes, drift findings of
+// two workspaces and import decisions, and returns how many of each.
+func seed(tb testing.TB, env *eventstest.Env, n int) map[string]int {
+	tb.Helper()
+	ctx := context.Background()
+	pub := events.NewPublisher(env.JS, "test")
+	counts := map[string]int{}
+	for i := range n {
+		var d events.Data
+		ws := []string{"marketplace", "operator-db"}[i%2]
+		switch i % 3 {
+		case 0:
+			d = &events.ObjectChanged{Object: events.ObjectRef{Cluster: "lab", Group: "apps", Version: "v1", Kind: "Deployment",
+				Namespace: "shop", Name: fmt.Sprintf("app-%d", i%10), UID: fmt.Sprintf("u%d", i)}, Change: events.ChangeUpdated,
+				ResourceVersion: fmt.Sprint(i), Paths: []string{"spec.replicas"}, ObservedAt: time.Now()}
+		case 1:
+			addr := fmt.Sprintf("kubernetes_config_map.c%d", i%7)
+			d = &events.DriftDetected{PlanID: fmt.Sprintf("p%d", i), Finding: events.Finding{ID: events.FindingID(ws, addr, "changed"),
+				Workspace: ws, Address: addr, Class: events.ClassChanged, Risk: events.RiskLow, State: events.StateOpen,
+				Object: events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: "shop", Name: fmt.Sprintf("c%d", i%7)}}}
+		default:
+			d = events.NewImport(events.ImportApproved, events.Import{RequestID: fmt.Sprintf("r%d", i), WS: ws,
+				Address: "kubernetes_namespace.shop", By: "alice", At: time.Now()})
+		}
+		if _, err := pub.PublishAsync(ctx, d); err != nil {
+			tb.Fatal(err)
+		}
+		counts[d.EventType()]++
+		counts["ws:"+d.Workspace()]++
+	}
+	select {
+	case <-env.JS.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		tb.Fatal("publishes not acked")
+	}
+	return counts
+}
+
+func audit(t *testing.T, url string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := dispatch(append([]string{"audit", "--nats-url", url}, args...), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestAuditFiltersAndOrder(t *testing.T) {
+	env := eventstest.Start(t)
+	counts := seed(t, env, 3000)
+	url := env.Server.ClientURL()
+
+	jsonl := func(args ...string) []map[string]any {
+		out, errs, code := audit(t, url, append(args, "-o", "jsonl")...)
+		if code != 0 {
+			t.Fatalf("audit %v: exit %d: %s", args, code, errs)
+		}
+		var evs []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" {
+				continue
+			}
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			evs = append(evs, e)
+		}
+		return evs
+	}
+
+	all := jsonl()
+	if len(all) != 3000 {
+		t.Fatalf("replayed %d events, want 3000", len(all))
+	}
+	prev := ""
+	for i, e := range all {
+		tm := e["time"].(string)
+		if tm < prev {
+			t.Fatalf("event %d out of order: %s after %s", i, tm, prev)
+		}
+		prev = tm
+	}
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--type", "object"}, counts[events.TypeObjectChanged]},
+		{[]string{"--type", "dev.driftgate.drift.detected.v1"}, counts[events.TypeDriftDetected]},
+		{[]string{"--type", "import.approved"}, counts[events.TypeImportApproved]},
+		{[]string{"--type", "dri"}, counts[events.TypeDriftDetected]},
+		{[]string{"--workspace", "marketplace"}, counts["ws:marketplace"]},
+		{[]string{"--workspace", "marketplace", "--type", "drift"}, counts[events.TypeDriftDetected] / 2},
+		{[]string{"--object", "Deployment/shop/app-3"}, 100},
+		{[]string{"--object", "kubernetes_config_map.c0"}, 143},
+		{[]string{"--since", "1h"}, 3000},
+		{[]string{"--until", "1h"}, 0},
+		{[]string{"--since", time.Now().Add(time.Hour).Format(time.RFC3339)}, 0},
+	}
+	for _, c := range cases {
+		if got := len(jsonl(c.args...)); got != c.want {
+			t.Errorf("audit %v: %d events, want %d", c.args, got, c.want)
+		}
+	}
+
+	out, _, code := audit(t, url, "--type", "import", "-o", "table")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != counts[events.TypeImportApproved]+1 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("table: exit %d, %d lines", code, len(lines))
+	}
+	if !strings.Contains(lines[1], "import.approved") || !strings.Contains(lines[1], "by alice") {
+		t.Errorf("table row %q", lines[1])
+	}
+	out, _, _ = audit(t, url, "--workspace", "nobody", "-o", "json")
+	if strings.TrimSpace(out) != "[\n]" {
+		t.Errorf("empty json = %q", out)
+	}
+	var arr []json.RawMessage
+	out, _, _ = audit(t, url, "--type", "import", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &arr); err != nil || len(arr) != counts[events.TypeImportApproved] {
+		t.Errorf("json array: %d items, %v", len(arr), err)
+	}
+}
+
+func TestAuditShowsDeadLetters(t *testing.T) {
+	env := eventstest.Start(t)
+	c, err := events.NewConsumer(env.JS, events.ConsumerConfig{Durable: "x"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	if _, err := env.JS.Publish(ctx, "driftgate.object.changed.bad", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _, _ = audit(t, env.Server.ClientURL(), "--type", "deadletter")
+		if strings.Contains(out, "not a CloudEvent") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !strings.Contains(out, "dead-lettered by x: not a CloudEvent") {
+		t.Fatalf("audit output:\n%s", out)
+	}
+}
+
+func TestAuditBadInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since", "yesterday"}, `driftgate audit: --since: "yesterday" is neither a duration`},
+		{[]string{"-o", "yaml"}, `driftgate audit: -o "yaml" is not table, json or jsonl`},
+		{[]string{"--since", "1h", "--until", "2h"}, "driftgate audit: --until is before --since"},
+		{[]string{"--nats-url", "nats://127.0.0.1:1"}, "driftgate audit: cannot reach NATS at nats://127.0.0.1:1"},
+	} {
+		var out, errb bytes.Buffer
+		code := dispatch(append([]string{"audit"}, c.args...), &out, &errb)
+		if code == 0 || !strings.HasPrefix(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("audit %v: exit %d, stderr %q", c.args, code, errb.String())
+		}
+	}
+}
+
+func BenchmarkAuditReplay100k(b *testing.B) {
+	env := eventstest.Start(b)
+	seed(b, env, 100_000)
+	b.ResetTimer()
+	for range b.N {
+		var out, errb bytes.Buffer
+		if code := dispatch([]string{"audit", "--nats-url", env.Server.ClientURL(), "-o", "table"}, &out, &errb); code != 0 {
+			b.Fatal(errb.String())
+		}
+		if n := bytes.Count(out.Bytes(), []byte("\n")); n != 100_001 {
+			b.Fatalf("%d lines", n)
+		}
+	}
+	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "events/s")
+}

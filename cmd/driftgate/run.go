@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/natsembed"
+	"github.com/driftgate/driftgate/pkg/obs"
+	"github.com/driftgate/driftgate/pkg/service"
+)
+
+func init() {
+	register("run", "all services in one process; embedded JetStream without --nats-url", runRun)
+}
+
+// Environment variables read by the CLI.
+const (
+	envNATSURL   = "DRIFTGATE_NATS_URL"
+	envNATSToken = "DRIFTGATE_NATS_TOKEN"
+)
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("driftgate run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (required)")
+	natsURL := fs.String("nats-url", "", "external NATS server; empty: embed one (or nats.url from the config)")
+	dataDir := fs.String("data-dir", ".data", "directory for JetStream's files and the services' working dirs")
+	listen := fs.String("listen", "127.0.0.1:4222", "where the embedded NATS server accepts clients")
+	httpAddr := fs.String("http", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (empty: off)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fail := failer(stderr, "run")
+	if *cfgPath == "" {
+		return fail(errors.New("--config is required"))
+	}
+	lvl, err := obs.ParseLevel(*level)
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return fail(fmt.Errorf("--data-dir: %w", err))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := obs.NewLogger(stderr, lvl, "driftgate")
+	tel, err := obs.Setup(ctx, obs.TelemetryOptions{Service: "driftgate", OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+
+	url := *natsURL
+	if url == "" {
+		url = cfg.NATS.URL
+	}
+	var nc *nats.Conn
+	if url == "" {
+		srv, err := natsembed.Start(natsembed.Options{
+			Listen: *listen, StoreDir: filepath.Join(*dataDir, "jetstream"), Token: os.Getenv(envNATSToken),
+		})
+		if err != nil {
+			return fail(err)
+		}
+		defer func() {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			log.Info("embedded NATS stopped")
+		}()
+		log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "store", filepath.Join(*dataDir, "jetstream"))
+		if nc, err = nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Name("driftgate-run"), nats.Token(os.Getenv(envNATSToken))); err != nil {
+			return fail(fmt.Errorf("connect to embedded NATS: %w", err))
+		}
+	} else if nc, err = service.Connect(url, cfg.NATS, os.Getenv, "driftgate-run"); err != nil {
+		return fail(err)
+	}
+	defer service.Drain(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := service.Prepare(ctx, js, cfg.NATS)
+	if err != nil {
+		return fail(err)
+	}
+	d := service.Deps{Conn: nc, JS: js, Buckets: b, Log: log, Health: obs.NewHealth(), Instance: service.Instance(),
+		DataDir: *dataDir, Getenv: os.Getenv}
+	err = service.RunAll(ctx, cfg, d, services, *httpAddr, tel)
+	log.Info("services stopped; draining NATS")
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// parseFlags parses args; ok is false when the command must exit with code.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 1, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 1, false
+	}
+	return 0, true
+}
+
+// failer prints one line "driftgate CMD: err" and returns exit code 1.
+func failer(stderr io.Writer, cmd string) func(error) int {
+	return func(err error) int {
+		fmt.Fprintf(stderr, "driftgate %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+// connectCLI connects a short-lived CLI command to a running pipeline:
+// --nats-url, $DRIFTGATE_NATS_URL, then driftgate run's default listener.
+func connectCLI(url string) (*nats.Conn, jetstream.JetStream, error) {
+	if url == "" {
+		url = os.Getenv(envNATSURL)
+	}
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	opts := []nats.Option{nats.Name("driftgate-cli"), nats.MaxReconnects(0)}
+	if tok := os.Getenv(envNATSToken); tok != "" {
+		opts = append(opts, nats.Token(tok))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach NATS at %s (is `driftgate run` running? use --nats-url): %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}

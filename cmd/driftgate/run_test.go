@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/driftgate/driftgate/pkg/events"
+)
+
+// buildCLI builds the driftgate binary once per test binary.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "driftgate")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestRunServesAuditAndStopsOnSIGTERM(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "driftgate.yaml")
+	if err := os.WriteFile(cfg, []byte("nats:\n  stream_max_age: 24h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen, httpAddr := freePort(t), freePort(t)
+	var logs bytes.Buffer
+	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
+	run.Stderr = &logs
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	defer func() {
+		if run.ProcessState == nil {
+			_ = run.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("driftgate run logs:\n%s", logs.String())
+		}
+	}()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Publish a few facts as a service would, then read them back with
+	// `driftgate audit` from a second process.
+	url := "nats://" + listen
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	pub := events.NewPublisher(js, "test")
+	for i := range 5 {
+		_, err := pub.Publish(context.Background(), &events.ClusterHealth{Cluster: "lab", Component: events.ComponentAPIServer,
+			Condition: "Unreachable", Status: []string{"True", "False"}[i%2], Severity: events.SeverityCritical,
+			Since: time.Unix(int64(i), 0), ObservedAt: time.Now(), Message: fmt.Sprintf("probe %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	out, err := exec.Command(bin, "audit", "--nats-url", url, "--type", "cluster.health").CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "cluster.health"); n != 5 {
+		t.Fatalf("audit printed %d health events, want 5:\n%s", n, out)
+	}
+	// The default URL reaches `driftgate run` through DRIFTGATE_NATS_URL.
+	aud := exec.Command(bin, "audit", "-o", "jsonl")
+	aud.Env = append(os.Environ(), "DRIFTGATE_NATS_URL="+url)
+	if out, err := aud.CombinedOutput(); err != nil || strings.Count(string(out), "\n") != 5 {
+		t.Fatalf("audit via env: %v\n%s", err, out)
+	}
+
+	if err := run.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("driftgate run exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("driftgate run did not stop within 30s of SIGTERM")
+	}
+	for _, want := range []string{"services stopped; draining NATS", "embedded NATS stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("shutdown log lacks %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), "panic") || strings.Contains(logs.String(), "goroutine ") {
+		t.Errorf("stack trace in logs:\n%s", logs.String())
+	}
+	// The stream survived on disk: a restart sees the same events.
+	if _, err := os.Stat(filepath.Join(dir, "data", "jetstream")); err != nil {
+		t.Errorf("store dir: %v", err)
+	}
+}
+
+func TestRunBadConfigIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(cfg, []byte("nats:\n  stream_max_age: forever\n"), 0o644)
+	var out, errb bytes.Buffer
+	code := dispatch([]string{"run", "--config", cfg, "--data-dir", dir}, &out, &errb)
+	want := cfg + `:2:19: nats.stream_max_age: "forever" is not a duration`
+	if code != 1 || !strings.HasPrefix(errb.String(), "driftgate run: "+want) || strings.Count(errb.String(), "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	for _, args := range [][]string{{"run"}, {"nonsense"}, {"run", "--config", cfg, "extra"}} {
+		errb.Reset()
+		if code := dispatch(args, &out, &errb); code == 0 || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+	}
+}
