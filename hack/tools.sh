@@ -11,6 +11,12 @@ set -euo pipefail
 
 DIR="${DRIFTGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/driftgate/tools}"
 mkdir -p "$DIR"
+# One installer at a time per cache (CI and a session may overlap).
+exec 9>"$DIR/.lock"
+if ! flock -n 9; then
+	echo "[tools] another tools.sh is installing into $DIR; waiting for it" >&2
+	flock 9
+fi
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
 ETCD_VERSION=3.6.16
