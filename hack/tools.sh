@@ -3,6 +3,7 @@
 # so a fresh clone (what CI runs) reuses what an earlier run built.
 #
 #   DRIFTGATE_TOOLS_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/driftgate/tools)
+#   DRIFTGATE_TOOLS_ONLY  space-separated subset: nats-server etcd providers tofu minio kube terraform
 #
 # Each component lands in $DIR/<component>-<version>/ and is marked done by a
 # .done file; a second run only checks the markers and takes seconds. Sources:
@@ -171,15 +172,21 @@ reuse() {
 	log "reusing $found for $name $want"
 }
 
+# only NAME: true unless DRIFTGATE_TOOLS_ONLY lists components and NAME is not
+# among them (container images install just what their service needs).
+only() { [[ -z "${DRIFTGATE_TOOLS_ONLY:-}" || " $DRIFTGATE_TOOLS_ONLY " == *" $1 "* ]]; }
+
 start=$SECONDS
 log "tool cache: $DIR"
-reuse nats-server nats-server "v$NATS_VERSION" || step nats-server "$NATS_VERSION" "35s" build_nats
-reuse etcd etcd "$ETCD_VERSION" || step etcd "$ETCD_VERSION" "1 min" build_etcd
-step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
-step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
-step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION" "1s" build_mirror
-reuse tofu tofu "v$TOFU_VERSION" || step tofu "$TOFU_VERSION" "4.5 min" build_tofu
-step minio "$MINIO_VERSION" "5 min" build_minio
-reuse kube kube-apiserver "v$KUBE_VERSION" || step kube "$KUBE_VERSION" "9 min" build_kube
-reuse terraform terraform "v$TERRAFORM_VERSION" || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform
+if only nats-server; then reuse nats-server nats-server "v$NATS_VERSION" || step nats-server "$NATS_VERSION" "35s" build_nats; fi
+if only etcd; then reuse etcd etcd "$ETCD_VERSION" || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
+if only providers; then
+	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
+	step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
+	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION" "1s" build_mirror
+fi
+if only tofu; then reuse tofu tofu "v$TOFU_VERSION" || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
+if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi
+if only kube; then reuse kube kube-apiserver "v$KUBE_VERSION" || step kube "$KUBE_VERSION" "9 min" build_kube; fi
+if only terraform; then reuse terraform terraform "v$TERRAFORM_VERSION" || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform; fi
 log "all tools ready in $((SECONDS - start))s"
