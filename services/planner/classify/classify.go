@@ -1,0 +1,665 @@
+package classify
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/services/planner/tfkube"
+)
+
+// Recommended actions.
+const (
+	ActionImport           = "import"
+	ActionRevert           = "revert"
+	ActionRecreate         = "recreate"
+	ActionAdoptOrIgnore    = "adopt-or-ignore"
+	ActionApply            = "apply"
+	ActionNone             = "none"
+	ActionResolveOwnership = "resolve-ownership"
+)
+
+// RecommendedAction is the default action for a class.
+func RecommendedAction(class string) string {
+	switch class {
+	case events.ClassUnimported:
+		return ActionImport
+	case events.ClassChanged:
+		return ActionRevert
+	case events.ClassDeleted:
+		return ActionRecreate
+	case events.ClassUnmanaged:
+		return ActionAdoptOrIgnore
+	case events.ClassPendingConfig:
+		return ActionApply
+	case events.ClassChurn:
+		return ActionResolveOwnership
+	}
+	return ActionNone
+}
+
+// Workspace is what classification needs to know about a workspace.
+type Workspace struct {
+	Name    string
+	Cluster string
+	// HighRiskKinds as the config names them (statefulsets.apps,
+	// persistentvolumeclaims, clusters.postgresql.cnpg.io or a Kind).
+	HighRiskKinds []string
+	Ignore        []config.IgnoreRule
+}
+
+// Live tells whether an object exists in the cluster and who owns its
+// fields: the inventory the watcher keeps, or the cluster itself.
+type Live interface {
+	// Get returns the object's record; ok is false when it does not exist.
+	Get(ctx context.Context, o events.ObjectRef) (rec *events.InventoryRecord, ok bool, err error)
+}
+
+// ObjectReader is implemented by a Live that can read whole objects (the
+// gate reads the cluster). With it, the drifted fields of a kubectl_manifest
+// (whose state holds only a fingerprint of them) are found exactly.
+type ObjectReader interface {
+	Object(ctx context.Context, o events.ObjectRef) (obj map[string]any, ok bool, err error)
+}
+
+// Input is one plan to classify.
+type Input struct {
+	Plan *tfjson.Plan
+	// Observed are the recent field changes the watcher reported, per object
+	// (key tfkube.RefKey), oldest first: they attribute changed paths and
+	// name the drifted fields of kubectl_manifest resources.
+	Observed map[string][]events.PathOwner
+	Now      time.Time
+}
+
+// Result is one finding with its redacted excerpt and why it got its class.
+type Result struct {
+	Finding events.Finding
+	Excerpt events.Excerpt
+	Reason  string
+	// Planned is the planned action on the address: create, update, delete,
+	// replace or none.
+	Planned string
+}
+
+// Classifier classifies plans of one workspace.
+type Classifier struct {
+	ws   Workspace
+	live Live
+}
+
+// New returns a classifier for ws that asks live whether objects exist.
+func New(ws Workspace, live Live) *Classifier {
+	return &Classifier{ws: ws, live: live}
+}
+
+// Classify returns the findings of a plan, ordered by address and class.
+// Unmanaged and churn findings come from Unmanaged and ChurnRecord.
+func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
+	if in.Plan == nil {
+		return nil, nil
+	}
+	if in.Now.IsZero() {
+		in.Now = time.Now()
+	}
+	drift := map[string]*tfjson.ResourceChange{}
+	for _, d := range in.Plan.ResourceDrift {
+		if d == nil || d.Change == nil || d.Mode != tfjson.ManagedResourceMode || d.DeposedKey != "" {
+			continue
+		}
+		drift[d.Address] = d
+	}
+	var out []Result
+	seen := map[string]bool{}
+	for _, rc := range in.Plan.ResourceChanges {
+		if rc == nil || rc.Change == nil || rc.Mode != tfjson.ManagedResourceMode || rc.DeposedKey != "" {
+			continue
+		}
+		seen[rc.Address] = true
+		rs, err := c.address(ctx, in, rc, drift[rc.Address])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	for addr, d := range drift {
+		if seen[addr] {
+			continue
+		}
+		rs, err := c.address(ctx, in, nil, d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Finding.Address != out[j].Finding.Address {
+			return out[i].Finding.Address < out[j].Finding.Address
+		}
+		return out[i].Finding.Class < out[j].Finding.Class
+	})
+	return out, nil
+}
+
+// planned names a change's action.
+func planned(rc *tfjson.ResourceChange) string {
+	if rc == nil || rc.Change == nil {
+		return "none"
+	}
+	a := rc.Change.Actions
+	switch {
+	case a.Replace():
+		return "replace"
+	case a.Create():
+		return "create"
+	case a.Delete():
+		return "delete"
+	case a.Update():
+		return "update"
+	}
+	return "none"
+}
+
+// address classifies one resource address: its planned change rc (nil when
+// the plan has none) and its drift d (nil when none).
+func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.ResourceChange) ([]Result, error) {
+	ref := rc
+	if ref == nil {
+		ref = d
+	}
+	act := planned(rc)
+	if d != nil && d.Change.Actions.Delete() {
+		// In state, gone live. The plan creates it again; that create is
+		// the consequence of the deletion, not a second finding.
+		obj, _ := tfkube.ObjectOf(d.Type, asMap(d.Change.Before))
+		return []Result{c.result(ref, obj, events.ClassDeleted, act, nil, nil, in.Now,
+			"the object is in state but no longer exists in the cluster")}, nil
+	}
+	switch act {
+	case "create":
+		return c.create(ctx, in, rc)
+	case "delete":
+		obj, _ := tfkube.ObjectOf(rc.Type, asMap(rc.Change.Before))
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, act, nil, nil, in.Now,
+			"removed from the configuration: apply would delete the object")}, nil
+	}
+	return c.update(ctx, in, rc, d, act)
+}
+
+func (c *Classifier) create(ctx context.Context, in Input, rc *tfjson.ResourceChange) ([]Result, error) {
+	after := asMap(rc.Change.After)
+	obj, err := tfkube.ObjectOf(rc.Type, after)
+	if err != nil {
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
+			"in the configuration, not in state: apply would create it")}, nil
+	}
+	rec, exists, err := c.live.Get(ctx, obj.Ref(c.ws.Cluster))
+	if err != nil {
+		return nil, fmt.Errorf("classify %s: look up %s: %w", rc.Address, obj.Ref(c.ws.Cluster), err)
+	}
+	if !exists {
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
+			"in the configuration, not in state and not in the cluster: apply would create it")}, nil
+	}
+	if k, ok := tfkube.TypedKind(rc.Type); ok && !k.Importable {
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
+			"exists in the cluster; this resource type adopts it on apply")}, nil
+	}
+	obj.UID = rec.Object.UID
+	if rec.Resource != "" {
+		obj.Resource = rec.Resource
+	}
+	r := c.result(rc, obj, events.ClassUnimported, "create", nil, managers(rec.Managers), in.Now,
+		"apply would create an object that already exists in the cluster")
+	r.Finding.ImportID, _ = tfkube.ImportID(rc.Type, obj)
+	return []Result{r}, nil
+}
+
+// change is one differing attribute of a resource.
+type change struct {
+	path  tfkube.Path
+	attr  tfkube.Attr
+	field string // Kubernetes field path ("" when unknown)
+}
+
+func attrChanges(tfType string, before, after any) []change {
+	var out []change
+	for _, p := range tfkube.Diff(before, after) {
+		a := tfkube.ClassifyAttr(tfType, p)
+		if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
+			continue
+		}
+		out = append(out, change{path: p, attr: a, field: a.Field})
+	}
+	return out
+}
+
+// unknownPaths lists the paths an after_unknown mask marks true.
+func unknownPaths(mask any) []tfkube.Path {
+	var out []tfkube.Path
+	var walk func(p tfkube.Path, m any)
+	walk = func(p tfkube.Path, m any) {
+		switch v := m.(type) {
+		case bool:
+			if v {
+				out = append(out, append(tfkube.Path(nil), p...))
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(append(p[:len(p):len(p)], k), e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(append(p[:len(p):len(p)], i), e)
+			}
+		}
+	}
+	walk(nil, mask)
+	return out
+}
+
+func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.ResourceChange, act string) ([]Result, error) {
+	tfType := ""
+	var objVals map[string]any
+	switch {
+	case d != nil:
+		tfType, objVals = d.Type, asMap(d.Change.After)
+	case rc != nil:
+		tfType, objVals = rc.Type, asMap(rc.Change.Before)
+	}
+	obj, _ := tfkube.ObjectOf(tfType, objVals)
+	ref := obj.Ref(c.ws.Cluster)
+	var rec *events.InventoryRecord
+	if obj.Name != "" && (d != nil || act != "none") {
+		r, ok, err := c.live.Get(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("classify %s: look up %s: %w", addressOf(rc, d), ref, err)
+		}
+		if ok {
+			rec = r
+			obj.UID = r.Object.UID
+		}
+	}
+	observed := in.Observed[tfkube.RefKey(ref)]
+
+	// What the plan would change, by attribute path.
+	var plannedChanges []change
+	plannedAt := map[string]bool{}
+	plannedLive := false
+	if rc != nil && act != "none" {
+		plannedChanges = attrChanges(rc.Type, rc.Change.Before, rc.Change.After)
+		for _, p := range unknownPaths(rc.Change.AfterUnknown) {
+			a := tfkube.ClassifyAttr(rc.Type, p)
+			if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
+				continue
+			}
+			plannedChanges = append(plannedChanges, change{path: p, attr: a, field: a.Field})
+		}
+		for _, ch := range plannedChanges {
+			plannedAt[ch.path.String()] = true
+			if ch.attr.Kind == tfkube.AttrLive {
+				plannedLive = true
+			}
+		}
+	}
+
+	var out []Result
+	driftAt := map[string]bool{}
+	if d != nil {
+		var fields []driftField
+		for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After) {
+			driftAt[ch.path.String()] = true
+			switch ch.attr.Kind {
+			case tfkube.AttrField:
+				fields = append(fields, driftField{field: ch.field, path: ch.path, reverted: plannedAt[ch.path.String()] || fieldPlanned(plannedChanges, ch.field)})
+			case tfkube.AttrLive:
+				for _, f := range c.liveDriftFields(ctx, d, ref, observed) {
+					fields = append(fields, driftField{field: f.field, value: f, reverted: plannedLive || act != "none"})
+				}
+			}
+		}
+		if len(fields) > 0 {
+			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, in.Now))
+		}
+	}
+
+	// Planned changes with no drift behind them: configuration not applied.
+	var pending []string
+	excerpt := events.Excerpt{}
+	for _, ch := range plannedChanges {
+		if driftAt[ch.path.String()] || ch.attr.Kind == tfkube.AttrLive {
+			continue
+		}
+		if ch.attr.Kind == tfkube.AttrConfig && ch.field == "" {
+			fs := manifestConfigFields(rc)
+			pending = append(pending, fs...)
+			if len(fs) == 0 {
+				pending = append(pending, "(manifest)")
+			}
+			continue
+		}
+		if ch.field == "" {
+			continue
+		}
+		if driftFieldAt(d, ch.field) {
+			continue
+		}
+		pending = append(pending, ch.field)
+		addExcerpt(&excerpt, ch.field, ch.path, rc.Change, obj)
+	}
+	if len(pending) > 0 {
+		r := c.result(rc, obj, events.ClassPendingConfig, act, pending, nil, in.Now,
+			"the configuration changed and was not applied")
+		r.Excerpt = excerpt
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// fieldPlanned reports whether a planned change touches field f.
+func fieldPlanned(cs []change, f string) bool {
+	for _, c := range cs {
+		if c.field != "" && f != "" && (c.field == f || tfkube.FieldUnder(f, c.field) || tfkube.FieldUnder(c.field, f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// driftFieldAt reports whether drift d touches field f (so a planned change
+// of f reverts drift rather than applying new configuration).
+func driftFieldAt(d *tfjson.ResourceChange, f string) bool {
+	if d == nil {
+		return false
+	}
+	for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After) {
+		if ch.field != "" && (ch.field == f || tfkube.FieldUnder(f, ch.field) || tfkube.FieldUnder(ch.field, f)) {
+			return true
+		}
+	}
+	return false
+}
+
+type driftField struct {
+	field    string
+	path     tfkube.Path // attribute path in the plan values ("" for manifest fields)
+	value    liveField   // values for manifest fields
+	reverted bool        // apply would set it back
+}
+
+// drifted builds the changed (or ignored) finding of an address.
+func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, rec *events.InventoryRecord,
+	observed []events.PathOwner, fields []driftField, act string, now time.Time) Result {
+	var changed, ignored []string
+	var why []string
+	var attr []events.Attribution
+	excerpt := events.Excerpt{}
+	for _, f := range fields {
+		owner := ownerOf(f.field, observed, rec)
+		reason := ""
+		switch {
+		case !f.reverted:
+			reason = "not set by the configuration"
+		case c.ruleIgnores(obj, f.field, owner.Manager):
+			reason = "matched by an ignore rule"
+		case owner.Manager != "" && IsController(owner.Manager):
+			reason = "owned by " + owner.Manager
+		}
+		if reason != "" {
+			ignored = append(ignored, f.field)
+			why = append(why, f.field+": "+reason)
+			continue
+		}
+		changed = append(changed, f.field)
+		if owner.Manager != "" {
+			attr = append(attr, owner)
+		}
+		if f.path != nil {
+			addExcerpt(&excerpt, f.field, f.path, d.Change, obj)
+		} else if f.value.field != "" {
+			addLiveExcerpt(&excerpt, f.value, obj)
+		}
+	}
+	src := rc
+	if src == nil {
+		src = d
+	}
+	if len(changed) == 0 {
+		var attrIgnored []events.Attribution
+		for _, f := range ignored {
+			if o := ownerOf(f, observed, rec); o.Manager != "" {
+				attrIgnored = append(attrIgnored, o)
+			}
+		}
+		return c.result(src, obj, events.ClassIgnored, act, ignored, attrIgnored, now,
+			"drift only in fields the workspace does not own: "+strings.Join(capList(why, 6), "; "))
+	}
+	reason := "the cluster differs from state on fields the configuration sets"
+	if len(ignored) > 0 {
+		reason += " (ignored: " + strings.Join(capList(why, 4), "; ") + ")"
+	}
+	r := c.result(src, obj, events.ClassChanged, act, changed, attr, now, reason)
+	r.Excerpt = excerpt
+	return r
+}
+
+// result assembles a finding.
+func (c *Classifier) result(rc *tfjson.ResourceChange, obj tfkube.Object, class, act string, paths []string,
+	attr []events.Attribution, now time.Time, reason string) Result {
+	addr := addressOf(rc, nil)
+	f := events.Finding{
+		ID:                events.FindingID(c.ws.Name, addr, class),
+		Workspace:         c.ws.Name,
+		Address:           addr,
+		Class:             class,
+		Risk:              c.risk(obj, act),
+		Paths:             uniqueSorted(paths),
+		Attribution:       dedupeAttribution(attr),
+		RecommendedAction: RecommendedAction(class),
+		FirstSeen:         now.UTC(),
+		LastSeen:          now.UTC(),
+		State:             events.StateOpen,
+	}
+	if obj.Name != "" {
+		f.Object = obj.Ref(c.ws.Cluster)
+	} else {
+		f.Object = events.ObjectRef{Cluster: c.ws.Cluster}
+	}
+	return Result{Finding: f, Reason: reason, Planned: act}
+}
+
+// risk is high for replace and delete actions, Secrets, stateful kinds and
+// the workspace's high-risk kinds.
+func (c *Classifier) risk(obj tfkube.Object, act string) string {
+	if act == "replace" || act == "delete" {
+		return events.RiskHigh
+	}
+	return KindRisk(obj, c.ws.HighRiskKinds)
+}
+
+// KindRisk is the risk of touching an object of obj's kind: high for
+// Secrets, stateful kinds (StatefulSets, PVCs, PVs, CNPG Clusters) and the
+// configured high-risk kinds.
+func KindRisk(obj tfkube.Object, highRisk []string) string {
+	if obj.Kind == "" {
+		return events.RiskLow
+	}
+	if obj.Group == "" && obj.Kind == "Secret" || tfkube.Stateful(obj.Group, obj.Kind) {
+		return events.RiskHigh
+	}
+	res := ""
+	if i := strings.IndexByte(obj.Resource, '.'); i > 0 {
+		res = obj.Resource[:i]
+	} else {
+		res = obj.Resource
+	}
+	for _, k := range highRisk {
+		if tfkube.KindMatches(k, obj.Group, obj.Kind, res) {
+			return events.RiskHigh
+		}
+	}
+	return events.RiskLow
+}
+
+// ruleIgnores reports whether an ignore rule of the workspace covers field
+// of obj, currently owned by manager.
+func (c *Classifier) ruleIgnores(obj tfkube.Object, field, manager string) bool {
+	return RuleIgnores(c.ws.Ignore, obj, field, manager)
+}
+
+// RuleIgnores reports whether one of rules covers field of obj owned by
+// manager: the rule's resource (any when empty) names obj's kind, one of its
+// paths (any when empty) is field or a parent of it, and one of its managers
+// (any when empty) is manager.
+func RuleIgnores(rules []config.IgnoreRule, obj tfkube.Object, field, manager string) bool {
+	res := obj.Resource
+	if i := strings.IndexByte(res, '.'); i > 0 {
+		res = res[:i]
+	}
+	for _, r := range rules {
+		if r.Resource != "" && !tfkube.KindMatches(r.Resource, obj.Group, obj.Kind, res) {
+			continue
+		}
+		if len(r.Paths) > 0 {
+			hit := false
+			for _, p := range r.Paths {
+				if tfkube.FieldUnder(field, p) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		if len(r.Managers) > 0 {
+			hit := false
+			for _, m := range r.Managers {
+				if strings.EqualFold(m, manager) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// controllers are field managers of well-known controllers.
+var controllers = map[string]bool{
+	"kube-controller-manager": true, "horizontal-pod-autoscaler": true, "manager": true, "cnpg": true,
+	"cloudnative-pg": true, "kustomize-controller": true, "helm-controller": true, "vpa-updater": true,
+	"vpa-recommender": true, "cluster-autoscaler": true, "kubelet": true, "argocd": true,
+}
+
+// IsController reports whether a field manager is a controller rather than
+// a person or a provisioning tool: well-known controllers (HPA,
+// kube-controller-manager, Argo CD, Flux, kubebuilder's default "manager"),
+// and any manager whose name says controller or operator. Drift only in
+// fields a controller owns is "ignored"; drift written by kubectl, Helm, a
+// dashboard or any unknown client is "changed".
+func IsController(manager string) bool {
+	m := strings.ToLower(manager)
+	return controllers[m] || strings.Contains(m, "controller") || strings.Contains(m, "operator")
+}
+
+// ownerOf attributes a field: the watcher's latest observation of a change
+// at or below it, else the inventory's owner of the field or its closest
+// parent.
+func ownerOf(field string, observed []events.PathOwner, rec *events.InventoryRecord) events.Attribution {
+	for i := len(observed) - 1; i >= 0; i-- {
+		o := observed[i]
+		if o.Manager != "" && field != "" && tfkube.FieldMatches(o.Path, field) {
+			return o.Attribution
+		}
+	}
+	if rec == nil || field == "" {
+		return events.Attribution{}
+	}
+	if a, ok := rec.FieldOwners[field]; ok {
+		return a
+	}
+	best, bestLen := events.Attribution{}, -1
+	for p, a := range rec.FieldOwners {
+		if tfkube.FieldUnder(field, p) || tfkube.FieldUnder(p, field) {
+			if n := len(tfkube.FieldShape(p)); n > bestLen {
+				best, bestLen = a, n
+			}
+		}
+	}
+	return best
+}
+
+func managers(ms []events.PathOwner) []events.Attribution {
+	out := make([]events.Attribution, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Attribution)
+	}
+	return out
+}
+
+func dedupeAttribution(in []events.Attribution) []events.Attribution {
+	out := []events.Attribution{}
+	seen := map[string]int{}
+	for _, a := range in {
+		if a.Manager == "" {
+			continue
+		}
+		k := a.Manager + "\x00" + a.Operation
+		if i, ok := seen[k]; ok {
+			if a.Time != nil && (out[i].Time == nil || a.Time.After(*out[i].Time)) {
+				out[i].Time = a.Time
+			}
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, a)
+	}
+	return out
+}
+
+func uniqueSorted(in []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, s := range in {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func capList(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(append([]string(nil), s[:n]...), fmt.Sprintf("+%d more", len(s)-n))
+}
+
+func addressOf(rc, d *tfjson.ResourceChange) string {
+	if rc != nil {
+		return rc.Address
+	}
+	if d != nil {
+		return d.Address
+	}
+	return ""
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}

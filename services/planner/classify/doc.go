@@ -1,0 +1,25 @@
+// Package classify turns a Terraform/OpenTofu JSON plan (terraform-json) into
+// drift findings of the classes of DESIGN.md:
+//
+//   - unimported: the plan creates an address whose object already exists
+//     live; the finding carries the import ID for that resource type.
+//   - changed: resource_drift shows an update of fields the configuration
+//     sets; paths are Kubernetes field paths, attributed to the managers that
+//     wrote them.
+//   - deleted: the object is in state but gone live (resource_drift delete).
+//   - pending-config: a planned change with no drift behind it (a
+//     configuration edit not applied yet). Not drift; reported apart.
+//   - ignored: drift only in fields the configuration does not set, owned by
+//     a controller (operator, HPA, Argo CD), or matched by ignore rules.
+//   - unmanaged (Unmanaged): a live object in a workspace's declared scope
+//     that no workspace manages.
+//   - churn (ChurnRecord): one path flipping between managers N times within
+//     a window.
+//
+// Differences only in Terraform-only attributes (timeouts, wait_for_rollout)
+// and API-server bookkeeping (resource_version) are not findings: the plan
+// right after an import shows them and is still clean.
+//
+// Secret data and every value the plan marks sensitive are redacted from
+// excerpts before a Result leaves this package; Reasons never carry values.
+package classify
