@@ -1,0 +1,180 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/services/watcher/internal/inventory"
+	"github.com/driftgate/driftgate/services/watcher/internal/snapshot"
+)
+
+// permanentError is a change that can never be published (invalid data):
+// it is logged and dropped instead of retried.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func (t *term) worker() {
+	for t.processNext() {
+	}
+}
+
+func (t *term) processNext() bool {
+	it, shutdown := t.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer t.queue.Done(it)
+	err := t.process(it)
+	var perm *permanentError
+	switch {
+	case err == nil:
+		t.queue.Forget(it)
+	case errors.As(err, &perm):
+		t.log.Error("dropping a change that cannot be published", "resource", it.res, "key", it.key, "err", err)
+		t.queue.Forget(it)
+	case t.ctx.Err() != nil:
+		// The term is over; the next one reconciles from the inventory.
+	default:
+		if n := t.queue.NumRequeues(it); n < 3 || n%10 == 0 {
+			t.log.Warn("change not recorded; retrying", "resource", it.res, "key", it.key, "attempt", n+1, "err", err)
+		}
+		t.queue.AddRateLimited(it)
+	}
+	return true
+}
+
+// process brings the record of one object up to date with the cache: it
+// publishes what changed since the known version, then stores the record.
+// Publishing first makes a crash in between harmless: the next attempt
+// publishes the same change under the same id, which JetStream drops.
+func (t *term) process(it item) error {
+	t.mu.RLock()
+	w := t.watches[it.res]
+	prev := t.known[it]
+	t.mu.RUnlock()
+	if w == nil {
+		return nil
+	}
+	cur, err := w.get(it.key)
+	if err != nil {
+		return err
+	}
+	if cur == nil && (prev == nil || !w.synced.Load()) {
+		// Nothing to say; or deletions must wait for the full list.
+		return nil
+	}
+	if prev != nil && (cur == nil || prev.snap.UID != cur.UID) {
+		if err := t.deleted(w.res.Name, prev); err != nil {
+			return err
+		}
+		t.setKnown(it, nil)
+		prev = nil
+	}
+	if cur == nil {
+		return nil
+	}
+	now := time.Now()
+	rec := inventory.FromSnapshot(t.c.opts.Cluster.Name, w.res.Name, w.res.GVR.GroupVersion(), cur, now)
+	oc := &events.ObjectChanged{
+		Object:          rec.Object,
+		Resource:        w.res.Name,
+		ResourceVersion: cur.ResourceVersion,
+		Generation:      cur.Generation,
+		Managers:        rec.Managers,
+		Owners:          rec.Owners,
+		ObservedAt:      now,
+	}
+	if prev == nil {
+		// Created before this term began: it appeared while nobody watched.
+		existed := cur.CreationTimestamp.Time.Before(t.start.Add(-time.Second))
+		oc.Change, oc.Relist = events.ChangeAdded, existed
+		if existed && w.baseline {
+			// The first sync of a resource records what exists silently.
+			if err := t.put(rec); err != nil {
+				return err
+			}
+			t.setKnown(it, &known{snap: cur})
+			return nil
+		}
+	} else {
+		if prev.snap.ResourceVersion == cur.ResourceVersion {
+			t.setKnown(it, &known{snap: cur})
+			return nil
+		}
+		oc.Paths = snapshot.Changed(prev.snap, cur, prev.stamps)
+		if len(oc.Paths) == 0 {
+			// Status, resync or bookkeeping only.
+			t.setKnown(it, &known{snap: cur})
+			return nil
+		}
+		oc.Change, oc.Relist = events.ChangeUpdated, prev.rec != nil
+		oc.Attribution = cur.Attribution(oc.Paths)
+	}
+	if err := t.publish(oc); err != nil {
+		return err
+	}
+	if err := t.put(rec); err != nil {
+		return err
+	}
+	t.setKnown(it, &known{snap: cur})
+	return nil
+}
+
+// deleted publishes the deletion of what was known and drops its record.
+func (t *term) deleted(resource string, prev *known) error {
+	oc := &events.ObjectChanged{Resource: resource, Change: events.ChangeDeleted, ObservedAt: time.Now()}
+	if r := prev.rec; r != nil {
+		oc.Object, oc.ResourceVersion, oc.Generation = r.Object, r.ResourceVersion, r.Generation
+		oc.Managers, oc.Owners, oc.Relist = r.Managers, r.Owners, true
+	} else {
+		s := prev.snap
+		t.mu.RLock()
+		w := t.watches[resource]
+		t.mu.RUnlock()
+		oc.Object = inventory.Ref(t.c.opts.Cluster.Name, w.res.GVR.GroupVersion(), s)
+		oc.ResourceVersion, oc.Generation = s.ResourceVersion, s.Generation
+		oc.Managers, oc.Owners = s.ManagerList(), s.Hints()
+	}
+	if err := t.publish(oc); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	return t.c.deps.Inventory.Delete(ctx, oc.Object)
+}
+
+func (t *term) publish(oc *events.ObjectChanged) error {
+	if err := oc.Validate(); err != nil {
+		return &permanentError{fmt.Errorf("%s %s: %w", oc.Change, oc.Object, err)}
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := t.c.deps.Publisher.Publish(ctx, oc); err != nil {
+		return err
+	}
+	if f := t.c.opts.OnPublished; f != nil {
+		f(oc)
+	}
+	return nil
+}
+
+func (t *term) put(rec *inventory.Record) error {
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	return t.c.deps.Inventory.Put(ctx, rec)
+}
+
+func (t *term) setKnown(it item, k *known) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if k == nil {
+		delete(t.known, it)
+		return
+	}
+	t.known[it] = k
+}

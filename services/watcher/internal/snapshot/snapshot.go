@@ -1,0 +1,381 @@
+// Package snapshot is what the watcher keeps of a live object instead of the
+// object itself: its identity, the metadata that names its owners, its field
+// managers and what each owns, and a fingerprint (one hash per leaf field).
+// Values are never kept; a Secret's data is hashed with a per-process key and
+// its hashes never leave the process. Changed paths are computed between two
+// snapshots, attribution from the newer one's managedFields.
+package snapshot
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+	"unique"
+
+	"github.com/cespare/xxhash/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/driftgate/driftgate/services/watcher/internal/fieldpath"
+)
+
+// Snapshot is a live object as the watcher keeps it. It is what the
+// informers' caches hold (the transform turns every object into one), so it
+// is shared and must never be mutated.
+type Snapshot struct {
+	metav1.TypeMeta
+	// ObjectMeta keeps identity, labels, the owner-hint annotations and
+	// ownerReferences; managedFields are parsed into Managers and Owned.
+	metav1.ObjectMeta
+	Managers []Manager
+	Owned    []OwnedPath // sorted by Path
+	Leaves   []Leaf      // sorted by Path
+}
+
+// Manager is one metadata.managedFields entry.
+type Manager struct {
+	Name        string
+	Operation   string
+	Subresource string
+	Time        time.Time // zero when the entry has none
+}
+
+// OwnedPath is a field and the managers (bits over Snapshot.Managers) that
+// own it.
+type OwnedPath struct {
+	Path     string
+	Managers uint64
+}
+
+// Leaf is one leaf field and a hash of its value. Hash 0 means the value is
+// unknown: a sensitive leaf read back from the inventory.
+type Leaf struct {
+	Path      string
+	Hash      uint64
+	Sensitive bool
+}
+
+// DeepCopyObject implements runtime.Object. Paths are immutable strings, so
+// the slices are copied, not their elements' contents.
+func (s *Snapshot) DeepCopyObject() runtime.Object {
+	c := &Snapshot{TypeMeta: s.TypeMeta}
+	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	c.Managers = append([]Manager(nil), s.Managers...)
+	c.Owned = append([]OwnedPath(nil), s.Owned...)
+	c.Leaves = append([]Leaf(nil), s.Leaves...)
+	return c
+}
+
+// Annotations kept for owner hints; every other annotation is only hashed.
+const (
+	AnnHelmRelease     = "meta.helm.sh/release-name"
+	AnnHelmNamespace   = "meta.helm.sh/release-namespace"
+	AnnArgoTrackingID  = "argocd.argoproj.io/tracking-id"
+	AnnLastApplied     = "kubectl.kubernetes.io/last-applied-configuration"
+	LabelManagedBy     = "app.kubernetes.io/managed-by"
+	LabelInstance      = "app.kubernetes.io/instance"
+	LabelArgoInstance  = "argocd.argoproj.io/instance"
+	maxTrackedManagers = 64
+)
+
+var keptAnnotations = []string{AnnHelmRelease, AnnHelmNamespace, AnnArgoTrackingID}
+
+// Builder turns unstructured objects into snapshots.
+type Builder struct {
+	includeStatus bool
+	seed          maphash.Seed
+}
+
+// NewBuilder returns a builder; includeStatus keeps status fields in the
+// fingerprint and the owned paths.
+func NewBuilder(includeStatus bool) *Builder {
+	return &Builder{includeStatus: includeStatus, seed: maphash.MakeSeed()}
+}
+
+// Transform is a cache.TransformFunc: it turns every object the informer is
+// about to store into a Snapshot. It is idempotent, as client-go requires.
+// secret says the resource is core/v1 Secrets.
+func (b *Builder) Transform(secret bool) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		switch o := obj.(type) {
+		case *Snapshot:
+			return o, nil
+		case *unstructured.Unstructured:
+			return b.Build(o, secret)
+		}
+		return obj, nil
+	}
+}
+
+// Build makes a snapshot of u. u is not modified.
+func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, error) {
+	s := &Snapshot{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
+	s.Name = u.GetName()
+	s.Namespace = u.GetNamespace()
+	s.UID = u.GetUID()
+	s.ResourceVersion = u.GetResourceVersion()
+	s.Generation = u.GetGeneration()
+	s.CreationTimestamp = u.GetCreationTimestamp()
+	s.DeletionTimestamp = u.GetDeletionTimestamp()
+	s.Labels = u.GetLabels()
+	if ann := u.GetAnnotations(); len(ann) > 0 {
+		for _, k := range keptAnnotations {
+			if v, ok := ann[k]; ok {
+				if s.Annotations == nil {
+					s.Annotations = map[string]string{}
+				}
+				s.Annotations[k] = v
+			}
+		}
+	}
+	s.OwnerReferences = u.GetOwnerReferences()
+
+	listKeys := map[string][]string{}
+	owned := map[string]uint64{}
+	for i, mf := range u.GetManagedFields() {
+		m := Manager{Name: mf.Manager, Operation: string(mf.Operation), Subresource: mf.Subresource}
+		if mf.Time != nil {
+			m.Time = mf.Time.UTC()
+		}
+		s.Managers = append(s.Managers, m)
+		if mf.FieldsV1 == nil || i >= maxTrackedManagers {
+			continue
+		}
+		o, err := fieldpath.FromFieldsV1(mf.FieldsV1.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: managedFields[%d] (%s): %w", s.Namespace, s.Name, i, mf.Manager, err)
+		}
+		for _, p := range o.Paths {
+			if !b.includeStatus && fieldpath.Top(p) == "status" {
+				continue
+			}
+			owned[intern(p)] |= 1 << uint(i)
+		}
+		for p, k := range o.ListKeys {
+			if _, ok := listKeys[p]; !ok {
+				listKeys[p] = k
+			}
+		}
+	}
+	s.Owned = make([]OwnedPath, 0, len(owned))
+	for p, m := range owned {
+		s.Owned = append(s.Owned, OwnedPath{Path: p, Managers: m})
+	}
+	sort.Slice(s.Owned, func(i, j int) bool { return s.Owned[i].Path < s.Owned[j].Path })
+
+	f := flattener{b: b, secret: secret, listKeys: listKeys}
+	for k, v := range u.Object {
+		switch k {
+		case "apiVersion", "kind":
+			continue
+		case "status":
+			if !b.includeStatus {
+				continue
+			}
+		case "metadata":
+			md, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			for mk, mv := range md {
+				if skippedMetadata[mk] {
+					continue
+				}
+				f.walk(fieldpath.Field("metadata", mk), mv)
+			}
+			continue
+		}
+		f.walk(fieldpath.Field("", k), v)
+	}
+	sort.Slice(f.leaves, func(i, j int) bool { return f.leaves[i].Path < f.leaves[j].Path })
+	s.Leaves = f.leaves
+	return s, nil
+}
+
+// skippedMetadata are never changes worth reporting: identity, bookkeeping,
+// and managedFields (which change with every write).
+var skippedMetadata = map[string]bool{
+	"name": true, "namespace": true, "uid": true, "resourceVersion": true, "generation": true,
+	"creationTimestamp": true, "managedFields": true, "selfLink": true,
+}
+
+// Sensitive reports whether a Secret's field holds secret material: its
+// data, its stringData, and kubectl's last-applied copy of both.
+func Sensitive(path string) bool {
+	return fieldpath.Under(path, "data") || fieldpath.Under(path, "stringData") ||
+		path == lastAppliedPath
+}
+
+var lastAppliedPath = fieldpath.Field(fieldpath.Field("metadata", "annotations"), AnnLastApplied)
+
+type flattener struct {
+	b        *Builder
+	secret   bool
+	listKeys map[string][]string
+	leaves   []Leaf
+	buf      []byte
+}
+
+func (f *flattener) walk(path string, v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		if len(t) == 0 {
+			f.leaf(path, v)
+			return
+		}
+		for k, sub := range t {
+			f.walk(fieldpath.Field(path, k), sub)
+		}
+	case []any:
+		elems, ok := maps(t)
+		if !ok {
+			f.leaf(path, v)
+			return
+		}
+		keys := f.keysFor(path, elems)
+		for i, e := range elems {
+			if keys == nil {
+				f.walk(fieldpath.Index(path, i), e)
+				continue
+			}
+			kf := make([]fieldpath.KeyField, len(keys))
+			for j, k := range keys {
+				kf[j] = fieldpath.KeyField{Name: k, Value: keyScalar(e[k])}
+			}
+			f.walk(fieldpath.Key(path, kf), e)
+		}
+	default:
+		f.leaf(path, v)
+	}
+}
+
+// keysFor chooses how to name the elements of a list of maps: the API
+// server's key fields when managedFields tell them, else "name" when every
+// element has a distinct one, else nil (by index).
+func (f *flattener) keysFor(path string, elems []map[string]any) []string {
+	if k := f.listKeys[path]; k != nil && distinct(elems, k) {
+		return k
+	}
+	if distinct(elems, []string{"name"}) {
+		return []string{"name"}
+	}
+	return nil
+}
+
+func distinct(elems []map[string]any, keys []string) bool {
+	seen := make(map[string]bool, len(elems))
+	for _, e := range elems {
+		id := ""
+		for _, k := range keys {
+			v, ok := e[k]
+			if !ok {
+				return false
+			}
+			id += fmt.Sprintf("%T:%v\x00", v, v)
+		}
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+	}
+	return true
+}
+
+func keyScalar(v any) any {
+	switch t := v.(type) {
+	case int:
+		return int64(t)
+	case int32:
+		return int64(t)
+	}
+	return v
+}
+
+// maps returns the list's elements when it is a non-empty list of maps.
+func maps(l []any) ([]map[string]any, bool) {
+	if len(l) == 0 {
+		return nil, false
+	}
+	out := make([]map[string]any, len(l))
+	for i, e := range l {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		out[i] = m
+	}
+	return out, true
+}
+
+func (f *flattener) leaf(path string, v any) {
+	sensitive := f.secret && Sensitive(path)
+	f.buf = appendValue(f.buf[:0], v)
+	var h uint64
+	if sensitive {
+		h = maphash.Bytes(f.b.seed, f.buf)
+	} else {
+		h = xxhash.Sum64(f.buf)
+	}
+	if h == 0 {
+		h = 1
+	}
+	f.leaves = append(f.leaves, Leaf{Path: intern(path), Hash: h, Sensitive: sensitive})
+}
+
+// appendValue appends a canonical, type-tagged encoding of a JSON value.
+func appendValue(b []byte, v any) []byte {
+	switch t := v.(type) {
+	case nil:
+		return append(b, 'n')
+	case bool:
+		if t {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case string:
+		b = append(b, 's')
+		b = strconv.AppendInt(b, int64(len(t)), 10)
+		b = append(b, ':')
+		return append(b, t...)
+	case int64:
+		return strconv.AppendInt(append(b, 'i'), t, 10)
+	case int:
+		return strconv.AppendInt(append(b, 'i'), int64(t), 10)
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1<<53 {
+			return strconv.AppendInt(append(b, 'i'), int64(t), 10)
+		}
+		return strconv.AppendFloat(append(b, 'd'), t, 'g', -1, 64)
+	case []any:
+		b = append(b, '[')
+		for _, e := range t {
+			b = append(appendValue(b, e), ',')
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for _, k := range keys {
+			b = appendValue(appendValue(b, k), t[k])
+		}
+		return append(b, '}')
+	}
+	return fmt.Appendf(append(b, '?'), "%T:%v", v, v)
+}
+
+// intern shares one copy of each path string among all snapshots: most
+// objects of a kind have the same paths.
+func intern(s string) string { return unique.Make(s).Value() }
+
+// SortLeaves sorts leaves by path, the order Changed needs.
+func SortLeaves(l []Leaf) {
+	sort.Slice(l, func(i, j int) bool { return l[i].Path < l[j].Path })
+}

@@ -1,0 +1,86 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/services/watcher/internal/cluster"
+	"github.com/driftgate/driftgate/services/watcher/internal/inventory"
+	"github.com/driftgate/driftgate/services/watcher/internal/resources"
+)
+
+// Option adjusts what New builds; tests and benchmarks use them.
+type Option func(*cluster.Options)
+
+// New builds the watcher for every cluster of cfg, or returns (nil, nil)
+// when no cluster is configured.
+func New(cfg *config.File, d service.Deps) (service.Runner, error) {
+	return NewWithOptions(cfg, d)
+}
+
+// NewWithOptions is New with options applied to every cluster's options
+// after they are read from cfg.
+func NewWithOptions(cfg *config.File, d service.Deps, opts ...Option) (service.Runner, error) {
+	if len(cfg.Clusters) == 0 {
+		return nil, nil
+	}
+	if d.JS == nil || d.Buckets == nil {
+		return nil, errors.New("watcher: JetStream and its buckets are required")
+	}
+	names := resources.Names(cfg)
+	w := cfg.Watch
+	pub := events.NewPublisher(d.JS, d.Source("watcher"))
+	inv := inventory.NewStore(d.Buckets.Inventory)
+	r := &runner{}
+	seen := map[string]bool{}
+	for _, cl := range cfg.Clusters {
+		if seen[cl.Name] {
+			return nil, fmt.Errorf("watcher: cluster %q is configured twice", cl.Name)
+		}
+		seen[cl.Name] = true
+		o := cluster.Options{
+			Cluster:        cl,
+			Resources:      names,
+			Namespaces:     w.Namespaces,
+			LabelSelector:  w.LabelSelector,
+			IncludeStatus:  w.IncludeStatus,
+			Resync:         w.Resync.Duration,
+			ProbeInterval:  w.ProbeInterval.Duration,
+			ProbeFailures:  w.ProbeFailures,
+			Workers:        w.Workers,
+			LeaderElection: w.LeaderElection,
+			LeaseNamespace: w.LeaseNamespace,
+			Identity:       d.Instance,
+		}
+		for _, opt := range opts {
+			opt(&o)
+		}
+		c, err := cluster.New(o, cluster.Deps{
+			Publisher: pub, Inventory: inv, State: d.Buckets.State, Health: d.Health, Log: d.Log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("watcher: %w", err)
+		}
+		r.clusters = append(r.clusters, c)
+	}
+	return r, nil
+}
+
+type runner struct {
+	clusters []*cluster.Controller
+}
+
+// Run watches every cluster until ctx ends.
+func (r *runner) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range r.clusters {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	return g.Wait()
+}
