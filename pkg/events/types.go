@@ -389,6 +389,10 @@ type DriftDetected struct {
 	Excerpt Excerpt `json:"excerpt,omitzero"`
 	PlanID  string  `json:"plan_id"`
 	Reason  string  `json:"reason,omitempty"` // why the class was chosen
+	// StateSerial is the serial of the state the plan read: the importer
+	// refuses to import an unimported finding once the state has moved
+	// past it (other than by its own imports). 0 when unknown.
+	StateSerial int64 `json:"state_serial,omitempty"`
 }
 
 func (*DriftDetected) EventType() string   { return TypeDriftDetected }
