@@ -132,11 +132,17 @@ type Importer struct {
 	VerifyTimeout Duration `yaml:"verify_timeout"`
 }
 
-// Notify routes events to sinks.
+// Notify routes events to sinks. No routes: every sink gets the default
+// alert types (see docs/notifier.md).
 type Notify struct {
-	Sinks            []Sink   `yaml:"sinks"`
-	Routes           []Route  `yaml:"routes"`
-	DigestWindow     Duration `yaml:"digest_window"`
+	Sinks  []Sink  `yaml:"sinks"`
+	Routes []Route `yaml:"routes"`
+	// DigestWindow is the longest a drift alert waits for the other findings
+	// of the same plan to join it in one digest; the plan's plan.completed
+	// closes the digest earlier. Default 10s.
+	DigestWindow Duration `yaml:"digest_window"`
+	// ReminderInterval, when set, re-announces findings still open this long
+	// after their last alert (Slack sinks only).
 	ReminderInterval Duration `yaml:"reminder_interval"`
 }
 
@@ -145,9 +151,13 @@ type Sink struct {
 	Name        string       `yaml:"name"`
 	Slack       *SlackSink   `yaml:"slack"`
 	Webhook     *WebhookSink `yaml:"webhook"`
-	RatePerMin  int          `yaml:"rate_per_minute"`
-	MaxAttempts int          `yaml:"max_attempts"`
-	Timeout     Duration     `yaml:"timeout"`
+	RatePerMin  int          `yaml:"rate_per_minute"` // default: 60 for Slack, unlimited for webhooks
+	MaxAttempts int          `yaml:"max_attempts"`    // default 30, then alert.failed
+	Timeout     Duration     `yaml:"timeout"`         // per attempt; default 10s
+	// BackoffMin and BackoffMax bound the exponential backoff (with jitter)
+	// between attempts; defaults 1s and 1m.
+	BackoffMin Duration `yaml:"backoff_min"`
+	BackoffMax Duration `yaml:"backoff_max"`
 }
 
 // SlackSink is a Slack incoming webhook; its URL is a secret.

@@ -320,6 +320,9 @@ func (f *File) validate() error {
 		if s.MaxAttempts < 0 || s.RatePerMin < 0 {
 			return f.errf(p, "max_attempts and rate_per_minute must not be negative")
 		}
+		if s.BackoffMin.Duration > 0 && s.BackoffMax.Duration > 0 && s.BackoffMin.Duration > s.BackoffMax.Duration {
+			return f.errf(p+".backoff_min", "%s is longer than backoff_max %s", s.BackoffMin, s.BackoffMax)
+		}
 	}
 	for i, r := range f.Notify.Routes {
 		p := fmt.Sprintf("notify.routes[%d]", i)
