@@ -1,0 +1,13 @@
+// Command driftgate-planner runs the planner service on its own.
+package main
+
+import (
+	"os"
+
+	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/services/planner"
+)
+
+func main() {
+	os.Exit(service.Main("planner", planner.New, os.Args[1:], os.Stderr))
+}

@@ -1,0 +1,475 @@
+package planner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/services/planner/classify"
+	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/services/planner/plan"
+	"github.com/driftgate/driftgate/services/planner/stateindex"
+	"github.com/driftgate/driftgate/services/planner/tfkube"
+)
+
+// workspace is one configured workspace and its scheduling state.
+type workspace struct {
+	cfg        config.Workspace
+	name       string
+	cluster    string
+	runner     *plan.Runner
+	rules      classify.Workspace
+	classifier *classify.Classifier
+	interval   time.Duration
+	log        *slog.Logger
+
+	source atomic.Pointer[stateindex.Source]
+	ix     atomic.Pointer[stateindex.Index]
+	wake   chan struct{}
+
+	// Guarded by Service.mu (fed by the KV watch).
+	pending  map[string]*pendingEntry
+	lastFull time.Time
+
+	// Owned by the workspace's loop goroutine.
+	conditions  map[string]time.Time // open health conditions and since when
+	retryAt     time.Time
+	backoff     time.Duration
+	heldUntil   time.Time
+	nextChurnGC time.Time
+}
+
+func (w *workspace) index() *stateindex.Index { return w.ix.Load() }
+
+func (w *workspace) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Triggers of plan.completed.
+const (
+	TriggerChange   = "change"
+	TriggerInterval = "interval"
+	TriggerStartup  = "startup"
+)
+
+// loop plans the workspace whenever its pending changes settle, its full
+// plan interval passes, or a retry is due.
+func (s *Service) loop(ctx context.Context, w *workspace) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.syncedCh:
+	}
+	for ctx.Err() == nil && w.index() == nil {
+		if err := s.loadIndex(ctx, w); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.reportFailure(ctx, w, err)
+			s.sleep(ctx, w.nextBackoff())
+		}
+	}
+	poll := time.NewTicker(s.o.statePoll)
+	defer poll.Stop()
+	for {
+		due, trigger := s.nextDue(w)
+		timer := time.NewTimer(time.Until(due))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-w.wake:
+			timer.Stop()
+			continue
+		case <-poll.C:
+			timer.Stop()
+			if err := s.reloadIndex(ctx, w); err != nil {
+				w.log.Warn("reload state index", "err", err)
+			}
+			continue
+		case <-timer.C:
+		}
+		s.cycle(ctx, w, trigger)
+	}
+}
+
+func (s *Service) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (w *workspace) nextBackoff() time.Duration {
+	switch {
+	case w.backoff == 0:
+		w.backoff = 2 * time.Second
+	case w.backoff < 2*time.Minute:
+		w.backoff *= 2
+	}
+	return w.backoff
+}
+
+// nextDue is when the workspace should plan next, and why.
+func (s *Service) nextDue(w *workspace) (time.Time, string) {
+	now := time.Now()
+	s.mu.Lock()
+	var first, last time.Time
+	for _, e := range w.pending {
+		if first.IsZero() || e.rec.First.Before(first) {
+			first = e.rec.First
+		}
+		if e.rec.Last.After(last) {
+			last = e.rec.Last
+		}
+	}
+	lastFull := w.lastFull
+	s.mu.Unlock()
+
+	due, trigger := now.Add(time.Hour), ""
+	if !first.IsZero() {
+		due, trigger = minTime(last.Add(s.debounce), first.Add(s.maxWait)), TriggerChange
+	}
+	full := lastFull.Add(w.interval)
+	if lastFull.IsZero() {
+		full = now
+	}
+	if !full.After(due) {
+		due, trigger = full, TriggerInterval
+		if lastFull.IsZero() {
+			trigger = TriggerStartup
+		}
+	}
+	if w.nextChurnGC.IsZero() {
+		w.nextChurnGC = now.Add(s.churnGCInterval())
+	}
+	if w.nextChurnGC.Before(due) {
+		due, trigger = w.nextChurnGC, "maintenance"
+	}
+	if w.retryAt.After(due) {
+		due = w.retryAt
+	}
+	if w.heldUntil.After(due) {
+		due = w.heldUntil
+	}
+	return due, trigger
+}
+
+func (s *Service) churnGCInterval() time.Duration {
+	return min(max(s.churnWindow/4, 5*time.Second), time.Minute)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// cycle takes the workspace's lease and plans (or resolves quiet churn).
+func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
+	err := events.WithLease(ctx, s.d.Buckets.Leases, "planner."+w.name, s.d.Instance, s.o.leaseTTL,
+		func(lctx context.Context) error {
+			if trigger == "maintenance" {
+				w.nextChurnGC = time.Now().Add(s.churnGCInterval())
+				return s.resolveQuietChurn(lctx, w, "")
+			}
+			return s.planOnce(lctx, w, trigger)
+		})
+	switch {
+	case err == nil:
+		w.backoff, w.retryAt = 0, time.Time{}
+	case errors.Is(err, events.ErrLeaseHeld):
+		// Another replica plans it; its deletions of the pending entries
+		// reach us through the watch.
+		w.heldUntil = time.Now().Add(max(s.o.leaseTTL/5, 200*time.Millisecond))
+		if trigger == "maintenance" {
+			w.nextChurnGC = time.Now().Add(s.churnGCInterval())
+		}
+	case ctx.Err() != nil:
+	default:
+		w.retryAt = time.Now().Add(w.nextBackoff())
+		w.log.Warn("plan cycle failed; retrying", "err", err, "retry_in", time.Until(w.retryAt).Round(time.Second))
+	}
+}
+
+// loadIndex initializes the workspace (init) to learn where its state is,
+// and loads the state index.
+func (s *Service) loadIndex(ctx context.Context, w *workspace) error {
+	if w.source.Load() == nil {
+		if _, err := w.runner.Prepare(ctx); err != nil {
+			return err
+		}
+		loc, err := w.runner.StateLocation()
+		if err != nil {
+			return &plan.Error{Kind: plan.KindInit, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
+		}
+		client, err := stateindex.NewS3Client(ctx, loc)
+		if err != nil {
+			return &plan.Error{Kind: plan.KindCredentials, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
+		}
+		w.source.Store(stateindex.NewSource(client, loc))
+		w.log.Info("state index source", "location", loc.String())
+	}
+	return s.reloadIndex(ctx, w)
+}
+
+// reloadIndex reads the state object again if its ETag or version changed.
+func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
+	src := w.source.Load()
+	if src == nil {
+		return nil
+	}
+	ix, changed, err := src.Load(ctx)
+	if err != nil {
+		return &plan.Error{Kind: plan.KindUnreachable, Workspace: w.name, Op: "read-state", Summary: err.Error(), Err: err}
+	}
+	if changed {
+		w.ix.Store(ix)
+		w.log.Info("state index loaded", "serial", ix.Serial, "objects", ix.Len(), "resources", ix.Resources)
+	}
+	return nil
+}
+
+func newPlanID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "p-" + hex.EncodeToString(b)
+}
+
+// planOnce runs one plan of the workspace under its lease.
+func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) error {
+	start := time.Now()
+	if err := s.reloadIndex(ctx, w); err != nil {
+		w.log.Warn("reload state index before planning", "err", err)
+	}
+	ix := w.index()
+	if ix == nil {
+		return errors.New("state index not loaded")
+	}
+	s.mu.Lock()
+	entries := make([]pendingEntry, 0, len(w.pending))
+	for _, e := range w.pending {
+		entries = append(entries, *e)
+	}
+	s.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
+
+	full := trigger == TriggerInterval || trigger == TriggerStartup
+	if trigger == TriggerChange && len(entries) == 0 {
+		return nil // another replica planned them meanwhile
+	}
+	observed := map[string][]events.PathOwner{}
+	addrSet := map[string]bool{}
+	changes := 0
+	for _, e := range entries {
+		changes += e.rec.Count
+		k := tfkube.RefKey(e.rec.Object)
+		observed[k] = append(observed[k], e.rec.Writes...)
+		es := ix.Lookup(e.rec.Object)
+		if len(es) == 0 {
+			full = true // not in state: which address could create it is unknown
+		}
+		for _, en := range es {
+			addrSet[en.Address] = true
+		}
+	}
+	var targets []string
+	if !full {
+		for a := range addrSet {
+			targets = append(targets, a)
+		}
+		sort.Strings(targets)
+		if len(targets) > s.o.maxTargets {
+			full, targets = true, nil
+		}
+	}
+	planID := newPlanID()
+	res, err := w.runner.Plan(ctx, targets)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.reportFailure(ctx, w, err)
+			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, res, start, err)
+		}
+		return err
+	}
+	s.reportRecovered(ctx, w)
+	now := time.Now()
+	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Now: now})
+	if err != nil {
+		return fmt.Errorf("classify: %w", err)
+	}
+	if full {
+		um, err := s.unmanaged(ctx, w, results, now)
+		if err != nil {
+			return err
+		}
+		results = append(results, um...)
+	}
+	if err := s.reconcile(ctx, w, planID, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now); err != nil {
+		return err
+	}
+	if err := s.resolveQuietChurn(ctx, w, planID); err != nil {
+		w.log.Warn("resolve quiet churn", "err", err)
+	}
+	s.publishPlan(ctx, w, planID, trigger, full, targets, changes, results, ix, res, start, nil)
+	s.consumePending(ctx, entries)
+	if full {
+		if b, err := json.Marshal(start.UTC()); err == nil {
+			if _, err := s.d.Buckets.State.Put(ctx, lastFullKey(w.name), b); err != nil {
+				w.log.Warn("record full plan time", "err", err)
+			}
+		}
+		s.mu.Lock()
+		w.lastFull = start
+		s.mu.Unlock()
+	}
+	w.log.Info("plan completed", "plan_id", planID, "trigger", trigger, "full", full, "targets", len(targets),
+		"changes", changes, "findings", len(results), "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// reconcile stores the plan's findings and announces what opened, changed
+// and resolved.
+func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, results []classify.Result, scope findings.Scope, now time.Time) error {
+	existing, err := s.store.List(ctx, findings.Filter{Workspace: w.name})
+	if err != nil {
+		return err
+	}
+	old := map[string]events.Finding{}
+	for _, f := range existing {
+		old[f.ID] = f
+	}
+	for _, c := range findings.Reconcile(existing, results, scope, now) {
+		f := c.Finding
+		alert := findings.Alerting(f.Class)
+		switch c.Outcome {
+		case findings.Opened, findings.Updated:
+			if alert {
+				reason := c.Result.Reason
+				if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: reason}); err != nil {
+					return err
+				}
+			}
+		case findings.Resolved:
+			if alert {
+				if _, err := s.pub.Publish(ctx, &events.DriftResolved{Finding: f, PlanID: planID, Reason: "the plan no longer shows it"}); err != nil {
+					return err
+				}
+			}
+		case findings.Seen:
+			if now.Sub(old[f.ID].LastSeen) < time.Minute {
+				continue // spare the write
+			}
+		}
+		if err := s.store.Put(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveQuietChurn resolves churn findings whose fields stopped flipping
+// for a whole window.
+func (s *Service) resolveQuietChurn(ctx context.Context, w *workspace, planID string) error {
+	open, err := s.store.List(ctx, findings.Filter{Workspace: w.name, Class: events.ClassChurn, State: events.StateOpen})
+	if err != nil {
+		return err
+	}
+	if planID == "" {
+		planID = "quiet-" + time.Now().UTC().Format("20060102T150405")
+	}
+	for _, f := range open {
+		if time.Since(f.LastSeen) < s.churnWindow {
+			continue
+		}
+		f.State = events.StateResolved
+		if _, err := s.pub.Publish(ctx, &events.DriftResolved{Finding: f, PlanID: planID,
+			Reason: "the fields stopped flipping between managers"}); err != nil {
+			return err
+		}
+		if err := s.store.Put(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmanaged finds live objects in the workspace's declared scope that no
+// workspace manages and that this plan does not create.
+func (s *Service) unmanaged(ctx context.Context, w *workspace, results []classify.Result, now time.Time) ([]classify.Result, error) {
+	if len(w.cfg.Namespaces) == 0 && len(w.cfg.Kinds) == 0 {
+		return nil, nil
+	}
+	refs, err := s.inv.Keys(ctx, w.cluster)
+	if err != nil {
+		return nil, err
+	}
+	planned := map[string]bool{}
+	for _, r := range results {
+		planned[tfkube.RefKey(r.Finding.Object)] = true
+	}
+	var out []classify.Result
+	for _, ref := range refs {
+		if !classify.InScope(w.cfg.Namespaces, w.cfg.Kinds, ref, "") || planned[tfkube.RefKey(ref)] || s.managedAnywhere(ref) {
+			continue
+		}
+		rec, ok, err := s.inv.Get(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || classify.SystemObject(rec) {
+			continue
+		}
+		out = append(out, classify.Unmanaged(w.rules, rec, now))
+	}
+	return out, nil
+}
+
+// managedAnywhere reports whether some workspace's state manages ref; a
+// workspace whose index is not loaded yet might, so it counts as managing.
+func (s *Service) managedAnywhere(ref events.ObjectRef) bool {
+	for _, w := range s.workspaces {
+		if w.cluster != "" && w.cluster != ref.Cluster {
+			continue
+		}
+		ix := w.index()
+		if ix == nil || ix.Manages(ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// publishPlan publishes plan.completed.
+func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger string, full bool, targets []string,
+	changes int, results []classify.Result, ix *stateindex.Index, res *plan.Result, start time.Time, planErr error) {
+	pc := &events.PlanCompleted{
+		WS: w.name, PlanID: planID, Trigger: trigger, Full: full, Targets: targets, Changes: changes,
+		Counts: findings.Counts(results), StartedAt: start.UTC(), DurationMS: time.Since(start).Milliseconds(),
+	}
+	pc.Tool, pc.ToolVersion = w.runner.Tool()
+	if ix != nil {
+		pc.StateSerial = ix.Serial
+	}
+	if planErr != nil {
+		pc.Error = planErr.Error()
+	}
+	if _, err := s.pub.Publish(ctx, pc); err != nil {
+		w.log.Warn("publish plan.completed", "err", err)
+	}
+}
