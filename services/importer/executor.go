@@ -1,0 +1,211 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/services/importer/internal/execute"
+	"github.com/driftgate/driftgate/services/importer/internal/statefile"
+)
+
+// execLoop carries out approved requests: at start (recovering journals a
+// crash left), after every decision, and every rescan interval.
+func (s *Service) execLoop(ctx context.Context) error {
+	t := time.NewTicker(rescan)
+	defer t.Stop()
+	s.drainAll(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ws := <-s.kick:
+			s.drain(ctx, ws)
+		case <-t.C:
+			s.drainAll(ctx)
+		}
+	}
+}
+
+func (s *Service) drainAll(ctx context.Context) {
+	for _, w := range s.cfg.Workspaces {
+		if ctx.Err() != nil {
+			return
+		}
+		s.drain(ctx, w.Name)
+	}
+}
+
+// drain runs the workspace's approved requests one at a time under the
+// workspace lease, after finishing or rolling back an interrupted one.
+func (s *Service) drain(ctx context.Context, ws string) {
+	recs, err := s.reqs.list(ctx, ws)
+	if err != nil {
+		s.log.Error("list requests", "workspace", ws, "err", err)
+		return
+	}
+	ent, err := kvJournal{kv: s.d.Buckets.State, ws: ws}.Load(ctx)
+	if err != nil {
+		s.log.Error("load journal", "workspace", ws, "err", err)
+		return
+	}
+	if ent == nil && !hasWork(recs) {
+		return
+	}
+	err = events.WithLease(ctx, s.d.Buckets.Leases, "importer/"+ws, s.holder, LeaseTTL, func(lctx context.Context) error {
+		w, err := s.workspace(lctx, ws)
+		if err != nil {
+			return err
+		}
+		if out, err := s.engine.Recover(lctx, w); err != nil {
+			return fmt.Errorf("recover: %w", err)
+		} else if out != nil {
+			rec, _, _ := s.reqs.get(lctx, ws, out.Request.ID)
+			attempt := 1
+			if rec != nil {
+				attempt = rec.Attempts
+			}
+			s.finish(lctx, *out, attempt)
+		}
+		for {
+			recs, err := s.reqs.list(lctx, ws)
+			if err != nil {
+				return err
+			}
+			next, why := pick(recs)
+			if next == nil {
+				if why != "" {
+					s.log.Info("approved imports wait", "workspace", ws, "reason", why)
+				}
+				return nil
+			}
+			if err := s.runOne(lctx, w, next); err != nil {
+				return err
+			}
+		}
+	})
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+	case errors.Is(err, events.ErrLeaseHeld):
+		s.log.Debug("workspace busy with another importer", "workspace", ws, "err", err)
+	default:
+		s.log.Error("import run", "workspace", ws, "err", err)
+	}
+}
+
+func hasWork(recs []*RequestRecord) bool {
+	for _, r := range recs {
+		if r.Status == StatusApproved || r.Status == StatusRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// pick chooses the next request to run: high-risk first and each alone,
+// then the rest, oldest first. Low-risk requests wait while a high-risk one
+// of the workspace is still undecided, so the stateful object goes first.
+func pick(recs []*RequestRecord) (*RequestRecord, string) {
+	var ready []*RequestRecord
+	var undecidedHigh *RequestRecord
+	for _, r := range recs {
+		switch {
+		case r.Status == StatusApproved || r.Status == StatusRunning:
+			ready = append(ready, r)
+		case r.Status == StatusPending && r.Risk == events.RiskHigh && undecidedHigh == nil:
+			undecidedHigh = r
+		}
+	}
+	if len(ready) == 0 {
+		return nil, ""
+	}
+	sort.SliceStable(ready, func(i, j int) bool {
+		hi, hj := ready[i].Risk == events.RiskHigh, ready[j].Risk == events.RiskHigh
+		if hi != hj {
+			return hi
+		}
+		return ready[i].CreatedAt.Before(ready[j].CreatedAt)
+	})
+	if ready[0].Risk != events.RiskHigh && undecidedHigh != nil {
+		return nil, fmt.Sprintf("high-risk request %s (%s) goes first: approve or reject it", undecidedHigh.ID, undecidedHigh.Address)
+	}
+	return ready[0], ""
+}
+
+// runOne carries out one request and records its outcome.
+func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *RequestRecord) error {
+	if rec.Status == StatusRunning {
+		// Running without a journal: the last attempt ended before the
+		// state could change, or after its commit but before this record
+		// was updated.
+		cur, err := w.State.Current(ctx)
+		if err != nil {
+			return err
+		}
+		if has, _ := statefile.Has(cur.Body, rec.Address); has {
+			moves, _ := w.Journal.Moves(ctx)
+			for _, to := range moves {
+				if to == cur.Serial {
+					s.finish(ctx, execute.Outcome{Request: rec.execRequest(), Status: execute.Succeeded, Step: execute.StepDone,
+						Reason: "completed before a restart", After: cur}, rec.Attempts)
+					return nil
+				}
+			}
+		}
+	}
+	rec, err := s.reqs.update(ctx, rec.Workspace, rec.ID, func(r *RequestRecord) error {
+		if r.Status != StatusApproved && r.Status != StatusRunning {
+			return fmt.Errorf("request %s is %s", r.ID, r.Status)
+		}
+		r.Status = StatusRunning
+		r.Attempts++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	started := rec.event(events.ImportStarted)
+	started.Attempt, started.By = rec.Attempts, rec.By
+	s.publish(ctx, started)
+	s.log.Info("import started", "request", rec.ID, "address", rec.Address, "attempt", rec.Attempts)
+	out, err := s.engine.Execute(ctx, w, rec.execRequest())
+	if err != nil {
+		return fmt.Errorf("import %s: %w", rec.ID, err)
+	}
+	s.finish(ctx, out, rec.Attempts)
+	return nil
+}
+
+// finish records an outcome and publishes its event.
+func (s *Service) finish(ctx context.Context, out execute.Outcome, attempt int) {
+	verb, status := events.ImportFailed, StatusFailed
+	switch out.Status {
+	case execute.Succeeded:
+		verb, status = events.ImportSucceeded, StatusSucceeded
+	case execute.RolledBack:
+		verb, status = events.ImportRolledBack, StatusRolledBack
+	}
+	req := out.Request
+	rec, err := s.reqs.update(ctx, req.Workspace, req.ID, func(r *RequestRecord) error {
+		r.Status, r.Step, r.Reason, r.Diff = status, out.Step, out.Reason, out.Diff
+		return nil
+	})
+	if err != nil || rec == nil {
+		s.log.Error("record outcome", "request", req.ID, "err", err)
+		rec = &RequestRecord{ID: req.ID, Workspace: req.Workspace, Address: req.Address, ImportID: req.ImportID,
+			Object: req.Object, Risk: req.Risk, StateSerial: req.StateSerial}
+	}
+	e := rec.event(verb)
+	e.Attempt, e.Step, e.Reason, e.Diff = attempt, out.Step, out.Reason, out.Diff
+	e.StateVersionBefore, e.StateVersionAfter = out.Before.String(), out.After.String()
+	e.DurationMS = out.Duration.Milliseconds()
+	if out.Status == execute.Succeeded {
+		e.Step = ""
+	}
+	s.publish(ctx, e)
+	s.log.Info("import "+out.Status, "request", req.ID, "address", req.Address, "step", out.Step, "reason", out.Reason,
+		"diff", out.Diff, "duration", out.Duration, "state_before", out.Before.String(), "state_after", out.After.String())
+}

@@ -1,0 +1,213 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+)
+
+// handle turns findings into requests: every unimported finding becomes an
+// import request (once per finding, object and state serial), decided at
+// once by an auto policy; a finding resolved before approval withdraws its
+// pending request.
+func (s *Service) handle(ctx context.Context, _ cloudevents.Event, d events.Data) events.Result {
+	switch d := d.(type) {
+	case *events.DriftDetected:
+		if err := s.request(ctx, d); err != nil {
+			return events.Nak(5*time.Second, err.Error())
+		}
+	case *events.DriftResolved:
+		if err := s.withdraw(ctx, d); err != nil {
+			return events.Nak(5*time.Second, err.Error())
+		}
+	}
+	return events.Ack()
+}
+
+func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
+	f := d.Finding
+	if f.Class != events.ClassUnimported || f.State == events.StateResolved {
+		return nil
+	}
+	w, err := s.cfg.Workspace(f.Workspace)
+	if err != nil {
+		return nil // not a workspace of this config
+	}
+	if f.ImportID == "" {
+		s.log.Warn("unimported finding without an import id; not requested", "finding", f.ID, "address", f.Address)
+		return nil
+	}
+	serial := d.StateSerial
+	if serial == 0 {
+		// The planner did not say which state it read: take the current one.
+		ws, err := s.workspace(ctx, f.Workspace)
+		if err != nil {
+			return err
+		}
+		cur, err := ws.State.Current(ctx)
+		if err != nil {
+			return err
+		}
+		serial = cur.Serial
+	}
+	prev, err := s.reqs.forFinding(ctx, f.Workspace, f.ID)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.Object.UID == f.Object.UID {
+		switch {
+		case !Terminal(prev.Status):
+			return nil // in progress
+		case prev.Status == StatusRejected:
+			return nil // a rejection stands for this object
+		case prev.StateSerial == serial:
+			return nil // same state, same object: no automatic retry
+		}
+	}
+	policy := w.Import.Approval
+	if policy == "" {
+		policy = config.ApprovalManual
+	}
+	now := time.Now().UTC()
+	rec := &RequestRecord{
+		ID: RequestID(f.ID, f.Object.UID, serial), Workspace: f.Workspace, FindingID: f.ID, Address: f.Address,
+		ImportID: f.ImportID, Object: f.Object, Risk: f.Risk, Policy: policy, StateSerial: serial,
+		Status: StatusPending, CreatedAt: now, UpdatedAt: now,
+	}
+	created, err := s.reqs.create(ctx, rec)
+	if err != nil || !created {
+		return err
+	}
+	s.publish(ctx, rec.event(events.ImportRequested))
+	s.log.Info("import requested", "request", rec.ID, "workspace", rec.Workspace, "address", rec.Address, "risk", rec.Risk, "policy", policy)
+	switch {
+	case policy == config.ApprovalAuto,
+		policy == config.ApprovalAutoLowRisk && rec.Risk == events.RiskLow:
+		_, err := s.approve(ctx, rec.Workspace, rec.ID, "policy:"+policy, "approved by the workspace's import policy")
+		return err
+	}
+	return nil
+}
+
+func (s *Service) withdraw(ctx context.Context, d *events.DriftResolved) error {
+	f := d.Finding
+	if f.Class != events.ClassUnimported {
+		return nil
+	}
+	prev, err := s.reqs.forFinding(ctx, f.Workspace, f.ID)
+	if err != nil || prev == nil || prev.Status != StatusPending {
+		return err
+	}
+	_, err = s.reject(ctx, prev.Workspace, prev.ID, "driftgate", "the finding was resolved before approval (plan "+d.PlanID+")")
+	return err
+}
+
+// approve moves a pending request to approved and publishes the decision.
+func (s *Service) approve(ctx context.Context, ws, id, by, reason string) (*RequestRecord, error) {
+	already := false
+	rec, err := s.reqs.update(ctx, ws, id, func(r *RequestRecord) error {
+		switch r.Status {
+		case StatusPending:
+			r.Status, r.By, r.Reason = StatusApproved, by, reason
+			return nil
+		case StatusApproved, StatusRunning, StatusSucceeded:
+			already = true
+			return errAlready
+		}
+		return fmt.Errorf("request %s is %s: it cannot be approved", id, r.Status)
+	})
+	if already {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, err
+	}
+	e := rec.event(events.ImportApproved)
+	e.By, e.Reason = by, reason
+	s.publish(ctx, e)
+	s.log.Info("import approved", "request", id, "by", by)
+	s.poke(ws)
+	return rec, nil
+}
+
+// reject moves a pending or approved request to rejected and publishes the
+// decision.
+func (s *Service) reject(ctx context.Context, ws, id, by, reason string) (*RequestRecord, error) {
+	already := false
+	rec, err := s.reqs.update(ctx, ws, id, func(r *RequestRecord) error {
+		switch r.Status {
+		case StatusPending, StatusApproved:
+			r.Status, r.By, r.Reason = StatusRejected, by, reason
+			return nil
+		case StatusRejected:
+			already = true
+			return errAlready
+		}
+		return fmt.Errorf("request %s is %s: it cannot be rejected", id, r.Status)
+	})
+	if already {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, err
+	}
+	e := rec.event(events.ImportRejected)
+	e.By, e.Reason = by, reason
+	s.publish(ctx, e)
+	s.log.Info("import rejected", "request", id, "by", by, "reason", reason)
+	s.poke(ws)
+	return rec, nil
+}
+
+var errAlready = errors.New("already decided")
+
+// decide answers a decision request (driftgate approve/reject): only a
+// decision signed with the approver token is taken; a refusal is logged and
+// answered, never published as a decision.
+func (s *Service) decide(m *nats.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reply := func(r DecisionReply) {
+		b, _ := json.Marshal(r)
+		if err := m.Respond(b); err != nil {
+			s.log.Warn("decision reply", "err", err)
+		}
+	}
+	var d Decision
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		reply(DecisionReply{Error: "the decision does not parse: " + err.Error()})
+		return
+	}
+	if err := d.Validate(); err != nil {
+		reply(DecisionReply{Error: err.Error()})
+		return
+	}
+	if err := d.Verify(s.token, time.Now()); err != nil {
+		s.log.Warn("decision refused", "id", d.ID, "verb", d.Verb, "by", d.By, "err", err)
+		reply(DecisionReply{Error: "refused: " + err.Error()})
+		return
+	}
+	rec, err := s.reqs.find(ctx, d.ID)
+	if err != nil {
+		reply(DecisionReply{Error: err.Error()})
+		return
+	}
+	if d.Verb == VerbApprove {
+		rec, err = s.approve(ctx, rec.Workspace, rec.ID, d.By, d.Reason)
+	} else {
+		rec, err = s.reject(ctx, rec.Workspace, rec.ID, d.By, d.Reason)
+	}
+	if err != nil {
+		reply(DecisionReply{Error: err.Error(), Request: rec})
+		return
+	}
+	reply(DecisionReply{OK: true, Request: rec})
+}

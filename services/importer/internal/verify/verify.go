@@ -1,0 +1,231 @@
+// Package verify judges the targeted plan that follows an import: the
+// imported address must plan no change, or change only attributes that
+// never reach the API (Terraform-only: waits, timeouts) or fields that the
+// workspace ignores (owned by a controller, or covered by an ignore rule —
+// the planner's "ignored" class); nothing anywhere may be replaced or
+// destroyed.
+//
+// Attribute paths are mapped to Kubernetes fields by the planner's tfkube, so
+// the importer and the planner agree on what "ignored" means.
+package verify
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+
+	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/services/planner/tfkube"
+)
+
+// Rules say which field differences are harmless.
+type Rules struct {
+	// Ignored reports whether a difference at the Kubernetes field path
+	// (spec.replicas, spec.template.spec.containers[0].image) is ignored.
+	Ignored func(field string) bool
+	// Secret redacts every value of the address (Secrets, sensitive kinds).
+	Secret bool
+}
+
+// Result is the verdict on one address.
+type Result struct {
+	// Found is false when the plan does not mention the address at all.
+	Found bool
+	// Actions the plan has for the address.
+	Actions []string
+	// Settle holds the planned values of the Terraform-only top-level
+	// attributes that differ: writing them into the state makes the next
+	// plan clean without an apply.
+	Settle map[string]any
+	// Ignored are the Kubernetes fields that differ but are ignored.
+	Ignored []string
+	// Blocking are the differences that fail verification, one per line,
+	// sensitive values redacted.
+	Blocking []string
+}
+
+// OK reports whether the import verified (possibly after settling).
+func (r Result) OK() bool { return r.Found && len(r.Blocking) == 0 }
+
+// NoOp reports whether the plan leaves the address alone.
+func (r Result) NoOp() bool {
+	return r.Found && len(r.Blocking) == 0 && len(r.Settle) == 0 && len(r.Actions) == 1 && r.Actions[0] == string(tfjson.ActionNoop)
+}
+
+// Check judges plan p for address.
+func Check(p *tfjson.Plan, address string, rules Rules) Result {
+	r := Result{Settle: map[string]any{}}
+	for _, rc := range p.ResourceChanges {
+		if rc == nil || rc.Change == nil || rc.Mode != tfjson.ManagedResourceMode {
+			continue
+		}
+		acts := rc.Change.Actions
+		if rc.Address != address {
+			// A targeted plan includes the target's dependencies: their
+			// creates and updates are not the import's doing, but nothing
+			// may be destroyed or replaced.
+			if acts.Delete() || acts.Replace() {
+				r.Blocking = append(r.Blocking, fmt.Sprintf("%s: would be %s", rc.Address, actionWords(acts)))
+			}
+			continue
+		}
+		r.Found = true
+		for _, a := range acts {
+			r.Actions = append(r.Actions, string(a))
+		}
+		switch {
+		case acts.NoOp() || acts.Read():
+		case acts.Update():
+			n := len(r.Blocking)
+			checkUpdate(rc, rules, &r)
+			if len(r.Blocking) == n && len(r.Settle) == 0 && len(r.Ignored) == 0 {
+				// Null-versus-empty churn in a field: settling it would
+				// mean writing a field the API has, so it blocks.
+				r.Blocking = append(r.Blocking, fmt.Sprintf("%s: plans an in-place update the importer cannot attribute to a field", rc.Address))
+			}
+		default:
+			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: would be %s", rc.Address, actionWords(acts)))
+		}
+	}
+	if !r.Found {
+		r.Blocking = append(r.Blocking, address+": not in the plan")
+	}
+	sort.Strings(r.Ignored)
+	return r
+}
+
+func actionWords(a tfjson.Actions) string {
+	switch {
+	case a.Replace():
+		return "replaced"
+	case a.Delete():
+		return "destroyed"
+	case a.Create():
+		return "created"
+	case a.Update():
+		return "updated in place"
+	}
+	return fmt.Sprint(a)
+}
+
+func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
+	before, after := rc.Change.Before, rc.Change.After
+	// Terraform-only attributes are compared as Terraform does (null is
+	// not false): any difference is an update the next plan would show.
+	bm, _ := before.(map[string]any)
+	am, _ := after.(map[string]any)
+	um, _ := rc.Change.AfterUnknown.(map[string]any)
+	for _, top := range topKeys(bm, am) {
+		if tfkube.ClassifyAttr(rc.Type, tfkube.Path{top}).Kind != tfkube.AttrTerraform {
+			continue
+		}
+		if u, ok := um[top]; ok && u != false {
+			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: known only after apply", rc.Address, top))
+			continue
+		}
+		if !reflect.DeepEqual(bm[top], am[top]) {
+			r.Settle[top] = am[top]
+		}
+	}
+	paths := tfkube.Diff(before, after)
+	unknown := unknownPaths(rc.Change.AfterUnknown)
+	isUnknown := map[string]bool{}
+	for _, p := range unknown {
+		isUnknown[p.String()] = true
+	}
+	seen := map[string]bool{}
+	for _, p := range append(paths, unknown...) {
+		if seen[p.String()] {
+			continue
+		}
+		seen[p.String()] = true
+		a := tfkube.ClassifyAttr(rc.Type, p)
+		switch a.Kind {
+		case tfkube.AttrNoise:
+			continue
+		case tfkube.AttrTerraform:
+			continue // handled above
+		case tfkube.AttrField:
+			if a.Field != "" && rules.Ignored != nil && rules.Ignored(a.Field) {
+				r.Ignored = append(r.Ignored, a.Field)
+				continue
+			}
+		}
+		what := a.Field
+		if what == "" {
+			what = p.String()
+		}
+		if isUnknown[p.String()] {
+			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> (known after apply)", rc.Address, what, show(rc, before, p, true, rules.Secret)))
+			continue
+		}
+		r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> %s", rc.Address, what,
+			show(rc, before, p, true, rules.Secret), show(rc, after, p, false, rules.Secret)))
+	}
+}
+
+func topKeys(a, b map[string]any) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range []map[string]any{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// show renders the value at p, or (sensitive) when the plan marks it so, the
+// resource is a Secret, or it is a manifest body.
+func show(rc *tfjson.ResourceChange, v any, p tfkube.Path, before, secret bool) string {
+	mask := rc.Change.AfterSensitive
+	if before {
+		mask = rc.Change.BeforeSensitive
+	}
+	a := tfkube.ClassifyAttr(rc.Type, p)
+	if secret || tfkube.Sensitive(mask, p) || a.Kind == tfkube.AttrConfig || a.Kind == tfkube.AttrLive {
+		return "(sensitive)"
+	}
+	x, ok := tfkube.ValueAt(v, p)
+	if !ok || x == nil {
+		return "null"
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return "?"
+	}
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
+}
+
+// unknownPaths lists the paths an after_unknown mask marks true.
+func unknownPaths(mask any) []tfkube.Path {
+	var out []tfkube.Path
+	var walk func(p tfkube.Path, m any)
+	walk = func(p tfkube.Path, m any) {
+		switch v := m.(type) {
+		case bool:
+			if v {
+				out = append(out, append(tfkube.Path(nil), p...))
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(append(p[:len(p):len(p)], k), e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(append(p[:len(p):len(p)], i), e)
+			}
+		}
+	}
+	walk(nil, mask)
+	return out
+}
