@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/services/planner/gate"
+)
+
+func init() {
+	register("gate", "one-shot plan + classification of a workspace; exit 0 clean, 2 drift, 1 error", runGate)
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runGate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("driftgate gate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (required)")
+	ws := fs.String("workspace", "", "workspace to gate (required)")
+	var allow stringList
+	fs.Var(&allow, "allow", "an intended change: a resource address or pattern (module.app.*); repeatable")
+	out := fs.String("o", "text", "output: text, markdown or json")
+	dataDir := fs.String("data-dir", "", "working copies and plugin cache (default: the user cache dir)")
+	timeout := fs.Duration("timeout", 15*time.Minute, "give up (interrupting the tool) after this long")
+	level := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fail := failer(stderr, "gate")
+	switch {
+	case *cfgPath == "":
+		return fail(errors.New("--config is required"))
+	case *ws == "":
+		return fail(errors.New("--workspace is required"))
+	case !slices.Contains(gate.Formats, *out) && *out != "md":
+		return fail(fmt.Errorf("-o %q is not text, markdown or json", *out))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fail(fmt.Errorf("--log-level %q is not debug, info, warn or error", *level))
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return fail(err)
+	}
+	wc, err := cfg.Workspace(*ws)
+	if err != nil {
+		return fail(err)
+	}
+	kube, err := kubeConfig(cfg, wc.Cluster)
+	if err != nil {
+		return fail(err)
+	}
+	if *dataDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		*dataDir = filepath.Join(base, "driftgate", "gate")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := gate.Run(ctx, gate.Options{
+		Config: cfg, Workspace: *ws, Allow: allow, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
+		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *timeout,
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := rep.Write(stdout, *out); err != nil {
+		return fail(err)
+	}
+	return rep.ExitCode()
+}
+
+// kubeConfig reaches the workspace's cluster: the cluster's kubeconfig from
+// the config file, else $KUBECONFIG, then the in-cluster config (client-go's
+// loading rules).
+func kubeConfig(cfg *config.File, cluster string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	overrides := &clientcmd.ConfigOverrides{}
+	if len(cfg.Clusters) > 0 {
+		c, err := cfg.Cluster(cluster)
+		if err != nil {
+			return nil, err
+		}
+		if c.Kubeconfig != "" {
+			rules.ExplicitPath = cfg.ResolveDir(c.Kubeconfig)
+		}
+		overrides.CurrentContext = c.Context
+	}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	return rc, nil
+}
