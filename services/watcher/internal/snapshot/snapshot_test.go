@@ -156,8 +156,10 @@ func TestChangedPathsAndAttribution(t *testing.T) {
 			wantPaths: nil,
 		},
 		{
-			name:      "annotation with dots",
-			edit:      func(o map[string]any) { o["metadata"].(map[string]any)["annotations"].(map[string]any)["deployment.kubernetes.io/revision"] = "2" },
+			name: "annotation with dots",
+			edit: func(o map[string]any) {
+				o["metadata"].(map[string]any)["annotations"].(map[string]any)["deployment.kubernetes.io/revision"] = "2"
+			},
 			wantPaths: []string{"metadata.annotations.deployment.kubernetes.io/revision"},
 			wantOwner: "terraform", // unowned: the latest writer
 		},
