@@ -74,6 +74,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
+	github.com/driftgate/driftgate/services/importer v0.0.0
 	github.com/driftgate/driftgate/services/planner v0.0.0
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
@@ -125,3 +126,7 @@ require (
 replace github.com/driftgate/driftgate/pkg => ../../pkg
 
 replace github.com/driftgate/driftgate/services/planner => ../../services/planner
+
+replace github.com/driftgate/driftgate/services/importer => ../../services/importer
+
+replace github.com/driftgate/driftgate/test => ../../test
