@@ -112,6 +112,9 @@ type Controller struct {
 
 	reach  reachability
 	leader atomic.Value // string: the leader this replica last observed
+	// termLock lets one term run at a time: a new leadership waits for the
+	// previous one's term to wind down.
+	termLock chan struct{}
 }
 
 // New validates opts, fills defaults and builds the clients. It does not
@@ -157,6 +160,7 @@ func New(opts Options, deps Deps) (*Controller, error) {
 		log: log.With("cluster", opts.Cluster.Name),
 	}
 	c.leader.Store("")
+	c.termLock = make(chan struct{}, 1)
 	c.reach.changed = make(chan struct{})
 	cfg := opts.RESTConfig
 	ns := opts.LeaseNamespace
@@ -238,7 +242,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: c.opts.Identity},
 	}
 	for ctx.Err() == nil {
-		var term sync.WaitGroup
 		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock:            lock,
 			LeaseDuration:   c.opts.LeaseDuration,
@@ -248,8 +251,6 @@ func (c *Controller) Run(ctx context.Context) error {
 			Name:            c.opts.LeaseName,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(lctx context.Context) {
-					term.Add(1)
-					defer term.Done()
 					c.log.Info("leading", "lease", c.leaseNS+"/"+c.opts.LeaseName, "identity", c.opts.Identity)
 					c.lead(lctx)
 				},
@@ -266,7 +267,6 @@ func (c *Controller) Run(ctx context.Context) error {
 			return fmt.Errorf("cluster %s: leader election: %w", c.opts.Cluster.Name, err)
 		}
 		le.Run(ctx)
-		term.Wait()
 		if ctx.Err() == nil {
 			c.log.Warn("leadership lost; standing by")
 			c.setReady(nil)
@@ -277,6 +277,12 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // lead runs terms while ctx lasts: one per period of reachability.
 func (c *Controller) lead(ctx context.Context) {
+	select {
+	case c.termLock <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-c.termLock }()
 	for ctx.Err() == nil {
 		if !c.reach.wait(ctx) {
 			return

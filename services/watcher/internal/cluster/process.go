@@ -78,15 +78,16 @@ func (t *term) process(it item) error {
 	if cur == nil {
 		return nil
 	}
+	if prev != nil && prev.snap.ResourceVersion == cur.ResourceVersion {
+		// A resync, or the first sight in this term of what is recorded.
+		t.setKnown(it, &known{snap: cur})
+		return nil
+	}
 	now := time.Now()
-	rec := inventory.FromSnapshot(t.c.opts.Cluster.Name, w.res.Name, w.res.GVR.GroupVersion(), cur, now)
 	oc := &events.ObjectChanged{
-		Object:          rec.Object,
 		Resource:        w.res.Name,
 		ResourceVersion: cur.ResourceVersion,
 		Generation:      cur.Generation,
-		Managers:        rec.Managers,
-		Owners:          rec.Owners,
 		ObservedAt:      now,
 	}
 	if prev == nil {
@@ -95,6 +96,7 @@ func (t *term) process(it item) error {
 		oc.Change, oc.Relist = events.ChangeAdded, existed
 		if existed && w.baseline {
 			// The first sync of a resource records what exists silently.
+			rec := inventory.FromSnapshot(t.c.opts.Cluster.Name, w.res.Name, w.res.GVR.GroupVersion(), cur, now)
 			if err := t.put(rec); err != nil {
 				return err
 			}
@@ -102,10 +104,6 @@ func (t *term) process(it item) error {
 			return nil
 		}
 	} else {
-		if prev.snap.ResourceVersion == cur.ResourceVersion {
-			t.setKnown(it, &known{snap: cur})
-			return nil
-		}
 		oc.Paths = snapshot.Changed(prev.snap, cur, prev.stamps)
 		if len(oc.Paths) == 0 {
 			// Status, resync or bookkeeping only.
@@ -115,6 +113,8 @@ func (t *term) process(it item) error {
 		oc.Change, oc.Relist = events.ChangeUpdated, prev.rec != nil
 		oc.Attribution = cur.Attribution(oc.Paths)
 	}
+	rec := inventory.FromSnapshot(t.c.opts.Cluster.Name, w.res.Name, w.res.GVR.GroupVersion(), cur, now)
+	oc.Object, oc.Managers, oc.Owners = rec.Object, rec.Managers, rec.Owners
 	if err := t.publish(oc); err != nil {
 		return err
 	}

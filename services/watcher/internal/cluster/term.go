@@ -417,13 +417,19 @@ func (t *term) maybeAllSynced() {
 	t.log.Info("all resources synced", "resources", n, "objects", objects)
 	t.reportOnce(fmt.Sprintf("synced:%d", n), &events.ClusterHealth{
 		Component: events.ComponentWatcher, Condition: health.CondSynced, Status: "True",
-		Severity: events.SeverityInfo, Reason: "Synced", Since: t.start,
+		Severity: events.SeverityInfo, Reason: "Synced", Since: time.Now(),
 		Message: fmt.Sprintf("watching %d resources, %d objects", n, objects),
 	})
 }
 
 func (t *term) baselineKey(resource string) string {
-	return events.Key("watcher", "baseline", t.c.opts.Cluster.Name, resource)
+	return BaselineKey(t.c.opts.Cluster.Name, resource)
+}
+
+// BaselineKey is the state-bucket key that marks a resource of a cluster as
+// synced once: later terms report what they find changed.
+func BaselineKey(cluster, resource string) string {
+	return events.Key("watcher", "baseline", cluster, resource)
 }
 
 // baselineDone reports whether a resource was ever synced: the first sync
