@@ -11,7 +11,7 @@ require (
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/driftgate/driftgate/pkg v0.0.0
 	github.com/driftgate/driftgate/services/planner v0.0.0
-	github.com/driftgate/driftgate/test v0.0.0-00010101000000-000000000000
+	github.com/driftgate/driftgate/test v0.0.0
 	github.com/hashicorp/terraform-exec v0.26.0
 	github.com/hashicorp/terraform-json v0.29.0
 	github.com/nats-io/nats.go v1.55.0

@@ -86,9 +86,17 @@ func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env,
 	if err != nil {
 		return nil, nil, err
 	}
-	cl, err := f.Cluster(w.Cluster)
-	if err != nil {
-		return nil, nil, err
+	cl := &config.Cluster{Name: w.Cluster}
+	if len(f.Clusters) > 0 {
+		c, err := f.Cluster(clusterName(f, w))
+		if err != nil {
+			return nil, nil, err
+		}
+		cc := *c
+		if cc.Kubeconfig != "" {
+			cc.Kubeconfig = f.ResolveDir(cc.Kubeconfig)
+		}
+		cl = &cc
 	}
 	be, err := statestore.ParseBackend(w.BackendConfig)
 	if err != nil {
