@@ -135,7 +135,11 @@ func (s *Service) observeChurn(ctx context.Context, eventID string, oc *events.O
 	for _, m := range managed {
 		for _, en := range m.entries {
 			r := classify.Churn(m.w.rules, en.Address, en.Object, paths, managers, now)
-			if err := s.upsertChurn(ctx, m.w, r, "observed-"+eventID, now); err != nil {
+			serial := int64(0)
+			if ix := m.w.index(); ix != nil {
+				serial = ix.Serial
+			}
+			if err := s.upsertChurn(ctx, m.w, r, "observed-"+eventID, serial, now); err != nil {
 				return err
 			}
 		}
@@ -145,7 +149,7 @@ func (s *Service) observeChurn(ctx context.Context, eventID string, oc *events.O
 
 // upsertChurn opens a churn finding, or refreshes it; drift.detected goes
 // out when it opens or its paths or managers change.
-func (s *Service) upsertChurn(ctx context.Context, w *workspace, r classify.Result, planID string, now time.Time) error {
+func (s *Service) upsertChurn(ctx context.Context, w *workspace, r classify.Result, planID string, serial int64, now time.Time) error {
 	for attempt := 0; attempt < 10; attempt++ {
 		old, rev, ok, err := s.store.GetRev(ctx, r.Finding.ID)
 		if err != nil {
@@ -163,7 +167,7 @@ func (s *Service) upsertChurn(ctx context.Context, w *workspace, r classify.Resu
 			}
 		}
 		if outcome != findings.Seen {
-			if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: r.Excerpt, PlanID: planID, Reason: r.Reason}); err != nil {
+			if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: r.Excerpt, PlanID: planID, Reason: r.Reason, StateSerial: serial}); err != nil {
 				return err
 			}
 			w.log.Info("churn", "address", f.Address, "paths", f.Paths, "outcome", outcome.String())

@@ -313,6 +313,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
 	}
+	results = append(results, unowned(w, ix, entries, results, now)...)
 	if full {
 		um, err := s.unmanaged(ctx, w, results, now)
 		if err != nil {
@@ -320,7 +321,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		}
 		results = append(results, um...)
 	}
-	if err := s.reconcile(ctx, w, planID, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now); err != nil {
+	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now); err != nil {
 		return err
 	}
 	if err := s.resolveQuietChurn(ctx, w, planID); err != nil {
@@ -343,9 +344,43 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	return nil
 }
 
+// unowned adds the ignored findings of managed objects the watcher saw
+// change in fields the plan shows no difference in (an operator's
+// defaults): counted, never alerted.
+func unowned(w *workspace, ix *stateindex.Index, entries []pendingEntry, results []classify.Result, now time.Time) []classify.Result {
+	reported := map[string][]string{}
+	for _, r := range results {
+		reported[r.Finding.Address] = append(reported[r.Finding.Address], r.Finding.Paths...)
+	}
+	var out []classify.Result
+	for _, e := range entries {
+		if len(e.rec.Writes) == 0 || e.rec.Change == events.ChangeDeleted {
+			continue
+		}
+		for _, en := range ix.Lookup(e.rec.Object) {
+			if r, ok := classify.Unowned(w.rules, en.Address, en.Object, e.rec.Writes, reported[en.Address], now); ok {
+				if hasFinding(results, r.Finding.ID) {
+					continue
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func hasFinding(rs []classify.Result, id string) bool {
+	for _, r := range rs {
+		if r.Finding.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // reconcile stores the plan's findings and announces what opened, changed
 // and resolved.
-func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, results []classify.Result, scope findings.Scope, now time.Time) error {
+func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, results []classify.Result, scope findings.Scope, now time.Time) error {
 	existing, err := s.store.List(ctx, findings.Filter{Workspace: w.name})
 	if err != nil {
 		return err
@@ -361,7 +396,7 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, re
 		case findings.Opened, findings.Updated:
 			if alert {
 				reason := c.Result.Reason
-				if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: reason}); err != nil {
+				if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: reason, StateSerial: serial}); err != nil {
 					return err
 				}
 			}

@@ -231,7 +231,11 @@ type change struct {
 func attrChanges(tfType string, before, after any) []change {
 	var out []change
 	for _, p := range tfkube.Diff(before, after) {
-		a := tfkube.ClassifyAttr(tfType, p)
+		values := after
+		if _, ok := tfkube.ValueAt(after, p); !ok {
+			values = before
+		}
+		a := tfkube.ClassifyAttrIn(tfType, p, values)
 		if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
 			continue
 		}

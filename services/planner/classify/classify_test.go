@@ -126,7 +126,7 @@ func TestClassify(t *testing.T) {
 				ResourceChanges: []*tfjson.ResourceChange{rc(depl, "kubernetes_deployment", update, deployment(2, "web:2", nil), deployment(2, "web:1", nil))},
 			},
 			live: inventory{}.add(webRec(map[string]string{"spec.template.spec.containers[name=web].image": "kubectl-set"})),
-			want: []want{{class: "changed", risk: "low", paths: []string{"spec.template.spec.containers[0].image"}, managers: []string{"kubectl-set"}}},
+			want: []want{{class: "changed", risk: "low", paths: []string{"spec.template.spec.containers[name=web].image"}, managers: []string{"kubectl-set"}}},
 		},
 		{
 			name: "an object deleted live is deleted, not also pending-config",
@@ -141,7 +141,7 @@ func TestClassify(t *testing.T) {
 			name: "a configuration edit never applied is pending-config",
 			plan: tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{rc(depl, "kubernetes_deployment", update, deployment(2, "web:1", nil), deployment(2, "web:2", nil))}},
 			live: inventory{}.add(webRec(nil)),
-			want: []want{{class: "pending-config", risk: "low", paths: []string{"spec.template.spec.containers[0].image"}}},
+			want: []want{{class: "pending-config", risk: "low", paths: []string{"spec.template.spec.containers[name=web].image"}}},
 		},
 		{
 			name: "drift and a config edit on one address are two findings",
@@ -152,7 +152,7 @@ func TestClassify(t *testing.T) {
 			live: inventory{}.add(webRec(nil)),
 			want: []want{
 				{class: "changed", risk: "low", paths: []string{"spec.replicas"}},
-				{class: "pending-config", risk: "low", paths: []string{"spec.template.spec.containers[0].image"}},
+				{class: "pending-config", risk: "low", paths: []string{"spec.template.spec.containers[name=web].image"}},
 			},
 		},
 		{
@@ -430,5 +430,22 @@ func TestUnmanagedScope(t *testing.T) {
 	r := Unmanaged(Workspace{Name: "w", Cluster: "lab"}, mine, time.Now())
 	if r.Finding.Class != "unmanaged" || r.Finding.Address != "" || r.Finding.ID != UnmanagedID("w", mine.Object) || r.Finding.Attribution[0].Manager != "kubectl-create" {
 		t.Fatalf("%+v", r.Finding)
+	}
+}
+
+func TestUnowned(t *testing.T) {
+	obj := tfkube.Object{Group: "postgresql.cnpg.io", Version: "v1", Kind: "Cluster", Namespace: "db", Name: "pg"}
+	writes := []events.PathOwner{
+		{Path: "spec.imageName", Attribution: events.Attribution{Manager: "cnpg-operator", Operation: "Apply"}},
+		{Path: "spec.instances", Attribution: events.Attribution{Manager: "kubectl-edit", Operation: "Update"}},
+		{Path: "metadata.labels.x", Attribution: events.Attribution{Manager: "kubectl-client-side-apply", Operation: "Update"}},
+	}
+	r, ok := Unowned(Workspace{Name: "db", Cluster: "lab"}, "kubectl_manifest.cluster", obj, writes, []string{"spec.instances"}, time.Now())
+	if !ok || r.Finding.Class != "ignored" || !reflect.DeepEqual(r.Finding.Paths, []string{"spec.imageName"}) ||
+		r.Finding.Attribution[0].Manager != "cnpg-operator" || r.Finding.Risk != "high" {
+		t.Fatalf("%+v", r.Finding)
+	}
+	if _, ok := Unowned(Workspace{Name: "db"}, "a", obj, writes[2:], nil, time.Now()); ok {
+		t.Fatal("the provider's own writes are not findings")
 	}
 }

@@ -85,7 +85,12 @@ var metadataNoise = map[string]bool{
 
 // ClassifyAttr maps an attribute path of a tfType resource to what it stands
 // for in Kubernetes.
-func ClassifyAttr(tfType string, p Path) Attr {
+func ClassifyAttr(tfType string, p Path) Attr { return ClassifyAttrIn(tfType, p, nil) }
+
+// ClassifyAttrIn is ClassifyAttr with the resource's attribute values at
+// hand: elements of keyed lists are then named by their keys, as the watcher
+// names them (spec.template.spec.containers[name=web].image).
+func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 	if len(p) == 0 {
 		return Attr{Kind: AttrNoise}
 	}
@@ -143,7 +148,7 @@ func ClassifyAttr(tfType string, p Path) Attr {
 			return Attr{Kind: AttrNoise}
 		}
 	}
-	return Attr{Kind: AttrField, Field: TypedFieldPath(p)}
+	return Attr{Kind: AttrField, Field: TypedFieldPathIn(p, values)}
 }
 
 // listBlocks are the repeated blocks of provider 1.13 and the list fields
@@ -213,7 +218,61 @@ func CamelCase(snake string) string {
 // metadata.labels.app. Blocks of at most one element lose their index;
 // repeated blocks take their Kubernetes (plural) name; map keys stay as they
 // are.
-func TypedFieldPath(p Path) string {
+func TypedFieldPath(p Path) string { return TypedFieldPathIn(p, nil) }
+
+// mergeKeys are the key fields of keyed lists (provider attribute name ->
+// Kubernetes name), tried in order; the first set the element has names it.
+var mergeKeys = map[string][][2][]string{
+	"container":          {{{"name"}, {"name"}}},
+	"init_container":     {{{"name"}, {"name"}}},
+	"env":                {{{"name"}, {"name"}}},
+	"volume":             {{{"name"}, {"name"}}},
+	"image_pull_secrets": {{{"name"}, {"name"}}},
+	"volume_mount":       {{{"mount_path"}, {"mountPath"}}},
+	"host_aliases":       {{{"ip"}, {"ip"}}},
+	"port": {
+		{{"container_port", "protocol"}, {"containerPort", "protocol"}},
+		{{"port", "protocol"}, {"port", "protocol"}},
+	},
+}
+
+// keySelector renders [k=v,...] for the keyed list element at p (an index
+// segment) when values hold it, else "".
+func keySelector(block string, p Path, values any) string {
+	sets, ok := mergeKeys[block]
+	if !ok || values == nil {
+		return ""
+	}
+	v, ok := ValueAt(values, p)
+	if !ok {
+		return ""
+	}
+	elem, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	for _, set := range sets {
+		tfNames, k8sNames := set[0], set[1]
+		parts := make([]string, 0, len(tfNames))
+		for i, n := range tfNames {
+			kv, ok := elem[n]
+			if !ok || kv == nil || Scalar(kv) == "" {
+				parts = nil
+				break
+			}
+			parts = append(parts, k8sNames[i]+"="+Scalar(kv))
+		}
+		if len(parts) == len(tfNames) {
+			sort.Strings(parts)
+			return "[" + strings.Join(parts, ",") + "]"
+		}
+	}
+	return ""
+}
+
+// TypedFieldPathIn is TypedFieldPath naming keyed list elements by their
+// keys when values (the resource's attribute values) hold them.
+func TypedFieldPathIn(p Path, values any) string {
 	var b strings.Builder
 	for i, seg := range p {
 		if idx, ok := Index(seg); ok {
@@ -224,6 +283,10 @@ func TypedFieldPath(p Path) string {
 			// An index followed by an attribute name is a block element; a
 			// primitive list's element is always last.
 			last := i == len(p)-1
+			if sel := keySelector(parent, p[:i+1], values); sel != "" {
+				b.WriteString(sel)
+				continue
+			}
 			if _, list := listBlocks[parent]; list || (primitiveLists[parent] && last) || idx != 0 {
 				fmt.Fprintf(&b, "[%d]", idx)
 			}

@@ -225,3 +225,29 @@ func TestCamelCase(t *testing.T) {
 		}
 	}
 }
+
+func TestTypedFieldPathKeys(t *testing.T) {
+	values := map[string]any{"spec": []any{map[string]any{
+		"port": []any{map[string]any{"port": 80.0, "protocol": "TCP", "target_port": "5000"}},
+		"template": []any{map[string]any{"spec": []any{map[string]any{
+			"container": []any{map[string]any{"name": "web", "image": "x",
+				"port":         []any{map[string]any{"container_port": 5000.0, "protocol": "TCP"}},
+				"volume_mount": []any{map[string]any{"mount_path": "/data"}}}},
+		}}}},
+	}}}
+	tests := []struct {
+		path Path
+		want string
+	}{
+		{Path{"spec", 0, "template", 0, "spec", 0, "container", 0, "image"}, "spec.template.spec.containers[name=web].image"},
+		{Path{"spec", 0, "template", 0, "spec", 0, "container", 0, "port", 0, "container_port"}, "spec.template.spec.containers[name=web].ports[containerPort=5000,protocol=TCP].containerPort"},
+		{Path{"spec", 0, "template", 0, "spec", 0, "container", 0, "volume_mount", 0, "mount_path"}, "spec.template.spec.containers[name=web].volumeMounts[mountPath=/data].mountPath"},
+		{Path{"spec", 0, "port", 0, "target_port"}, "spec.ports[port=80,protocol=TCP].targetPort"},
+		{Path{"spec", 0, "template", 0, "spec", 0, "container", 3, "image"}, "spec.template.spec.containers[3].image"}, // not in values
+	}
+	for _, tt := range tests {
+		if got := TypedFieldPathIn(tt.path, values); got != tt.want {
+			t.Errorf("%v: got %s, want %s", tt.path, got, tt.want)
+		}
+	}
+}
