@@ -4,15 +4,24 @@ import (
 	"io"
 
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/services/importer"
+	"github.com/driftgate/driftgate/services/notifier"
+	"github.com/driftgate/driftgate/services/planner"
+	"github.com/driftgate/driftgate/services/watcher"
 )
 
-// services are what `driftgate run` starts, in this order, each in its own
-// goroutine under one errgroup; each is also a subcommand of its own.
-var services = []service.Registration{}
+// services are what `driftgate run` starts, each in its own goroutine under
+// one errgroup; each is also a subcommand of its own. A service the config
+// gives nothing to do (no clusters, no workspaces, no sinks) is not started.
+var services = []service.Registration{
+	{Name: "watcher", Factory: watcher.New},
+	{Name: "planner", Factory: planner.New},
+	{Name: "importer", Factory: importer.New},
+	{Name: "notifier", Factory: notifier.New},
+}
 
 func init() {
 	for _, r := range services {
-		r := r
 		register(r.Name, "run only the "+r.Name+" service against --nats-url", func(args []string, _, stderr io.Writer) int {
 			return service.Main(r.Name, r.Factory, args, stderr)
 		})
