@@ -261,6 +261,8 @@ type world struct {
 	pub  *events.Publisher
 	vars map[string]string
 	logs *logBuffer
+	// quiet logs warnings only (benchmarks).
+	quiet bool
 }
 
 func newWorld(t testing.TB) *world {
@@ -292,9 +294,13 @@ func (w *world) start(yaml string, opts ...dispatch.Option) (stop func()) {
 		t.Fatal(err)
 	}
 	h := obs.NewHealth()
+	level := slog.LevelDebug
+	if w.quiet {
+		level = slog.LevelWarn
+	}
 	d := service.Deps{
 		Conn: w.env.Conn, JS: w.env.JS, Buckets: w.env.Buckets, Health: h, Instance: "test-1",
-		Log:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: level})),
 		Getenv: func(k string) string { return w.vars[k] },
 	}
 	n, err := dispatch.New(cfg, d, append([]dispatch.Option{dispatch.WithLeaseTTL(2 * time.Second)}, opts...)...)
