@@ -117,7 +117,7 @@ func verifyWebhook(key []byte) func(r *http.Request, body []byte) error {
 		if err != nil {
 			return errors.New("bad timestamp")
 		}
-		if time.Since(time.Unix(sec, 0)) > 5*time.Minute {
+		if time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
 			return errors.New("timestamp too old")
 		}
 		mac := hmac.New(sha256.New, key)
