@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
+	"github.com/driftgate/driftgate/services/importer/internal/manifest"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
 	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
@@ -362,9 +364,24 @@ func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
 	if !res.OK() {
 		return r.undo(ctx, StepVerify, "the re-plan is not clean", res.Blocking)
 	}
+	if res.Manifest != nil {
+		// A kubectl_manifest import records the whole live object as its
+		// YAML: compare the configuration's fields with the live ones.
+		blocking, ignored, err := r.compareManifest(ctx, res.Manifest, owners)
+		if err != nil {
+			return r.undo(ctx, StepVerify, err.Error(), nil)
+		}
+		r.out.Ignored = append(r.out.Ignored, ignored...)
+		if len(blocking) > 0 {
+			return r.undo(ctx, StepVerify, "the manifest's fields differ from the live object", blocking)
+		}
+		for k, v := range res.Manifest.Settle {
+			res.Settle[k] = v
+		}
+	}
 	if len(res.Settle) > 0 {
 		done := r.timed(StepSettle)
-		err := r.settle(ctx, res.Settle, owners)
+		err := r.settle(ctx, res.Settle, res.Manifest != nil, owners)
 		done()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -434,23 +451,37 @@ func OwnerOf(field string, owners map[string]string) string {
 // state the import wrote (a compare-and-set on its version: no provider, no
 // API request), then re-plans without refresh to prove the next plan is
 // clean for the address.
-func (r *run) settle(ctx context.Context, values map[string]any, owners map[string]string) error {
+func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, owners map[string]string) error {
 	ws, req := r.ws, r.req
-	body, err := statefile.SetAttributes(r.out.After.Body, req.Address, values)
-	if err != nil {
-		return err
-	}
-	nv, err := ws.State.Put(ctx, body, r.out.After)
-	if err != nil {
-		return err
-	}
-	r.out.After = nv
-	r.entry.Step, r.entry.After = StepSettle, meta(nv)
-	if err := ws.Journal.Save(ctx, r.entry); err != nil {
+	if err := r.put(ctx, values); err != nil {
 		return err
 	}
 	for k := range values {
 		r.out.Settled = append(r.out.Settled, k)
+	}
+	sort.Strings(r.out.Settled)
+	if manifest {
+		// The provider fingerprints the live values of the YAML's fields;
+		// with the configuration's YAML in the state, a refresh (GET only)
+		// records that fingerprint, and the state then says what an apply
+		// of this configuration would have recorded: the fields match
+		// (compareManifest checked them).
+		if err := ws.TF.Refresh(ctx, []string{req.Address}, !ws.Lockfile); err != nil {
+			return err
+		}
+		cur, err := ws.State.Current(ctx)
+		if err != nil {
+			return err
+		}
+		r.out.After = cur
+		attrs, err := statefile.Attributes(cur.Body, req.Address)
+		if err != nil {
+			return err
+		}
+		if err := r.put(ctx, map[string]any{"yaml_incluster": attrs["live_manifest_incluster"]}); err != nil {
+			return err
+		}
+		r.out.Settled = append(r.out.Settled, "yaml_incluster")
 	}
 	r.e.step("settled")
 	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: true})
@@ -463,6 +494,66 @@ func (r *run) settle(ctx context.Context, values map[string]any, owners map[stri
 		return &blockedError{lines: lines}
 	}
 	return nil
+}
+
+// put writes values into the state instance the import created, as a new
+// version replacing exactly r.out.After, and journals it.
+func (r *run) put(ctx context.Context, values map[string]any) error {
+	body, err := statefile.SetAttributes(r.out.After.Body, r.req.Address, values)
+	if err != nil {
+		return err
+	}
+	nv, err := r.ws.State.Put(ctx, body, r.out.After)
+	if err != nil {
+		return err
+	}
+	r.out.After = nv
+	r.entry.Step, r.entry.After = StepSettle, meta(nv)
+	return r.ws.Journal.Save(ctx, r.entry)
+}
+
+// compareManifest compares a kubectl_manifest's YAML with the live object.
+func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, owners map[string]string) (blocking, ignored []string, err error) {
+	snap, err := r.ws.Live.Snapshot(ctx, r.req.Object)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !snap.Exists {
+		return []string{r.req.Address + ": the object no longer exists"}, nil, nil
+	}
+	mm, err := manifest.Compare(m.Body, snap.Object, m.IgnoreFields)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := r.req.Object
+	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Resource: snap.Resource}
+	secret := classify.SecretKind(obj)
+	for _, x := range mm {
+		field := x.Field()
+		mgr := OwnerOf(field, owners)
+		if classify.RuleIgnores(r.ws.Ignore, obj, field, mgr) || (mgr != "" && classify.IsController(mgr)) {
+			ignored = append(ignored, field)
+			continue
+		}
+		cfg, lv := x.Config, x.Live
+		if secret || sensitiveKey(x.Key, m.SensitiveFields) {
+			cfg, lv = "(sensitive)", "(sensitive)"
+		}
+		if x.Missing {
+			lv = "absent"
+		}
+		blocking = append(blocking, fmt.Sprintf("%s: %s: %s -> %s", r.req.Address, x.Key, lv, cfg))
+	}
+	return blocking, ignored, nil
+}
+
+func sensitiveKey(key string, fields []string) bool {
+	for _, f := range fields {
+		if key == f || strings.HasPrefix(key, f+".") {
+			return true
+		}
+	}
+	return false
 }
 
 type blockedError struct{ lines []string }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +87,7 @@ func Open(ctx context.Context, opts Options) (*Workspace, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		initOpts = append(initOpts, tfexec.BackendConfig(k+"="+opts.BackendConfig[k]))
+		initOpts = append(initOpts, tfexec.BackendConfig(k+"="+backendValue(opts.BackendConfig[k])))
 	}
 	initOpts = append(initOpts, tfexec.Reconfigure(true), tfexec.Upgrade(false))
 	if err := tf.Init(ctx, initOpts...); err != nil {
@@ -97,6 +98,20 @@ func Open(ctx context.Context, opts Options) (*Workspace, error) {
 		w.version = ver.String()
 	}
 	return w, nil
+}
+
+// backendValue is a backend_config value as init's -backend-config=K=V
+// takes it: the tool reads strings, numbers and bools literally and only
+// objects as HCL, so an HCL-quoted string ("tfstate", as .tfbackend files and
+// the lab write them) is unquoted.
+func backendValue(v string) string {
+	t := strings.TrimSpace(v)
+	if len(t) >= 2 && t[0] == '"' && t[len(t)-1] == '"' {
+		if u, err := strconv.Unquote(t); err == nil {
+			return u
+		}
+	}
+	return v
 }
 
 // Dir is the working copy.
@@ -161,6 +176,23 @@ func (w *Workspace) Plan(ctx context.Context, po PlanOptions) (*tfjson.Plan, err
 		return nil, fmt.Errorf("show plan: %w", classify(err))
 	}
 	return p, nil
+}
+
+// Refresh reads the live objects of the targets and records what it read in
+// the state (refresh-only: the provider's Read, GET requests only). With
+// lock, the tool takes the lock (a *LockedError when held).
+func (w *Workspace) Refresh(ctx context.Context, targets []string, lock bool) error {
+	opts := []tfexec.RefreshCmdOption{tfexec.Lock(lock), tfexec.LockTimeout("0s")}
+	for _, t := range targets {
+		opts = append(opts, tfexec.Target(t))
+	}
+	for _, f := range w.varFiles() {
+		opts = append(opts, tfexec.VarFile(f))
+	}
+	if err := w.tf.Refresh(ctx, opts...); err != nil {
+		return fmt.Errorf("refresh: %w", classify(err))
+	}
+	return nil
 }
 
 // StatePull returns the current state file.

@@ -44,6 +44,22 @@ type Result struct {
 	// Blocking are the differences that fail verification, one per line,
 	// sensitive values redacted.
 	Blocking []string
+	// Manifest is set for a kubectl_manifest whose configuration (the YAML)
+	// differs from what the import recorded (the whole live object): the
+	// caller compares the YAML's fields with the live object (package
+	// manifest) and, when they match, settles the state to the
+	// configuration's YAML.
+	Manifest *Manifest
+}
+
+// Manifest is the configuration of a kubectl_manifest as planned.
+type Manifest struct {
+	Body            string   // yaml_body
+	IgnoreFields    []string // ignore_fields
+	SensitiveFields []string // sensitive_fields
+	// Settle are the configuration attributes to write into the state
+	// (yaml_body, yaml_body_parsed).
+	Settle map[string]any
 }
 
 // OK reports whether the import verified (possibly after settling).
@@ -51,7 +67,7 @@ func (r Result) OK() bool { return r.Found && len(r.Blocking) == 0 }
 
 // NoOp reports whether the plan leaves the address alone.
 func (r Result) NoOp() bool {
-	return r.Found && len(r.Blocking) == 0 && len(r.Settle) == 0 && len(r.Actions) == 1 && r.Actions[0] == string(tfjson.ActionNoop)
+	return r.Found && len(r.Blocking) == 0 && len(r.Settle) == 0 && r.Manifest == nil && len(r.Actions) == 1 && r.Actions[0] == string(tfjson.ActionNoop)
 }
 
 // Check judges plan p for address.
@@ -80,7 +96,7 @@ func Check(p *tfjson.Plan, address string, rules Rules) Result {
 		case acts.Update():
 			n := len(r.Blocking)
 			checkUpdate(rc, rules, &r)
-			if len(r.Blocking) == n && len(r.Settle) == 0 && len(r.Ignored) == 0 {
+			if len(r.Blocking) == n && len(r.Settle) == 0 && len(r.Ignored) == 0 && r.Manifest == nil {
 				// Null-versus-empty churn in a field: settling it would
 				// mean writing a field the API has, so it blocks.
 				r.Blocking = append(r.Blocking, fmt.Sprintf("%s: plans an in-place update the importer cannot attribute to a field", rc.Address))
@@ -152,6 +168,13 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 				r.Ignored = append(r.Ignored, a.Field)
 				continue
 			}
+		case tfkube.AttrConfig, tfkube.AttrLive:
+			if rc.Type == tfkube.TypeKubectlManifest && !isUnknown[p.String()] || rc.Type == tfkube.TypeKubectlManifest && a.Kind == tfkube.AttrLive {
+				if r.Manifest == nil {
+					r.Manifest = manifestOf(am)
+				}
+				continue
+			}
 		}
 		what := a.Field
 		if what == "" {
@@ -164,6 +187,30 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> %s", rc.Address, what,
 			show(rc, before, p, true, rules.Secret), show(rc, after, p, false, rules.Secret)))
 	}
+}
+
+func manifestOf(after map[string]any) *Manifest {
+	m := &Manifest{Settle: map[string]any{}}
+	m.Body, _ = after["yaml_body"].(string)
+	m.IgnoreFields = stringList(after["ignore_fields"])
+	m.SensitiveFields = stringList(after["sensitive_fields"])
+	for _, k := range []string{"yaml_body", "yaml_body_parsed"} {
+		if v, ok := after[k]; ok {
+			m.Settle[k] = v
+		}
+	}
+	return m
+}
+
+func stringList(v any) []string {
+	l, _ := v.([]any)
+	var out []string
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func topKeys(a, b map[string]any) []string {
