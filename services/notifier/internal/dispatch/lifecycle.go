@@ -55,6 +55,52 @@ func (w *worker) healthKey(d *events.ClusterHealth) string {
 	return events.Key("notifier", w.cfg.Name, "h", d.Cluster, d.Component, d.Node, d.WS, d.Condition)
 }
 
+// EventMarkRetention is how long an event's delivery mark is kept. Past it,
+// only a replay of the stream older than this could alert twice; the
+// finding and health marks (bounded by the number of findings and
+// conditions) still hold the lifecycle.
+const EventMarkRetention = 30 * 24 * time.Hour
+
+// sweepLoop deletes expired event marks of this sink now and then daily,
+// while this replica serves the sink.
+func (w *worker) sweepLoop(ctx context.Context) {
+	for {
+		if n, err := w.sweepEventMarks(ctx, w.now().Add(-EventMarkRetention)); err != nil && ctx.Err() == nil {
+			w.log.Warn("sweep delivery marks", "err", err)
+		} else if n > 0 {
+			w.log.Info("swept expired delivery marks", "count", n)
+		}
+		if sleepCtx(ctx, 24*time.Hour) != nil {
+			return
+		}
+	}
+}
+
+// sweepEventMarks deletes the event marks written before cutoff.
+func (w *worker) sweepEventMarks(ctx context.Context, cutoff time.Time) (int, error) {
+	kv := w.d.Buckets.State
+	lister, err := kv.ListKeysFiltered(ctx, events.Key("notifier", w.cfg.Name, "ev")+".>")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("list delivery marks: %w", err)
+	}
+	var old []string
+	for key := range lister.Keys() {
+		var m eventMark
+		if _, ok, err := events.GetJSON(ctx, kv, key, &m); err == nil && ok && m.At.Before(cutoff) {
+			old = append(old, key)
+		}
+	}
+	for _, key := range old {
+		if err := kv.Purge(ctx, key); err != nil {
+			return 0, fmt.Errorf("purge delivery mark: %w", err)
+		}
+	}
+	return len(old), nil
+}
+
 // markWrite is a mark an alert writes once delivered.
 type markWrite struct {
 	key   string

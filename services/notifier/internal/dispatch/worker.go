@@ -143,6 +143,7 @@ func (w *worker) serve(ctx context.Context) error {
 	stop := make(chan struct{})
 	fetched := make(chan struct{})
 	go w.fetch(it, in, stop, fetched)
+	go w.sweepLoop(ctx)
 
 	q := &queue{groups: map[string]*item{}}
 	var sending *item
@@ -425,7 +426,11 @@ func (w *worker) receipt(ctx context.Context, it *item, r sendResult) {
 	if r.err != nil {
 		a.Error = r.err.Error()
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	pctx := context.WithoutCancel(ctx)
+	if len(it.alert.Entries) > 0 && it.alert.Entries[0].Event != nil {
+		pctx = events.TraceContext(pctx, *it.alert.Entries[0].Event) // the receipt continues the event's trace
+	}
+	pctx, cancel := context.WithTimeout(pctx, 10*time.Second)
 	defer cancel()
 	if _, err := w.pub.Publish(pctx, events.NewAlert(r.err != nil, a)); err != nil {
 		w.log.Error("alert receipt not published", "alert", it.alert.ID, "err", err)
