@@ -114,13 +114,23 @@ type pendingMark struct {
 	item  *item
 }
 
-// fingerprint is what makes a change to an open finding material: its risk,
-// changed paths and recommended action. A new manager touching the same
-// paths is not a new alert (the churn class reports ownership fights).
+// fingerprint is what makes a change to an open finding material, as the
+// planner judges it (services/planner/findings.Material): risk, recommended
+// action, import id, the object's identity, the changed paths and the set of
+// field managers. A planner that republishes an unchanged finding (a restart,
+// a second replica) does not alert again.
 func fingerprint(f *events.Finding) string {
 	p := slices.Clone(f.Paths)
 	slices.Sort(p)
-	h := sha256.Sum256([]byte(f.Risk + "\x00" + f.RecommendedAction + "\x00" + f.ImportID + "\x00" + strings.Join(p, "\x00")))
+	var mgrs []string
+	for _, a := range f.Attribution {
+		mgrs = append(mgrs, a.Manager+"/"+a.Operation)
+	}
+	slices.Sort(mgrs)
+	mgrs = slices.Compact(mgrs)
+	parts := []string{f.Risk, f.RecommendedAction, f.ImportID, f.Object.UID, f.Object.Namespace, f.Object.Name,
+		strings.Join(p, "\x01"), strings.Join(mgrs, "\x01")}
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:8])
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,6 +61,34 @@ func TestBackoffGrowsWithJitterWithinBounds(t *testing.T) {
 			if d < step/2 || d > step {
 				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, step/2, step)
 			}
+		}
+	}
+}
+
+func TestFingerprintMatchesWhatThePlannerCallsMaterial(t *testing.T) {
+	base := events.Finding{ID: "f", Risk: "low", RecommendedAction: "revert", Paths: []string{"b", "a"},
+		Object:      events.ObjectRef{UID: "u", Namespace: "ns", Name: "n"},
+		Attribution: []events.Attribution{{Manager: "kubectl", Operation: "Update"}}}
+	same := base
+	same.Paths = []string{"a", "b"}
+	now := time.Now()
+	same.Attribution = []events.Attribution{{Manager: "kubectl", Operation: "Update", Time: &now}}
+	same.LastSeen = now
+	if fingerprint(&base) != fingerprint(&same) {
+		t.Error("path order, attribution time and last_seen are not material")
+	}
+	for name, mut := range map[string]func(*events.Finding){
+		"risk":    func(f *events.Finding) { f.Risk = "high" },
+		"action":  func(f *events.Finding) { f.RecommendedAction = "import" },
+		"paths":   func(f *events.Finding) { f.Paths = append(f.Paths, "c") },
+		"uid":     func(f *events.Finding) { f.Object.UID = "u2" },
+		"manager": func(f *events.Finding) { f.Attribution = []events.Attribution{{Manager: "helm", Operation: "Update"}} },
+	} {
+		f := base
+		f.Paths = slices.Clone(base.Paths)
+		mut(&f)
+		if fingerprint(&f) == fingerprint(&base) {
+			t.Errorf("%s change is material", name)
 		}
 	}
 }
