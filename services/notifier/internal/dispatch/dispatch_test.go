@@ -628,3 +628,51 @@ func TestNewNeedsTheSecretsFromTheEnvironment(t *testing.T) {
 		t.Errorf("no sinks: got %v, %v; want nil, nil", n, err)
 	}
 }
+
+func TestSecondReplicaTakesOverTheSink(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	cfg := webhookConfig(hook.srv.URL, "")
+	stopA := w.startAs("replica-a", cfg)
+	w.startAs("replica-b", cfg) // standby: the lease is A's
+	w.publish(importEvent(events.ImportSucceeded, "r1"))
+	eventually(t, "r1", func() bool { return len(hook.accepted()) == 1 })
+	stopA()
+	w.publish(importEvent(events.ImportSucceeded, "r2"))
+	eventually(t, "r2 via replica b", func() bool { return len(hook.accepted()) == 2 })
+	if got := requestIDs(t, hook.accepted()); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Errorf("accepted %v", got)
+	}
+	var by []string
+	for _, e := range w.streamEvents(events.TypeAlertDelivered) {
+		by = append(by, e.Source())
+	}
+	if len(by) != 2 || !strings.HasSuffix(by[0], "/replica-a") || !strings.HasSuffix(by[1], "/replica-b") {
+		t.Errorf("receipts by %v, want replica-a then replica-b", by)
+	}
+}
+
+func TestMalformedEventIsDeadLetteredAndDeliveryGoesOn(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	w.start(webhookConfig(hook.srv.URL, ""))
+	ctx := context.Background()
+	if _, err := w.env.JS.Publish(ctx, "driftgate.import.succeeded.marketplace.x", []byte(`{"specversion":"1.0","oops"`)); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(importEvent(events.ImportSucceeded, "r1"))
+	eventually(t, "r1", func() bool { return len(hook.accepted()) == 1 })
+	s, err := w.env.JS.Stream(ctx, events.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, events.DeadLetterSubject("notifier-hook"))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	if r := m.Header.Get(events.HeaderReason); !strings.Contains(r, "not a CloudEvent") {
+		t.Errorf("dead letter reason %q", r)
+	}
+}

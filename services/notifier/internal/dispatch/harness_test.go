@@ -287,6 +287,12 @@ func newWorld(t testing.TB) *world {
 // start runs a notifier under the config text and waits until its consumers
 // exist; the returned stop cancels it and waits for its drain.
 func (w *world) start(yaml string, opts ...dispatch.Option) (stop func()) {
+	w.t.Helper()
+	return w.startAs("test-1", yaml, opts...)
+}
+
+// startAs runs a notifier replica named instance.
+func (w *world) startAs(instance, yaml string, opts ...dispatch.Option) (stop func()) {
 	t := w.t
 	t.Helper()
 	cfg, err := config.Parse("driftgate.yaml", []byte(yaml))
@@ -299,8 +305,8 @@ func (w *world) start(yaml string, opts ...dispatch.Option) (stop func()) {
 		level = slog.LevelWarn
 	}
 	d := service.Deps{
-		Conn: w.env.Conn, JS: w.env.JS, Buckets: w.env.Buckets, Health: h, Instance: "test-1",
-		Log:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: level})),
+		Conn: w.env.Conn, JS: w.env.JS, Buckets: w.env.Buckets, Health: h, Instance: instance,
+		Log:    slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: level})).With("instance", instance),
 		Getenv: func(k string) string { return w.vars[k] },
 	}
 	n, err := dispatch.New(cfg, d, append([]dispatch.Option{dispatch.WithLeaseTTL(2 * time.Second)}, opts...)...)
