@@ -189,13 +189,39 @@ func (s *Service) applyWatch(e jetstream.KeyValueEntry) {
 	w.poke()
 }
 
-// consumePending deletes the entries a plan covered, unless they changed
-// since (their revision moved on).
+// consumePending deletes the entries a plan covered. An entry that changed
+// since the snapshot (its revision moved on) stays for the next plan, with
+// the changes this plan covered taken off its count, so every change is
+// counted by exactly one plan.
 func (s *Service) consumePending(ctx context.Context, entries []pendingEntry) {
+	kv := s.d.Buckets.State
 	for _, e := range entries {
-		err := s.d.Buckets.State.Delete(ctx, e.key, jetstream.LastRevision(e.rev))
-		if err != nil && !conflict(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			s.log.Warn("delete planned change", "key", e.key, "err", err)
+		err := kv.Delete(ctx, e.key, jetstream.LastRevision(e.rev))
+		for attempt := 0; err != nil && conflict(err) && attempt < 10; attempt++ {
+			cur, gerr := kv.Get(ctx, e.key)
+			if gerr != nil {
+				err = nil // gone meanwhile
+				break
+			}
+			var rec pendingRecord
+			if json.Unmarshal(cur.Value(), &rec) != nil {
+				break
+			}
+			rec.Count -= e.rec.Count
+			if rec.Count < 1 {
+				rec.Count = 1
+			}
+			if rec.First.Before(e.rec.Last) {
+				rec.First = e.rec.Last
+			}
+			b, merr := json.Marshal(rec)
+			if merr != nil {
+				break
+			}
+			_, err = kv.Update(ctx, e.key, b, cur.Revision())
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			s.log.Warn("settle planned change", "key", e.key, "err", err)
 		}
 	}
 }

@@ -148,7 +148,8 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 	if lastFull.IsZero() {
 		full = now
 	}
-	if !full.After(due) {
+	// A due full plan covers every pending change too: it goes first.
+	if !full.After(due) || !full.After(now) {
 		due, trigger = full, TriggerInterval
 		if lastFull.IsZero() {
 			trigger = TriggerStartup

@@ -287,8 +287,9 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	for _, k := range keys {
 		opts = append(opts, tfexec.BackendConfig(k+"="+r.ws.BackendConfig[k]))
 	}
-	unlock := lockCache(r.cacheDir)
-	defer unlock()
+	cl := cacheLock(r.cacheDir)
+	cl.Lock()
+	defer cl.Unlock()
 	if err := os.MkdirAll(r.cacheDir, 0o700); err != nil {
 		return false, r.wrap(ctx, "init", err)
 	}
@@ -305,13 +306,12 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 
 var cacheLocks sync.Map
 
-// lockCache serialises inits that share a plugin cache: the cache is not
-// safe for concurrent installs.
-func lockCache(dir string) func() {
-	v, _ := cacheLocks.LoadOrStore(dir, &sync.Mutex{})
-	m := v.(*sync.Mutex)
-	m.Lock()
-	return m.Unlock
+// cacheLock guards a plugin cache shared by runners: init installs into it
+// (and may replace a package other working dirs link to), so an init runs
+// alone; plans, shows and other commands only read it and run side by side.
+func cacheLock(dir string) *sync.RWMutex {
+	v, _ := cacheLocks.LoadOrStore(dir, &sync.RWMutex{})
+	return v.(*sync.RWMutex)
 }
 
 func (r *Runner) wrap(ctx context.Context, op string, err error) error {
@@ -398,6 +398,9 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		}
 		varFiles = append(varFiles, v)
 	}
+	cl := cacheLock(r.cacheDir)
+	cl.RLock()
+	defer cl.RUnlock()
 	pstart := time.Now()
 	changes, err := r.tf.Plan(ctx, PlanOptions(file, targets, varFiles, r.o.Parallelism)...)
 	if err != nil {
@@ -420,6 +423,9 @@ func (r *Runner) Do(ctx context.Context, op string, fn func(ctx context.Context,
 	if _, err := r.prepare(ctx); err != nil {
 		return err
 	}
+	cl := cacheLock(r.cacheDir)
+	cl.RLock()
+	defer cl.RUnlock()
 	return r.wrap(ctx, op, fn(ctx, r.tf))
 }
 
