@@ -446,17 +446,34 @@ func predict(ctx context.Context, ws *execute.Workspace, items []BootstrapItem) 
 		f := it.Finding
 		obj := tfkube.Object{Group: f.Object.Group, Version: f.Object.Version, Kind: f.Object.Kind, Namespace: f.Object.Namespace, Name: f.Object.Name}
 		var owners map[string]string
+		var liveObj map[string]any
 		if s, err := ws.Live.Snapshot(ctx, f.Object); err == nil {
-			owners = s.FieldOwners
+			owners, liveObj = s.FieldOwners, s.Object
 			obj.Resource = s.Resource
 		}
 		r := verify.Check(onlyAddress(p, f.Address), f.Address, verify.Rules{
 			Secret: classify.SecretKind(obj),
+			Live:   liveObj,
 			Ignored: func(field string) bool {
 				m := execute.OwnerOf(field, owners)
 				return classify.RuleIgnores(ws.Ignore, obj, field, m) || (m != "" && classify.IsController(m))
 			},
 		})
+		if r.Manifest != nil {
+			snap, err := ws.Live.Snapshot(ctx, f.Object)
+			if err != nil {
+				return err
+			}
+			blocking, ignored, err := execute.ManifestDiff(f.Address, f.Object, r.Manifest, snap, ws.Ignore)
+			if err != nil {
+				return err
+			}
+			r.Blocking = append(r.Blocking, blocking...)
+			r.Ignored = append(r.Ignored, ignored...)
+			for k, v := range r.Manifest.Settle {
+				r.Settle[k] = v
+			}
+		}
 		it.Ignored = r.Ignored
 		for k := range r.Settle {
 			it.Settled = append(it.Settled, k)

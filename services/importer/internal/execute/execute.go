@@ -351,15 +351,14 @@ func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
 		}
 		return r.undo(ctx, StepVerify, err.Error(), nil)
 	}
-	// Field owners come from a fresh read: the import's own snapshot may be
-	// from a journal (recovery), which does not keep them.
-	owners := r.entry.Snapshot.FieldOwners
-	if owners == nil {
-		if s, err := ws.Live.Snapshot(ctx, req.Object); err == nil {
-			owners = s.FieldOwners
-		}
+	// Field owners and values come from a fresh read (the journal's
+	// snapshot, after a crash, does not keep them).
+	cur, err := ws.Live.Snapshot(ctx, req.Object)
+	if err != nil {
+		return r.undo(ctx, StepVerify, err.Error(), nil)
 	}
-	res := r.check(p, owners)
+	owners, obj := cur.FieldOwners, cur.Object
+	res := r.check(p, owners, obj)
 	r.out.Ignored = res.Ignored
 	if !res.OK() {
 		return r.undo(ctx, StepVerify, "the re-plan is not clean", res.Blocking)
@@ -381,7 +380,7 @@ func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
 	}
 	if len(res.Settle) > 0 {
 		done := r.timed(StepSettle)
-		err := r.settle(ctx, res.Settle, res.Manifest != nil, owners)
+		err := r.settle(ctx, res.Settle, res.Manifest != nil, owners, obj)
 		done()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -417,12 +416,13 @@ func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
 	return r.finish(Succeeded, StepDone, ""), nil
 }
 
-func (r *run) check(p *tfjson.Plan, owners map[string]string) verify.Result {
+func (r *run) check(p *tfjson.Plan, owners map[string]string, liveObj map[string]any) verify.Result {
 	o := r.req.Object
 	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
 		UID: o.UID, Resource: r.entry.Snapshot.Resource}
 	return verify.Check(p, r.req.Address, verify.Rules{
 		Secret: classify.SecretKind(obj),
+		Live:   liveObj,
 		Ignored: func(field string) bool {
 			m := OwnerOf(field, owners)
 			return classify.RuleIgnores(r.ws.Ignore, obj, field, m) || (m != "" && classify.IsController(m))
@@ -451,7 +451,7 @@ func OwnerOf(field string, owners map[string]string) string {
 // state the import wrote (a compare-and-set on its version: no provider, no
 // API request), then re-plans without refresh to prove the next plan is
 // clean for the address.
-func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, owners map[string]string) error {
+func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, owners map[string]string, liveObj map[string]any) error {
 	ws, req := r.ws, r.req
 	if err := r.put(ctx, values); err != nil {
 		return err
@@ -488,7 +488,7 @@ func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, 
 	if err != nil {
 		return err
 	}
-	res := r.check(p, owners)
+	res := r.check(p, owners, liveObj)
 	if !res.NoOp() && !(res.OK() && len(res.Settle) == 0 && len(res.Ignored) > 0) {
 		lines := append(res.Blocking, fmt.Sprintf("%s: still plans %v after settling %v", req.Address, res.Actions, r.out.Settled))
 		return &blockedError{lines: lines}
@@ -513,25 +513,32 @@ func (r *run) put(ctx context.Context, values map[string]any) error {
 }
 
 // compareManifest compares a kubectl_manifest's YAML with the live object.
-func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, owners map[string]string) (blocking, ignored []string, err error) {
+func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, _ map[string]string) (blocking, ignored []string, err error) {
 	snap, err := r.ws.Live.Snapshot(ctx, r.req.Object)
 	if err != nil {
 		return nil, nil, err
 	}
+	return ManifestDiff(r.req.Address, r.req.Object, m, snap, r.ws.Ignore)
+}
+
+// ManifestDiff compares the fields a kubectl_manifest's YAML sets with the
+// live object: differences in fields an ignore rule covers or a controller
+// owns are ignored, the others block (one line each, Secret values and
+// sensitive_fields redacted).
+func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap live.Snapshot, rules []config.IgnoreRule) (blocking, ignored []string, err error) {
 	if !snap.Exists {
-		return []string{r.req.Address + ": the object no longer exists"}, nil, nil
+		return []string{address + ": the object no longer exists"}, nil, nil
 	}
 	mm, err := manifest.Compare(m.Body, snap.Object, m.IgnoreFields)
 	if err != nil {
 		return nil, nil, err
 	}
-	o := r.req.Object
 	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Resource: snap.Resource}
 	secret := classify.SecretKind(obj)
 	for _, x := range mm {
 		field := x.Field()
-		mgr := OwnerOf(field, owners)
-		if classify.RuleIgnores(r.ws.Ignore, obj, field, mgr) || (mgr != "" && classify.IsController(mgr)) {
+		mgr := OwnerOf(field, snap.FieldOwners)
+		if classify.RuleIgnores(rules, obj, field, mgr) || (mgr != "" && classify.IsController(mgr)) {
 			ignored = append(ignored, field)
 			continue
 		}
@@ -542,7 +549,7 @@ func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, owners ma
 		if x.Missing {
 			lv = "absent"
 		}
-		blocking = append(blocking, fmt.Sprintf("%s: %s: %s -> %s", r.req.Address, x.Key, lv, cfg))
+		blocking = append(blocking, fmt.Sprintf("%s: %s: %s -> %s", address, x.Key, lv, cfg))
 	}
 	return blocking, ignored, nil
 }

@@ -27,6 +27,12 @@ type Rules struct {
 	Ignored func(field string) bool
 	// Secret redacts every value of the address (Secrets, sensitive kinds).
 	Secret bool
+	// Live is the live object, when known. A label or annotation the plan
+	// would add although the live object already has it with that value is
+	// a difference of the state only (provider 1.13 drops labels and
+	// annotations under kubernetes.io/ from what it imports): it is settled
+	// in the state, not applied.
+	Live map[string]any
 }
 
 // Result is the verdict on one address.
@@ -146,6 +152,17 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		}
 	}
 	paths := tfkube.Diff(before, after)
+	// Differences only of the state's representation, by top-level
+	// attribute: settled when every difference under it is one.
+	stateOnly := map[string]bool{}
+	blocked := map[string]bool{}
+	defer func() {
+		for top := range stateOnly {
+			if !blocked[top] {
+				r.Settle[top] = am[top]
+			}
+		}
+	}()
 	unknown := unknownPaths(rc.Change.AfterUnknown)
 	isUnknown := map[string]bool{}
 	for _, p := range unknown {
@@ -168,6 +185,11 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 				r.Ignored = append(r.Ignored, a.Field)
 				continue
 			}
+			if !isUnknown[p.String()] && alreadyLive(rules.Live, after, p) {
+				top, _ := p[0].(string)
+				stateOnly[top] = true
+				continue
+			}
 		case tfkube.AttrConfig, tfkube.AttrLive:
 			if rc.Type == tfkube.TypeKubectlManifest && !isUnknown[p.String()] || rc.Type == tfkube.TypeKubectlManifest && a.Kind == tfkube.AttrLive {
 				if r.Manifest == nil {
@@ -175,6 +197,9 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 				}
 				continue
 			}
+		}
+		if top, ok := p[0].(string); ok {
+			blocked[top] = true
 		}
 		what := a.Field
 		if what == "" {
@@ -187,6 +212,58 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> %s", rc.Address, what,
 			show(rc, before, p, true, rules.Secret), show(rc, after, p, false, rules.Secret)))
 	}
+}
+
+// metaMaps are the string maps whose entries alreadyLive compares.
+var metaMaps = map[string]bool{"labels": true, "annotations": true}
+
+// alreadyLive reports whether p is a label or annotation (of the object or
+// of a single nested block such as spec.template.metadata) that the plan
+// sets to the value the live object already has.
+func alreadyLive(live map[string]any, after any, p tfkube.Path) bool {
+	if live == nil || len(p) < 2 {
+		return false
+	}
+	m, _ := p[len(p)-2].(string)
+	key, _ := p[len(p)-1].(string)
+	if !metaMaps[m] || key == "" {
+		return false
+	}
+	want, ok := tfkube.ValueAt(after, p)
+	if !ok {
+		return false
+	}
+	ws, ok := want.(string)
+	if !ok {
+		return false
+	}
+	// Walk the live object: attribute names in camelCase, the index 0 of
+	// single blocks dropped; any other index means a list of blocks, whose
+	// elements this does not match.
+	var cur any = live
+	for i, seg := range p[:len(p)-1] {
+		if idx, isIdx := tfkube.Index(seg); isIdx {
+			if idx != 0 || i == 0 {
+				return false
+			}
+			continue
+		}
+		name, _ := seg.(string)
+		if i < len(p)-2 {
+			name = tfkube.CamelCase(name)
+		}
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		cur = obj[name]
+	}
+	mm, ok := cur.(map[string]any)
+	if !ok {
+		return false
+	}
+	got, ok := mm[key].(string)
+	return ok && got == ws
 }
 
 func manifestOf(after map[string]any) *Manifest {
