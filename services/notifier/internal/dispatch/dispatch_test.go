@@ -644,6 +644,7 @@ func TestSecondReplicaTakesOverTheSink(t *testing.T) {
 	if got := requestIDs(t, hook.accepted()); !slices.Equal(got, []string{"r1", "r2"}) {
 		t.Errorf("accepted %v", got)
 	}
+	eventually(t, "receipts", func() bool { return len(w.streamEvents(events.TypeAlertDelivered)) == 2 })
 	var by []string
 	for _, e := range w.streamEvents(events.TypeAlertDelivered) {
 		by = append(by, e.Source())
