@@ -94,7 +94,7 @@ type Notifier struct {
 }
 
 // New builds the notifier from the config's notify section, reading each
-// sink's secret through d.Getenv. It returns nil when there are no sinks.
+// sink's secret through d.Getenv. It returns nil when no sink has a route.
 func New(cfg *config.File, d service.Deps, opts ...Option) (*Notifier, error) {
 	n := cfg.Notify
 	if len(n.Sinks) == 0 {
@@ -142,6 +142,9 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Notifier, error) {
 			log:      d.Log.With("sink", s.Name),
 			now:      o.now,
 		})
+	}
+	if len(nt.workers) == 0 {
+		return nil, nil
 	}
 	if d.Health != nil {
 		d.Health.Register("notifier") // not ready until Run created the consumers
@@ -192,7 +195,7 @@ func sinkConfig(i int, s config.Sink, getenv func(string) string, hc *http.Clien
 // ends; then every held message is handed back (nak) for the next run.
 func (n *Notifier) Run(ctx context.Context) error {
 	for _, w := range n.workers {
-		if err := w.ensureConsumer(ctx); err != nil {
+		if _, err := w.ensureConsumer(ctx); err != nil {
 			if n.d.Health != nil {
 				n.d.Health.Set("notifier", err)
 			}
@@ -210,8 +213,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (w *worker) ensureConsumer(ctx context.Context) error {
-	_, err := w.d.JS.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+func (w *worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := w.d.JS.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
 		Durable:        w.durable,
 		Description:    "driftgate notifier: alerts to sink " + w.cfg.Name,
 		FilterSubjects: w.subjects,
@@ -224,9 +227,9 @@ func (w *worker) ensureConsumer(ctx context.Context) error {
 		MaxDeliver: -1,
 	})
 	if err != nil {
-		return fmt.Errorf("notifier: consumer %s: %w", w.durable, err)
+		return nil, fmt.Errorf("notifier: consumer %s: %w", w.durable, err)
 	}
-	return nil
+	return c, nil
 }
 
 // run serves the sink while holding its lease, so one replica at a time

@@ -123,9 +123,9 @@ type sendResult struct {
 
 // serve consumes and delivers until ctx ends (shutdown or lease lost).
 func (w *worker) serve(ctx context.Context) error {
-	cons, err := w.d.JS.Consumer(ctx, events.StreamName, w.durable)
+	cons, err := w.ensureConsumer(ctx) // idempotent; recreates one an operator deleted
 	if err != nil {
-		return fmt.Errorf("consumer %s: %w", w.durable, err)
+		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
