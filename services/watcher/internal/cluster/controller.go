@@ -328,6 +328,9 @@ func (c *Controller) probe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil {
+			c.log.Debug("API server probe failed", "err", err)
+		}
 		if e := st.Observe(err, time.Now(), c.mayReportOutage()); e != nil {
 			if e.Status == "True" {
 				c.log.Error("API server unreachable", "since", e.Since, "err", e.Message)

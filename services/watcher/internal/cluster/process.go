@@ -52,7 +52,7 @@ func (t *term) processNext() bool {
 // publishes what changed since the known version, then stores the record.
 // Publishing first makes a crash in between harmless: the next attempt
 // publishes the same change under the same id, which JetStream drops.
-func (t *term) process(it item) error {
+func (t *term) process(it item) (err error) {
 	t.mu.RLock()
 	w := t.watches[it.res]
 	prev := t.known[it]
@@ -64,6 +64,12 @@ func (t *term) process(it item) error {
 	if err != nil {
 		return err
 	}
+	_, existed := w.initial.Load(it.key)
+	defer func() {
+		if err == nil && existed {
+			w.initial.Delete(it.key)
+		}
+	}()
 	if cur == nil && (prev == nil || !w.synced.Load()) {
 		// Nothing to say; or deletions must wait for the full list.
 		return nil
@@ -91,8 +97,8 @@ func (t *term) process(it item) error {
 		ObservedAt:      now,
 	}
 	if prev == nil {
-		// Created before this term began: it appeared while nobody watched.
-		existed := cur.CreationTimestamp.Time.Before(t.start.Add(-time.Second))
+		// In the first list but not in the inventory: it appeared while
+		// nobody watched.
 		oc.Change, oc.Relist = events.ChangeAdded, existed
 		if existed && w.baseline {
 			// The first sync of a resource records what exists silently.

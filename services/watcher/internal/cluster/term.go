@@ -55,6 +55,9 @@ type resourceWatch struct {
 	baseline  bool
 	synced    atomic.Bool
 	lastErr   atomic.Pointer[string]
+	// initial holds the keys of objects the informers' first list returned
+	// that no worker has handled yet: they existed before the term began.
+	initial sync.Map
 }
 
 // get returns the object's snapshot, or nil when it does not exist.
@@ -287,18 +290,21 @@ func (t *term) startWatch(r resources.Resource) {
 			w.lastErr.Store(&msg)
 			cache.DefaultWatchErrorHandler(ctx, rf, err)
 		})
-		enqueue := func(obj any) {
+		enqueue := func(obj any, initial bool) {
 			key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 			if err != nil {
 				t.log.Warn("key of a watched object", "resource", r.Name, "err", err)
 				return
 			}
+			if initial {
+				w.initial.Store(key, struct{}{})
+			}
 			t.queue.Add(item{res: r.Name, key: key})
 		}
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    enqueue,
-			UpdateFunc: func(_, obj any) { enqueue(obj) },
-			DeleteFunc: enqueue,
+			UpdateFunc: func(_, obj any) { enqueue(obj, false) },
+			DeleteFunc: func(obj any) { enqueue(obj, false) },
 		})
 		w.informers[scope] = inf
 		t.wg.Go(func() { inf.RunWithContext(t.ctx) })

@@ -4,6 +4,7 @@
 package health
 
 import (
+	"strings"
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
@@ -54,7 +55,7 @@ func (a *APIServer) Observe(err error, now time.Time, mayReport bool) *events.Cl
 		a.firstFail = now
 	}
 	a.failing++
-	a.lastErr = err.Error()
+	a.lastErr = ProbeMessage(err)
 	if a.down || a.failing < max(a.Failures, 1) || !mayReport {
 		return nil
 	}
@@ -66,4 +67,26 @@ func (a *APIServer) Observe(err error, now time.Time, mayReport bool) *events.Cl
 		Message:    a.lastErr,
 		ObservedAt: now,
 	}
+}
+
+// ProbeMessage shortens a probe error for an event: a /readyz failure names
+// only its failing checks ("[-]etcd failed: ..."), anything else is cut to
+// 300 bytes.
+func ProbeMessage(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "readyz check failed") {
+		var failed []string
+		for _, l := range strings.Split(strings.ReplaceAll(msg, `\n`, "\n"), "\n") {
+			if i := strings.Index(l, "[-]"); i >= 0 {
+				failed = append(failed, strings.TrimSpace(l[i+3:]))
+			}
+		}
+		if len(failed) > 0 {
+			msg = "readyz failing: " + strings.Join(failed, "; ")
+		}
+	}
+	if len(msg) > 300 {
+		msg = msg[:297] + "..."
+	}
+	return msg
 }

@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,16 @@ func TestNodeTransitions(t *testing.T) {
 	// A node first seen while bad reports it.
 	if evs, _ := NodeTransitions("lab", nil, pressure, now); len(evs) != 1 {
 		t.Fatalf("bad new node: %+v", evs)
+	}
+}
+
+func TestProbeMessage(t *testing.T) {
+	readyz := errors.New(`an error on the server ("[+]ping ok\n[+]etcd ok\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld\n[+]shutdown ok\nreadyz check failed") has prevented the request from succeeding`)
+	if got, want := ProbeMessage(readyz), "readyz failing: poststarthook/rbac/bootstrap-roles failed: reason withheld"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	long := errors.New(strings.Repeat("x", 400))
+	if got := ProbeMessage(long); len(got) != 300 {
+		t.Errorf("long message kept %d bytes", len(got))
 	}
 }

@@ -1,0 +1,369 @@
+package watcher_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/pkg/obs"
+	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/services/watcher"
+	"github.com/driftgate/driftgate/services/watcher/internal/cluster"
+)
+
+// childEnv makes the test binary run as a watcher process (TestMain), so
+// tests can kill a watcher for real. childLeaseEnv carries short
+// leader-election timings ("lease,renew,retry").
+const (
+	childEnv      = "DRIFTGATE_WATCHER_TEST_CHILD"
+	childLeaseEnv = "DRIFTGATE_WATCHER_TEST_LEASE"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(service.Main("watcher", childFactory, os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func childFactory(cfg *config.File, d service.Deps) (service.Runner, error) {
+	var opts []watcher.Option
+	if v := os.Getenv(childLeaseEnv); v != "" {
+		var ds [3]time.Duration
+		for i, s := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(s)
+			if err != nil || i > 2 {
+				return nil, fmt.Errorf("%s=%q: want lease,renew,retry durations", childLeaseEnv, v)
+			}
+			ds[i] = d
+		}
+		opts = append(opts, shortLease(ds[0], ds[1], ds[2]))
+	}
+	opts = append(opts, func(o *cluster.Options) { o.SyncTimeout = 10 * time.Second })
+	return watcher.NewWithOptions(cfg, d, opts...)
+}
+
+func shortLease(lease, renew, retry time.Duration) watcher.Option {
+	return func(o *cluster.Options) {
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = lease, renew, retry
+	}
+}
+
+// fastProbe probes every 500 ms (3 s timeout) and declares an outage after 3
+// failures.
+func fastProbe(o *cluster.Options) {
+	o.ProbeInterval, o.ProbeFailures, o.ProbeTimeout = 500*time.Millisecond, 3, 3*time.Second
+}
+
+// testConfig watches resources in the given namespaces of the lab.
+func testConfig(kubeconfig string, resources []string, namespaces ...string) *config.File {
+	return &config.File{
+		Clusters: []config.Cluster{{Name: "lab", Kubeconfig: kubeconfig}},
+		Watch: config.Watch{
+			Resources:     resources,
+			Namespaces:    namespaces,
+			ProbeInterval: config.Duration{Duration: time.Second},
+		},
+	}
+}
+
+// quietLogger logs warnings and errors; DRIFTGATE_TEST_LOG=debug shows all.
+func quietLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("DRIFTGATE_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// startWatcher runs a watcher in this process until the returned stop is
+// called (or the test ends).
+func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string, opts ...watcher.Option) (stop func()) {
+	t.Helper()
+	r, err := watcher.NewWithOptions(cfg, service.Deps{
+		Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLogger().With("instance", instance),
+		Health: obs.NewHealth(), Instance: instance, Getenv: os.Getenv,
+	}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("watcher %s: %v", instance, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("watcher %s did not stop within 30s", instance)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// child is a watcher running as its own process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+// startChild runs the test binary as a watcher process with cfg.
+func startChild(t testing.TB, env *eventstest.Env, cfgYAML string, extraEnv ...string) *child {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "driftgate.yaml")
+	if err := os.WriteFile(path, []byte(cfgYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "--config", path, "--nats-url", env.Server.ClientURL(), "--http", "", "--log-level", "warn", "--data-dir", dir)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), extraEnv...)
+	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: c.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		c.kill()
+		if t.Failed() {
+			t.Logf("watcher process %d stderr (tail):\n%s", cmd.Process.Pid, tail(c.stderr.String(), 40))
+		}
+	})
+	return c
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// kill sends SIGKILL: no shutdown, no lease release, nothing flushed.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func childConfig(kubeconfig string, resources []string, namespaces []string, extra string) string {
+	return fmt.Sprintf(`clusters:
+  - name: lab
+    kubeconfig: %q
+watch:
+  resources: [%s]
+  namespaces: [%s]
+  probe_interval: 1s
+%s`, kubeconfig, strings.Join(resources, ", "), strings.Join(namespaces, ", "), extra)
+}
+
+// received is one event read back from the stream.
+type received struct {
+	event cloudevents.Event
+	data  events.Data
+	raw   []byte
+	seq   uint64
+}
+
+// stream collects every message of the DRIFTGATE stream.
+type stream struct {
+	mu   sync.Mutex
+	got  []received
+	cond chan struct{}
+}
+
+func collect(t testing.TB, env *eventstest.Env) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cons, err := env.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stream{cond: make(chan struct{})}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, _ := m.Metadata()
+		r := received{raw: append([]byte(nil), m.Data()...)}
+		if md != nil {
+			r.seq = md.Sequence.Stream
+		}
+		e, d, err := events.Decode(m.Data())
+		if err == nil {
+			r.event, r.data = e, d
+		}
+		s.mu.Lock()
+		s.got = append(s.got, r)
+		close(s.cond)
+		s.cond = make(chan struct{})
+		s.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cc.Stop()
+		cancel()
+	})
+	return s
+}
+
+func (s *stream) all() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.got...)
+}
+
+// wait returns the first event after index from that matches, failing the
+// test after timeout.
+func (s *stream) wait(t testing.TB, timeout time.Duration, what string, match func(received) bool) received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for i := 0; ; {
+		s.mu.Lock()
+		got, cond := s.got, s.cond
+		s.mu.Unlock()
+		for ; i < len(got); i++ {
+			if got[i].data != nil && match(got[i]) {
+				return got[i]
+			}
+		}
+		select {
+		case <-cond:
+		case <-deadline:
+			t.Fatalf("no event within %s: %s\nevents so far:\n%s", timeout, what, s.summary())
+		}
+	}
+}
+
+func (s *stream) summary() string {
+	var b strings.Builder
+	for _, r := range s.all() {
+		if r.data == nil {
+			fmt.Fprintf(&b, "  #%d undecodable\n", r.seq)
+			continue
+		}
+		fmt.Fprintf(&b, "  #%d %s %s\n", r.seq, r.event.Source(), r.data.Summary())
+	}
+	return b.String()
+}
+
+// changes returns the object.changed events about one object (by name, in
+// namespace ns; kind matches the event's Object.Kind).
+func (s *stream) changes(kind, ns, name string) []*events.ObjectChanged {
+	var out []*events.ObjectChanged
+	for _, r := range s.all() {
+		if oc, ok := r.data.(*events.ObjectChanged); ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name {
+			out = append(out, oc)
+		}
+	}
+	return out
+}
+
+func isChange(kind, ns, name, change string) func(received) bool {
+	return func(r received) bool {
+		oc, ok := r.data.(*events.ObjectChanged)
+		return ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name && oc.Change == change
+	}
+}
+
+func isHealth(component, condition, status string) func(received) bool {
+	return func(r received) bool {
+		h, ok := r.data.(*events.ClusterHealth)
+		return ok && h.Component == component && h.Condition == condition && h.Status == status
+	}
+}
+
+// synced matches the watcher's Synced=True event published by source.
+func synced(sourceSuffix string) func(received) bool {
+	return func(r received) bool {
+		return isHealth(events.ComponentWatcher, "Synced", "True")(r) && strings.HasSuffix(r.event.Source(), sourceSuffix)
+	}
+}
+
+func testNamespace(t testing.TB, create func(ctx context.Context, name string) error) string {
+	t.Helper()
+	name := fmt.Sprintf("w-%s-%d", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), time.Now().UnixNano()%100000)
+	if len(name) > 60 {
+		name = name[len(name)-60:]
+		name = "w" + strings.TrimLeft(name, "-")
+	}
+	if err := create(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// kvContents reads every live key of a bucket.
+func kvContents(t testing.TB, kv jetstream.KeyValue) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		out[k] = e.Value()
+	}
+	return out
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
