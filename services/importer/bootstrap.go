@@ -252,20 +252,32 @@ func clusterName(f *config.File, w *config.Workspace) string {
 	return w.Cluster
 }
 
-// order sorts unimported findings into import order: high-risk first (each
-// alone), then cluster-scoped objects (namespaces) before namespaced ones,
-// then by address.
+// order sorts unimported findings into import order: stateful objects
+// first, then the other high-risk ones (each alone), then cluster-scoped
+// objects (namespaces) before namespaced ones, then by address.
 func order(fs []events.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
-		if (a.Risk == events.RiskHigh) != (b.Risk == events.RiskHigh) {
-			return a.Risk == events.RiskHigh
+		if ra, rb := rank(a.Object, a.Risk), rank(b.Object, b.Risk); ra != rb {
+			return ra < rb
 		}
 		if (a.Object.Namespace == "") != (b.Object.Namespace == "") {
 			return a.Object.Namespace == ""
 		}
 		return a.Address < b.Address
 	})
+}
+
+// rank orders imports: 0 stateful (a database, a volume), 1 other
+// high-risk (Secrets, configured kinds), 2 the rest.
+func rank(o events.ObjectRef, risk string) int {
+	switch {
+	case tfkube.Stateful(o.Group, o.Kind):
+		return 0
+	case risk == events.RiskHigh:
+		return 1
+	}
+	return 2
 }
 
 // classifyPlan plans the whole workspace (no lock) and classifies it the way

@@ -195,7 +195,9 @@ func TestBootstrapOperatorDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- operator.New(l.Dynamic(), operator.WithNamespace("db"), operator.WithLogger(testLog(t))).Run(ctx) }()
+	go func() {
+		done <- operator.New(l.Dynamic(), operator.WithNamespace("db"), operator.WithLogger(testLog(t))).Run(ctx)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 
 	seedLive(t, l, operatorDBDir, lab.Tofu, "seed/operator-db.tfstate")

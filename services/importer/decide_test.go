@@ -72,6 +72,10 @@ func TestPickHighRiskFirstAndAlone(t *testing.T) {
 		{"high risk first", []*RequestRecord{r("a", StatusApproved, events.RiskLow, 1), r("db", StatusApproved, events.RiskHigh, 5)}, "db", false},
 		{"low waits for an undecided high", []*RequestRecord{r("a", StatusApproved, events.RiskLow, 1), r("db", StatusPending, events.RiskHigh, 5)}, "", true},
 		{"rejected high does not block", []*RequestRecord{r("a", StatusApproved, events.RiskLow, 1), r("db", StatusRejected, events.RiskHigh, 5)}, "a", false},
+		{"the stateful one before a Secret", []*RequestRecord{
+			{ID: "secret", Status: StatusApproved, Risk: events.RiskHigh, CreatedAt: t0, Object: events.ObjectRef{Version: "v1", Kind: "Secret"}},
+			{ID: "db", Status: StatusApproved, Risk: events.RiskHigh, CreatedAt: t0.Add(time.Second), Object: events.ObjectRef{Group: "postgresql.cnpg.io", Version: "v1", Kind: "Cluster"}},
+		}, "db", false},
 		{"an interrupted one resumes", []*RequestRecord{r("a", StatusApproved, events.RiskLow, 1), r("b", StatusRunning, events.RiskLow, 0)}, "b", false},
 	} {
 		got, why := pick(c.recs)

@@ -105,8 +105,8 @@ func hasWork(recs []*RequestRecord) bool {
 	return false
 }
 
-// pick chooses the next request to run: high-risk first and each alone,
-// then the rest, oldest first. Low-risk requests wait while a high-risk one
+// pick chooses the next request to run: stateful objects first, then the
+// other high-risk ones, each alone, then the rest, oldest first. Low-risk requests wait while a high-risk one
 // of the workspace is still undecided, so the stateful object goes first.
 func pick(recs []*RequestRecord) (*RequestRecord, string) {
 	var ready []*RequestRecord
@@ -123,9 +123,9 @@ func pick(recs []*RequestRecord) (*RequestRecord, string) {
 		return nil, ""
 	}
 	sort.SliceStable(ready, func(i, j int) bool {
-		hi, hj := ready[i].Risk == events.RiskHigh, ready[j].Risk == events.RiskHigh
-		if hi != hj {
-			return hi
+		ri, rj := rank(ready[i].Object, ready[i].Risk), rank(ready[j].Object, ready[j].Risk)
+		if ri != rj {
+			return ri < rj
 		}
 		return ready[i].CreatedAt.Before(ready[j].CreatedAt)
 	})

@@ -327,7 +327,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | **%s** | %s |\n", order, row.Address, mdEscape(row.Object.String()), row.Class, risk,
 			row.Action, mdEscape(why))
 	}
-	fmt.Fprintf(&b, "\nImport order: high-risk objects first, each alone; then the rest one by one. Differences from: %s.\n", r.Source)
+	fmt.Fprintf(&b, "\nImport order: stateful objects first, then the other high-risk ones, each alone; then the rest one by one. Differences from: %s.\n", r.Source)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
