@@ -50,6 +50,7 @@ trap 'exit 130' INT TERM
 
 say "starting the lab"
 "$LAB" up --dir "$LAB_DIR"
+rm -rf "${LAB_DIR:?}/tf" "${LAB_DIR:?}/driftgate" # the last demo's, about a lab that is gone
 # shellcheck disable=SC1090,SC1091
 . "$LAB_DIR/env"
 

@@ -79,9 +79,11 @@ require (
 }
 
 build_kube() {
-	local m="$OUT/src" replaces
-	replaces=$(curl -fsSL "https://proxy.golang.org/k8s.io/kubernetes/@v/v$KUBE_VERSION.mod" |
-		awk -v v="v0.${KUBE_VERSION#1.}" '$2=="=>" && $3 ~ /^\.\/staging\// {print "replace " $1 " => " $1 " " v}')
+	local m="$OUT/src" replaces gomod
+	# k8s.io/kubernetes's go.mod, from the module proxy GOPROXY names.
+	gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+	[[ -f "$gomod" ]] || { log "cannot download k8s.io/kubernetes@v$KUBE_VERSION's go.mod"; return 1; }
+	replaces=$(awk -v v="v0.${KUBE_VERSION#1.}" '$2=="=>" && $3 ~ /^\.\/staging\// {print "replace " $1 " => " $1 " " v}' "$gomod")
 	helper_module "$m" "module driftgate.local/kube
 go 1.24
 require k8s.io/kubernetes v$KUBE_VERSION
@@ -156,20 +158,31 @@ provider_installation {
 TFRC
 }
 
-# reuse links a binary the user already has (PATH or KUBEBUILDER_ASSETS) when its
-# version matches, so nothing is built twice.
+# reuse NAME WANT BIN... links binaries the user already has (PATH or
+# KUBEBUILDER_ASSETS) when every one of them is there at version WANT, so
+# nothing is built twice. A component is reused whole or not at all (envtest's
+# assets have kube-apiserver but no kube-controller-manager).
 reuse() {
-	local name=$1 bin=$2 want=$3 found
-	found=$(command -v "$bin" 2>/dev/null || true)
-	if [[ -z "$found" && -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$bin" ]]; then
-		found="$KUBEBUILDER_ASSETS/$bin"
-	fi
-	[[ -n "$found" ]] || return 1
-	"$found" --version 2>/dev/null | grep -q "$want" || "$found" version 2>/dev/null | grep -q "$want" || return 1
+	local name=$1 want=$2 bin found
+	shift 2
 	OUT="$DIR/$name-${want#v}"
 	[[ -f "$OUT/.done" ]] && return 0
-	mkdir -p "$OUT/bin" && ln -sf "$found" "$OUT/bin/$bin" && touch "$OUT/.done"
-	log "reusing $found for $name $want"
+	local -a paths=()
+	for bin in "$@"; do
+		found=$(command -v "$bin" 2>/dev/null || true)
+		if [[ -z "$found" && -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/$bin" ]]; then
+			found="$KUBEBUILDER_ASSETS/$bin"
+		fi
+		[[ -n "$found" ]] || return 1
+		"$found" --version 2>/dev/null | grep -qF "$want" || "$found" version 2>/dev/null | grep -qF "$want" || return 1
+		paths+=("$found")
+	done
+	mkdir -p "$OUT/bin"
+	for found in "${paths[@]}"; do
+		ln -sf "$found" "$OUT/bin/$(basename "$found")"
+		log "reusing $found for $name $want"
+	done
+	touch "$OUT/.done"
 }
 
 # only NAME: true unless DRIFTGATE_TOOLS_ONLY lists components and NAME is not
@@ -178,15 +191,15 @@ only() { [[ -z "${DRIFTGATE_TOOLS_ONLY:-}" || " $DRIFTGATE_TOOLS_ONLY " == *" $1
 
 start=$SECONDS
 log "tool cache: $DIR"
-if only nats-server; then reuse nats-server nats-server "v$NATS_VERSION" || step nats-server "$NATS_VERSION" "35s" build_nats; fi
-if only etcd; then reuse etcd etcd "$ETCD_VERSION" || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
+if only nats-server; then reuse nats-server "v$NATS_VERSION" nats-server || step nats-server "$NATS_VERSION" "35s" build_nats; fi
+if only etcd; then reuse etcd "$ETCD_VERSION" etcd || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
 if only providers; then
 	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
 	step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
 	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION" "1s" build_mirror
 fi
-if only tofu; then reuse tofu tofu "v$TOFU_VERSION" || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
+if only tofu; then reuse tofu "v$TOFU_VERSION" tofu || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
 if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi
-if only kube; then reuse kube kube-apiserver "v$KUBE_VERSION" || step kube "$KUBE_VERSION" "9 min" build_kube; fi
-if only terraform; then reuse terraform terraform "v$TERRAFORM_VERSION" || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform; fi
+if only kube; then reuse kube "v$KUBE_VERSION" kube-apiserver kube-controller-manager || step kube "$KUBE_VERSION" "9 min" build_kube; fi
+if only terraform; then reuse terraform "v$TERRAFORM_VERSION" terraform || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform; fi
 log "all tools ready in $((SECONDS - start))s"
