@@ -33,9 +33,11 @@ fi
 has() { [[ -n "$DRIFTGATE" ]] && "$DRIFTGATE" "$1" --help >/dev/null 2>&1; }
 
 DG_PID=""
+WAIT_PIDS=() # tail and sleep that keep the script in the foreground
 cleanup() {
 	trap - EXIT INT TERM
 	say "tearing down"
+	if ((${#WAIT_PIDS[@]})); then kill "${WAIT_PIDS[@]}" 2>/dev/null || true; fi
 	if [[ -n "$DG_PID" ]] && kill -0 "$DG_PID" 2>/dev/null; then
 		kill -TERM "$DG_PID" 2>/dev/null || true
 		for _ in $(seq 30); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 1; done
@@ -95,9 +97,11 @@ echo "Ctrl-C stops driftgate and the lab."
 
 if [[ -n "$DG_PID" ]]; then
 	tail -n +1 -f "$LAB_DIR/logs/driftgate.log" --pid="$DG_PID" &
+	WAIT_PIDS+=($!)
 	wait "$DG_PID" || true
 	DG_PID=""
 	say "driftgate exited (see $LAB_DIR/logs/driftgate.log); the lab stays up until Ctrl-C"
 fi
 sleep infinity &
+WAIT_PIDS+=($!)
 wait $!
