@@ -378,9 +378,10 @@ func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
 			res.Settle[k] = v
 		}
 	}
-	if len(res.Settle) > 0 {
+	marks := configMarks(p, req.Address)
+	if len(res.Settle) > 0 || len(marks) > 0 {
 		done := r.timed(StepSettle)
-		err := r.settle(ctx, res.Settle, res.Manifest != nil, owners, obj)
+		err := r.settle(ctx, res.Settle, marks, res.Manifest != nil, owners, obj)
 		done()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -451,13 +452,16 @@ func OwnerOf(field string, owners map[string]string) string {
 // state the import wrote (a compare-and-set on its version: no provider, no
 // API request), then re-plans without refresh to prove the next plan is
 // clean for the address.
-func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, owners map[string]string, liveObj map[string]any) error {
+func (r *run) settle(ctx context.Context, values map[string]any, marks [][]statefile.Step, manifest bool, owners map[string]string, liveObj map[string]any) error {
 	ws, req := r.ws, r.req
-	if err := r.put(ctx, values); err != nil {
+	if err := r.put(ctx, values, marks); err != nil {
 		return err
 	}
 	for k := range values {
 		r.out.Settled = append(r.out.Settled, k)
+	}
+	if len(marks) > 0 {
+		r.out.Settled = append(r.out.Settled, "sensitive_attributes")
 	}
 	sort.Strings(r.out.Settled)
 	if manifest {
@@ -478,7 +482,7 @@ func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, 
 		if err != nil {
 			return err
 		}
-		if err := r.put(ctx, map[string]any{"yaml_incluster": attrs["live_manifest_incluster"]}); err != nil {
+		if err := r.put(ctx, map[string]any{"yaml_incluster": attrs["live_manifest_incluster"]}, nil); err != nil {
 			return err
 		}
 		r.out.Settled = append(r.out.Settled, "yaml_incluster")
@@ -498,8 +502,8 @@ func (r *run) settle(ctx context.Context, values map[string]any, manifest bool, 
 
 // put writes values into the state instance the import created, as a new
 // version replacing exactly r.out.After, and journals it.
-func (r *run) put(ctx context.Context, values map[string]any) error {
-	body, err := statefile.SetAttributes(r.out.After.Body, r.req.Address, values)
+func (r *run) put(ctx context.Context, values map[string]any, marks [][]statefile.Step) error {
+	body, err := statefile.SetInstance(r.out.After.Body, r.req.Address, values, marks)
 	if err != nil {
 		return err
 	}

@@ -109,9 +109,32 @@ func Attributes(body []byte, address string) (map[string]any, error) {
 	return attrs, nil
 }
 
+// Step is one step of a path in an instance's sensitive_attributes:
+// {"type": "get_attr", "value": "data"} or {"type": "index", "value":
+// {"value": "KEY", "type": "string"}}.
+type Step struct {
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+}
+
+// Attr is a get_attr step.
+func Attr(name string) Step { return Step{Type: "get_attr", Value: name} }
+
+// Key is an index step into a map.
+func Key(k string) Step { return Step{Type: "index", Value: map[string]any{"value": k, "type": "string"}} }
+
+// Index is an index step into a list.
+func Index(i int) Step { return Step{Type: "index", Value: map[string]any{"value": i, "type": "number"}} }
+
 // SetAttributes returns the state with the instance's attributes set to
 // values and the serial incremented by one.
 func SetAttributes(body []byte, address string, values map[string]any) ([]byte, error) {
+	return SetInstance(body, address, values, nil)
+}
+
+// SetInstance is SetAttributes that also sets the instance's
+// sensitive_attributes when sensitive is not nil.
+func SetInstance(body []byte, address string, values map[string]any, sensitive [][]Step) ([]byte, error) {
 	st, err := decode(body)
 	if err != nil {
 		return nil, err
@@ -130,6 +153,13 @@ func SetAttributes(body []byte, address string, values map[string]any) ([]byte, 
 	}
 	for k, v := range values {
 		attrs[k] = v
+	}
+	if sensitive != nil {
+		paths := make([]any, len(sensitive))
+		for i, p := range sensitive {
+			paths[i] = p
+		}
+		inst["sensitive_attributes"] = paths
 	}
 	serial, err := st["serial"].(json.Number).Int64()
 	if err != nil {

@@ -105,7 +105,7 @@ func Check(p *tfjson.Plan, address string, rules Rules) Result {
 			if len(r.Blocking) == n && len(r.Settle) == 0 && len(r.Ignored) == 0 && r.Manifest == nil {
 				// Null-versus-empty churn in a field: settling it would
 				// mean writing a field the API has, so it blocks.
-				r.Blocking = append(r.Blocking, fmt.Sprintf("%s: plans an in-place update the importer cannot attribute to a field", rc.Address))
+				r.Blocking = append(r.Blocking, fmt.Sprintf("%s: plans an in-place update the importer cannot attribute to a field%s", rc.Address, rawDifferences(rc)))
 			}
 		default:
 			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: would be %s", rc.Address, actionWords(acts)))
@@ -212,6 +212,34 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> %s", rc.Address, what,
 			show(rc, before, p, true, rules.Secret), show(rc, after, p, false, rules.Secret)))
 	}
+}
+
+// rawDifferences names the top-level attributes whose values or
+// sensitivity differ as Terraform compares them (null is not "").
+func rawDifferences(rc *tfjson.ResourceChange) string {
+	bm, _ := rc.Change.Before.(map[string]any)
+	am, _ := rc.Change.After.(map[string]any)
+	bs, _ := rc.Change.BeforeSensitive.(map[string]any)
+	as, _ := rc.Change.AfterSensitive.(map[string]any)
+	var vals, marks []string
+	for _, k := range topKeys(bm, am) {
+		if !reflect.DeepEqual(bm[k], am[k]) {
+			vals = append(vals, k)
+		}
+	}
+	for _, k := range topKeys(bs, as) {
+		if !reflect.DeepEqual(bs[k], as[k]) {
+			marks = append(marks, k)
+		}
+	}
+	out := ""
+	if len(vals) > 0 {
+		out += fmt.Sprintf(" (values differ in %v)", vals)
+	}
+	if len(marks) > 0 {
+		out += fmt.Sprintf(" (sensitivity differs in %v)", marks)
+	}
+	return out
 }
 
 // metaMaps are the string maps whose entries alreadyLive compares.
