@@ -121,10 +121,14 @@ type Step struct {
 func Attr(name string) Step { return Step{Type: "get_attr", Value: name} }
 
 // Key is an index step into a map.
-func Key(k string) Step { return Step{Type: "index", Value: map[string]any{"value": k, "type": "string"}} }
+func Key(k string) Step {
+	return Step{Type: "index", Value: map[string]any{"value": k, "type": "string"}}
+}
 
 // Index is an index step into a list.
-func Index(i int) Step { return Step{Type: "index", Value: map[string]any{"value": i, "type": "number"}} }
+func Index(i int) Step {
+	return Step{Type: "index", Value: map[string]any{"value": i, "type": "number"}}
+}
 
 // SetAttributes returns the state with the instance's attributes set to
 // values and the serial incremented by one.
