@@ -34,14 +34,14 @@ test: tools
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -timeout $(TEST_TIMEOUT) ./...); done
 
 vet:
-	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && go vet ./...); done
+	@fail=0; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && go vet ./...) || fail=1; done; exit $$fail
 
 $(STATICCHECK):
 	@mkdir -p $(dir $@)
 	GOBIN=$(dir $@) GOTOOLCHAIN=local go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 staticcheck: $(STATICCHECK)
-	@for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(STATICCHECK) ./...); done
+	@fail=0; for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && $(STATICCHECK) ./...) || fail=1; done; exit $$fail
 
 ## lint: go vet plus a pinned staticcheck.
 lint: vet staticcheck
