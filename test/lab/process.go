@@ -44,8 +44,14 @@ func (p *process) start(detached bool) error {
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = p.Env
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group (pgid = pid), so that stop signals exactly it
+	// and a Ctrl-C at the caller's terminal does not reach it. A detached
+	// process gets its own session too, so closing the terminal does not
+	// hang it up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if !detached {
+	if detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	} else {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	if err := cmd.Start(); err != nil {
