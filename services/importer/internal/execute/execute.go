@@ -277,7 +277,10 @@ func (e *Engine) Execute(ctx context.Context, ws *Workspace, req Request) (Outco
 		return Outcome{}, err
 	}
 	e.step("imported")
-	return r.verifyAndCommit(ctx)
+	// The import has just read the object: the verification plans against
+	// that, without reading it again (a change in between shows in the
+	// untouched check).
+	return r.verifyAndCommit(ctx, false)
 }
 
 // Recover finishes or rolls back the import a crash left in the workspace's
@@ -332,7 +335,8 @@ func (e *Engine) Recover(ctx context.Context, ws *Workspace) (*Outcome, error) {
 	if err := ws.Journal.Save(ctx, r.entry); err != nil {
 		return nil, err
 	}
-	out, err := r.verifyAndCommit(ctx)
+	// Recovery may come long after the import: read the object again.
+	out, err := r.verifyAndCommit(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -340,10 +344,10 @@ func (e *Engine) Recover(ctx context.Context, ws *Workspace) (*Outcome, error) {
 }
 
 // verifyAndCommit runs from "the import wrote the state" to a verdict.
-func (r *run) verifyAndCommit(ctx context.Context) (Outcome, error) {
+func (r *run) verifyAndCommit(ctx context.Context, refresh bool) (Outcome, error) {
 	ws, req := r.ws, r.req
 	done := r.timed(StepVerify)
-	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}})
+	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: !refresh})
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -488,6 +492,14 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 		r.out.Settled = append(r.out.Settled, "yaml_incluster")
 	}
 	r.e.step("settled")
+	if !manifest && len(marks) == 0 && terraformOnly(req.Address, values) {
+		// Only attributes that no API request carries were set, each to
+		// the value the plan wanted: Terraform compares them as plain
+		// values, so the next plan of the address is a no-op without
+		// asking the tool again (the planner's next plan, or the
+		// bootstrap's final plan, shows it).
+		return nil
+	}
 	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: true})
 	if err != nil {
 		return err
@@ -498,6 +510,21 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 		return &blockedError{lines: lines}
 	}
 	return nil
+}
+
+// terraformOnly reports whether every attribute in values is Terraform-only
+// for the address's resource type.
+func terraformOnly(address string, values map[string]any) bool {
+	ad, err := statefile.ParseAddress(address)
+	if err != nil {
+		return false
+	}
+	for k := range values {
+		if tfkube.ClassifyAttr(ad.Type, tfkube.Path{k}).Kind != tfkube.AttrTerraform {
+			return false
+		}
+	}
+	return true
 }
 
 // put writes values into the state instance the import created, as a new

@@ -43,7 +43,7 @@ type shop struct {
 	environ []string
 }
 
-func newShop(t *testing.T, l *lab.Lab, bin lab.Binary, ns string) *shop {
+func newShop(t testing.TB, l *lab.Lab, bin lab.Binary, ns string) *shop {
 	t.Helper()
 	ctx := context.Background()
 	tfvars := fmt.Sprintf("namespace = %q\n", ns)
@@ -71,7 +71,7 @@ func newShop(t *testing.T, l *lab.Lab, bin lab.Binary, ns string) *shop {
 }
 
 // open prepares an importer working copy of the shop.
-func (s *shop) open(t *testing.T, j execute.Journal) *execute.Workspace {
+func (s *shop) open(t testing.TB, j execute.Journal) *execute.Workspace {
 	t.Helper()
 	ctx := context.Background()
 	tw, err := tfwork.Open(ctx, tfwork.Options{Source: s.src, Dir: t.TempDir(), Binary: s.l.BinaryPath(s.bin), Environ: s.environ})
@@ -89,7 +89,7 @@ func (s *shop) open(t *testing.T, j execute.Journal) *execute.Workspace {
 }
 
 // request asks to import address, the live object o of the shop.
-func (s *shop) request(t *testing.T, address string, o events.ObjectRef, importID string) execute.Request {
+func (s *shop) request(t testing.TB, address string, o events.ObjectRef, importID string) execute.Request {
 	t.Helper()
 	snap, err := s.ws.Live.Snapshot(context.Background(), o)
 	if err != nil || !snap.Exists {
@@ -112,7 +112,7 @@ func (s *shop) configMap() events.ObjectRef {
 	return events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: s.ns, Name: "settings"}
 }
 
-func engine(t *testing.T) *execute.Engine {
+func engine(t testing.TB) *execute.Engine {
 	return &execute.Engine{Who: "driftgate-importer/test", LockWait: time.Minute}
 }
 
