@@ -61,7 +61,7 @@ bench: tools
 tools:
 	@./hack/tools.sh
 
-lab-up: tools build
+lab-up: tools
 	@./hack/lab-up.sh
 
 lab-down:
