@@ -76,7 +76,7 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultWorkers       = 4
+	DefaultWorkers       = 8
 	DefaultProbeInterval = 5 * time.Second
 	DefaultProbeFailures = 3
 	DefaultLeaseDuration = 15 * time.Second

@@ -331,15 +331,54 @@ func (t *term) listWatch(r resources.Resource, scope string) cache.ListerWatcher
 		}
 		return ri
 	}()
+	transform := t.c.builder.Transform(r.Secret())
 	return &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			tweak(&o)
-			return client.List(ctx, o)
+			return listSnapshots(ctx, client.List, o, transform)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			tweak(&o)
 			return client.Watch(ctx, o)
 		},
+	}
+}
+
+// listPage is how many objects one list request asks for.
+const listPage = 500
+
+// listSnapshots lists every page itself and turns each page's objects into
+// snapshots before asking for the next, so a large list never sits in memory
+// as unstructured objects (the informer's pager would keep every page). It
+// returns one list without a continue token.
+func listSnapshots(ctx context.Context, list func(context.Context, metav1.ListOptions) (*unstructured.UnstructuredList, error),
+	o metav1.ListOptions, transform func(any) (any, error)) (*snapshot.List, error) {
+	out := &snapshot.List{}
+	o.Limit = listPage
+	if o.ResourceVersion == "0" {
+		// "Any version" is served whole from the API server's watch cache,
+		// ignoring the limit; a consistent read is paginated.
+		o.ResourceVersion = ""
+	}
+	for first := true; ; first = false {
+		page, err := list(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			out.ResourceVersion = page.GetResourceVersion()
+		}
+		for i := range page.Items {
+			s, err := transform(&page.Items[i])
+			if err != nil {
+				return nil, err
+			}
+			out.Items = append(out.Items, s.(*snapshot.Snapshot))
+		}
+		if page.GetContinue() == "" {
+			return out, nil
+		}
+		o.Continue, o.ResourceVersion, o.ResourceVersionMatch = page.GetContinue(), "", ""
 	}
 }
 

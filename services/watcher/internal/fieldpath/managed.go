@@ -1,12 +1,11 @@
 package fieldpath
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
-
-	smd "sigs.k8s.io/structured-merge-diff/v6/fieldpath"
-	"sigs.k8s.io/structured-merge-diff/v6/value"
+	"strconv"
+	"strings"
 )
 
 // Owned is what one managedFields entry owns, in this package's notation.
@@ -22,59 +21,100 @@ type Owned struct {
 
 // FromFieldsV1 converts one managedFields[].fieldsV1 document.
 func FromFieldsV1(raw []byte) (Owned, error) {
-	var s smd.Set
-	if err := s.FromJSON(bytes.NewReader(raw)); err != nil {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
 		return Owned{}, fmt.Errorf("parse fieldsV1: %w", err)
 	}
-	seen := map[string]bool{}
-	o := Owned{ListKeys: map[string][]string{}}
-	s.Iterate(func(p smd.Path) {
-		cur := ""
-		for _, pe := range p {
-			switch {
-			case pe.FieldName != nil:
-				cur = Field(cur, *pe.FieldName)
-			case pe.Key != nil:
-				key := make([]KeyField, 0, len(*pe.Key))
-				names := make([]string, 0, len(*pe.Key))
-				for _, f := range *pe.Key {
-					key = append(key, KeyField{Name: f.Name, Value: scalar(f.Value)})
-					names = append(names, f.Name)
-				}
-				if _, ok := o.ListKeys[cur]; !ok {
-					sort.Strings(names)
-					o.ListKeys[cur] = names
-				}
-				cur = Key(cur, key)
-			case pe.Index != nil:
-				cur = Index(cur, *pe.Index)
-			case pe.Value != nil:
-				// A set member: the list is the field.
-				goto done
-			}
-		}
-	done:
-		if cur != "" && !seen[cur] {
-			seen[cur] = true
-			o.Paths = append(o.Paths, cur)
-		}
-	})
-	sort.Strings(o.Paths)
-	return o, nil
+	return FromFieldsMap(m)
 }
 
-func scalar(v value.Value) any {
-	switch {
-	case v == nil || v.IsNull():
-		return nil
-	case v.IsString():
-		return v.AsString()
-	case v.IsInt():
-		return v.AsInt()
-	case v.IsFloat():
-		return v.AsFloat()
-	case v.IsBool():
-		return v.AsBool()
+// FromFieldsMap converts a fieldsV1 document already decoded from JSON (as
+// an unstructured object holds it). Its keys are the API server's path
+// elements: f:<field>, k:<key fields as JSON>, v:<value as JSON>, i:<index>,
+// and "." (the element itself is owned, not only fields inside it).
+func FromFieldsMap(m map[string]any) (Owned, error) {
+	w := walker{seen: map[string]bool{}, o: Owned{ListKeys: map[string][]string{}}}
+	if err := w.walk("", m); err != nil {
+		return Owned{}, err
 	}
-	return value.ToString(v)
+	sort.Strings(w.o.Paths)
+	return w.o, nil
+}
+
+type walker struct {
+	seen map[string]bool
+	o    Owned
+}
+
+func (w *walker) own(p string) {
+	if p != "" && !w.seen[p] {
+		w.seen[p] = true
+		w.o.Paths = append(w.o.Paths, p)
+	}
+}
+
+func (w *walker) walk(prefix string, m map[string]any) error {
+	for k, v := range m {
+		if k == "." {
+			w.own(prefix)
+			continue
+		}
+		if len(k) < 2 || k[1] != ':' {
+			return fmt.Errorf("fieldsV1: bad path element %q under %q", k, prefix)
+		}
+		var p string
+		switch k[0] {
+		case 'f':
+			p = Field(prefix, k[2:])
+		case 'k':
+			var kv map[string]any
+			if err := json.Unmarshal([]byte(k[2:]), &kv); err != nil {
+				return fmt.Errorf("fieldsV1: key %q under %q: %w", k, prefix, err)
+			}
+			key := make([]KeyField, 0, len(kv))
+			names := make([]string, 0, len(kv))
+			for n, v := range kv {
+				key = append(key, KeyField{Name: n, Value: jsonScalar(v)})
+				names = append(names, n)
+			}
+			if _, ok := w.o.ListKeys[prefix]; !ok {
+				sort.Strings(names)
+				w.o.ListKeys[prefix] = names
+			}
+			p = Key(prefix, key)
+		case 'v':
+			// A set member: the list is the field.
+			w.own(prefix)
+			continue
+		case 'i':
+			n, err := strconv.Atoi(k[2:])
+			if err != nil {
+				return fmt.Errorf("fieldsV1: index %q under %q: %w", k, prefix, err)
+			}
+			p = Index(prefix, n)
+		default:
+			return fmt.Errorf("fieldsV1: bad path element %q under %q", k, prefix)
+		}
+		child, _ := v.(map[string]any)
+		if len(child) == 0 {
+			w.own(p)
+			continue
+		}
+		if err := w.walk(p, child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonScalar turns a decoded JSON number that is an integer into int64, so
+// key values print as the API server wrote them.
+func jsonScalar(v any) any {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return int64(f)
+	}
+	if s, ok := v.(string); ok {
+		return strings.Clone(s)
+	}
+	return v
 }

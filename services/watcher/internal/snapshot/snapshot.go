@@ -136,18 +136,25 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 
 	listKeys := map[string][]string{}
 	owned := map[string]uint64{}
-	for i, mf := range u.GetManagedFields() {
-		m := Manager{Name: mf.Manager, Operation: string(mf.Operation), Subresource: mf.Subresource}
-		if mf.Time != nil {
-			m.Time = mf.Time.UTC()
+	md, _ := u.Object["metadata"].(map[string]any)
+	mfs, _ := md["managedFields"].([]any) // read in place: NestedSlice would copy it
+	for i, e := range mfs {
+		mf, _ := e.(map[string]any)
+		str := func(k string) string { v, _ := mf[k].(string); return v }
+		m := Manager{Name: str("manager"), Operation: str("operation"), Subresource: str("subresource")}
+		if ts := str("time"); ts != "" {
+			if t, err := time.Parse(time.RFC3339, ts); err == nil {
+				m.Time = t.UTC()
+			}
 		}
 		s.Managers = append(s.Managers, m)
-		if mf.FieldsV1 == nil || i >= maxTrackedManagers {
+		fields, _ := mf["fieldsV1"].(map[string]any)
+		if fields == nil || i >= maxTrackedManagers {
 			continue
 		}
-		o, err := fieldpath.FromFieldsV1(mf.FieldsV1.Raw)
+		o, err := fieldpath.FromFieldsMap(fields)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: managedFields[%d] (%s): %w", s.Namespace, s.Name, i, mf.Manager, err)
+			return nil, fmt.Errorf("%s/%s: managedFields[%d] (%s): %w", s.Namespace, s.Name, i, m.Name, err)
 		}
 		for _, p := range o.Paths {
 			if !b.includeStatus && fieldpath.Top(p) == "status" {
@@ -378,4 +385,23 @@ func intern(s string) string { return unique.Make(s).Value() }
 // SortLeaves sorts leaves by path, the order Changed needs.
 func SortLeaves(l []Leaf) {
 	sort.Slice(l, func(i, j int) bool { return l[i].Path < l[j].Path })
+}
+
+// List is a list of snapshots: what the watcher's list function hands the
+// informer, so a full list never sits in memory as unstructured objects.
+type List struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []*Snapshot
+}
+
+// DeepCopyObject implements runtime.Object.
+func (l *List) DeepCopyObject() runtime.Object {
+	c := &List{TypeMeta: l.TypeMeta}
+	l.ListMeta.DeepCopyInto(&c.ListMeta)
+	c.Items = make([]*Snapshot, len(l.Items))
+	for i, s := range l.Items {
+		c.Items[i] = s.DeepCopyObject().(*Snapshot)
+	}
+	return c
 }
