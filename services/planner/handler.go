@@ -166,19 +166,26 @@ func (s *Service) upsertChurn(ctx context.Context, w *workspace, r classify.Resu
 				return nil // seen a moment ago: spare the write
 			}
 		}
-		if outcome != findings.Seen {
-			if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: r.Excerpt, PlanID: planID, Reason: r.Reason, StateSerial: serial}); err != nil {
-				return err
-			}
-			w.log.Info("churn", "address", f.Address, "paths", f.Paths, "outcome", outcome.String())
-		}
 		err = s.store.PutRev(ctx, f, rev)
-		if err == nil {
-			return nil
+		if conflict(err) {
+			continue
 		}
-		if !conflict(err) {
+		if err != nil {
 			return err
 		}
+		if outcome == findings.Seen {
+			return nil
+		}
+		if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: r.Excerpt, PlanID: planID, Reason: r.Reason, StateSerial: serial}); err != nil {
+			prev := map[string]events.Finding{}
+			if ok {
+				prev[f.ID] = old
+			}
+			s.restore(ctx, f.ID, prev)
+			return err
+		}
+		w.log.Info("churn", "address", f.Address, "paths", f.Paths, "outcome", outcome.String())
+		return nil
 	}
 	return fmt.Errorf("churn finding %s: too many concurrent updates", r.Finding.ID)
 }

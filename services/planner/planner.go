@@ -39,7 +39,7 @@ import (
 
 // Defaults of the planner section of the config.
 const (
-	DefaultDebounce         = 500 * time.Millisecond
+	DefaultDebounce         = 150 * time.Millisecond
 	DefaultMaxWait          = 10 * time.Second
 	DefaultChurnFlips       = 4
 	DefaultChurnWindow      = 10 * time.Minute

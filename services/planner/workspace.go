@@ -246,6 +246,20 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 	return nil
 }
 
+// firstChange is when the oldest change a plan covers happened (zero: none).
+func firstChange(entries []pendingEntry) time.Time {
+	var t time.Time
+	for _, e := range entries {
+		if t.IsZero() || e.rec.First.Before(t) {
+			t = e.rec.First
+		}
+	}
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
 func newPlanID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -341,7 +355,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		s.mu.Unlock()
 	}
 	w.log.Info("plan completed", "plan_id", planID, "trigger", trigger, "full", full, "targets", len(targets),
-		"changes", changes, "findings", len(results), "duration", time.Since(start).Round(time.Millisecond))
+		"changes", changes, "findings", len(results), "duration", time.Since(start).Round(time.Millisecond),
+		"plan", res.PlanDuration.Round(time.Millisecond), "show", res.ShowDuration.Round(time.Millisecond),
+		"waited", start.Sub(firstChange(entries)).Round(time.Millisecond))
 	return nil
 }
 
@@ -392,31 +408,48 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 	}
 	for _, c := range findings.Reconcile(existing, results, scope, now) {
 		f := c.Finding
-		alert := findings.Alerting(f.Class)
-		switch c.Outcome {
-		case findings.Opened, findings.Updated:
-			if alert {
-				reason := c.Result.Reason
-				if _, err := s.pub.Publish(ctx, &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: reason, StateSerial: serial}); err != nil {
-					return err
-				}
-			}
-		case findings.Resolved:
-			if alert {
-				if _, err := s.pub.Publish(ctx, &events.DriftResolved{Finding: f, PlanID: planID, Reason: "the plan no longer shows it"}); err != nil {
-					return err
-				}
-			}
-		case findings.Seen:
-			if now.Sub(old[f.ID].LastSeen) < time.Minute {
-				continue // spare the write
-			}
+		if c.Outcome == findings.Seen && now.Sub(old[f.ID].LastSeen) < time.Minute {
+			continue // nothing to announce, and seen a moment ago: spare the write
 		}
+		// The bucket first, the event second: whoever reacts to the event
+		// finds the finding as announced. If the event cannot be
+		// published, the bucket goes back, so the next plan announces it.
 		if err := s.store.Put(ctx, f); err != nil {
+			return err
+		}
+		var ev events.Data
+		switch {
+		case !findings.Alerting(f.Class):
+		case c.Outcome == findings.Opened || c.Outcome == findings.Updated:
+			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial}
+		case c.Outcome == findings.Resolved:
+			ev = &events.DriftResolved{Finding: f, PlanID: planID, Reason: "the plan no longer shows it"}
+		}
+		if ev == nil {
+			continue
+		}
+		if _, err := s.pub.Publish(ctx, ev); err != nil {
+			s.restore(ctx, f.ID, old)
 			return err
 		}
 	}
 	return nil
+}
+
+// restore puts a finding back as it was before a write whose event could
+// not be published.
+func (s *Service) restore(ctx context.Context, id string, old map[string]events.Finding) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var err error
+	if f, ok := old[id]; ok {
+		err = s.store.Put(rctx, f)
+	} else {
+		err = s.store.KV.Delete(rctx, id)
+	}
+	if err != nil {
+		s.log.Warn("restore finding after a failed publish", "id", id, "err", err)
+	}
 }
 
 // resolveQuietChurn resolves churn findings whose fields stopped flipping
@@ -433,12 +466,14 @@ func (s *Service) resolveQuietChurn(ctx context.Context, w *workspace, planID st
 		if time.Since(f.LastSeen) < s.churnWindow {
 			continue
 		}
+		prev := map[string]events.Finding{f.ID: f}
 		f.State = events.StateResolved
-		if _, err := s.pub.Publish(ctx, &events.DriftResolved{Finding: f, PlanID: planID,
-			Reason: "the fields stopped flipping between managers"}); err != nil {
+		if err := s.store.Put(ctx, f); err != nil {
 			return err
 		}
-		if err := s.store.Put(ctx, f); err != nil {
+		if _, err := s.pub.Publish(ctx, &events.DriftResolved{Finding: f, PlanID: planID,
+			Reason: "the fields stopped flipping between managers"}); err != nil {
+			s.restore(ctx, f.ID, prev)
 			return err
 		}
 	}

@@ -84,6 +84,8 @@ type Result struct {
 	// Changes is true when the plan has changes (detailed exit code 2).
 	Changes      bool
 	Duration     time.Duration // plan and show
+	PlanDuration time.Duration // plan alone
+	ShowDuration time.Duration // show -json alone
 	InitDuration time.Duration // init, when it ran before this plan
 	Tool         string        // tofu or terraform
 	ToolVersion  string
@@ -406,11 +408,13 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	if err != nil {
 		return nil, r.wrap(ctx, "plan", err)
 	}
+	res.PlanDuration = time.Since(pstart)
 	p, err := r.tf.ShowPlanFile(ctx, file)
 	if err != nil {
 		return nil, r.wrap(ctx, "show", err)
 	}
 	res.Plan, res.Changes, res.Duration = p, changes, time.Since(pstart)
+	res.ShowDuration = res.Duration - res.PlanDuration
 	return res, nil
 }
 
