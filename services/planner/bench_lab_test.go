@@ -1,0 +1,231 @@
+package planner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/services/planner"
+	"github.com/driftgate/driftgate/test/lab"
+)
+
+// BenchmarkPlannerLab measures, against the lab with OpenTofu and the
+// planner's default debounce and maximum wait:
+//
+//   - ChangeToDrift: the time from a live change to drift.detected (p50/p95
+//     over 20 changes of kubernetes_deployment.marketplace), against a bare
+//     `tofu plan -target` of the same address timed in the same run;
+//   - WorkspaceSize: that time for one change in a 10-resource and a
+//     500-resource workspace;
+//   - Burst1000: the number of plans for 1,000 changes in one second.
+//
+// Each runs once whatever b.N is (make bench runs -benchtime 1x).
+func BenchmarkPlannerLab(b *testing.B) {
+	l := lab.Start(b)
+	b.Run("ChangeToDrift", func(b *testing.B) { benchChangeToDrift(b, l) })
+	b.Run("WorkspaceSize", func(b *testing.B) { benchWorkspaceSize(b, l) })
+	b.Run("Burst1000", func(b *testing.B) { benchBurst(b, l) })
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchPipeline starts a watcher and a planner (defaults) for cfg.
+func benchPipeline(b *testing.B, l *lab.Lab, cfg *config.File) (*eventstest.Env, *stream) {
+	cfg.Planner = config.Planner{}
+	env := eventstest.Start(b)
+	s := collect(b, env)
+	startWatcher(b, env, cfg, "watcher-1")
+	startPlanner(b, env, cfg, "planner-1", b.TempDir(), planner.WithEnviron(toolEnv(l)))
+	s.wait(0, 5*time.Minute, "the startup plan", planCompleted(cfg.Workspaces[0].Name, ""))
+	return env, s
+}
+
+// changeToDrift patches obj n times and measures patch -> drift.detected;
+// after each detection it times a bare plan -target of addr in w, then
+// patches the field back and waits for drift.resolved.
+func changeToDrift(b *testing.B, l *lab.Lab, s *stream, w *lab.Workspace, n int, addr, resource, ns, name, change, revert string) (pipeline, bare []time.Duration) {
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		m := s.mark()
+		start := time.Now()
+		patch(b, l, "kubectl-patch", resource, ns, name, fmt.Sprintf(change, i+3))
+		r := s.wait(m, 2*time.Minute, "drift.detected", detected(addr, events.ClassChanged))
+		pipeline = append(pipeline, r.at.Sub(start))
+		bs := time.Now()
+		if _, err := w.TF.Plan(ctx, tfexec.Target(addr), tfexec.Lock(false), tfexec.Refresh(true)); err != nil {
+			b.Fatal(err)
+		}
+		bare = append(bare, time.Since(bs))
+		m = s.mark()
+		patch(b, l, "kubectl-patch", resource, ns, name, revert)
+		s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+	}
+	return pipeline, bare
+}
+
+func benchChangeToDrift(b *testing.B, l *lab.Lab) {
+	ns := "bench"
+	w := prepare(b, l, marketplaceSrc, lab.Tofu, "bench/marketplace.tfstate", map[string]string{"namespace": `"` + ns + `"`})
+	apply(b, w)
+	cfg := workspaceConfig(l, "marketplace", w.Dir, lab.Tofu, ns)
+	_, s := benchPipeline(b, l, cfg)
+	b.ResetTimer()
+	pipe, bare := changeToDrift(b, l, s, w, benchChanges(), "kubernetes_deployment.marketplace", "deployments", ns, "marketplace",
+		`{"spec":{"replicas":%d}}`, `{"spec":{"replicas":2}}`)
+	b.StopTimer()
+	p50, p95, b50, b95 := percentile(pipe, .5), percentile(pipe, .95), percentile(bare, .5), percentile(bare, .95)
+	b.ReportMetric(ms(p50), "p50-change-to-drift-ms")
+	b.ReportMetric(ms(p95), "p95-change-to-drift-ms")
+	b.ReportMetric(ms(b50), "p50-bare-plan-ms")
+	b.ReportMetric(ms(b95), "p95-bare-plan-ms")
+	b.ReportMetric(float64(p50)/float64(b50), "p50-ratio")
+	b.ReportMetric(float64(p95)/float64(b95), "p95-ratio")
+	b.Logf("change->drift.detected p50 %s p95 %s; bare plan -target p50 %s p95 %s; ratio p50 %.2f p95 %.2f",
+		p50.Round(time.Millisecond), p95.Round(time.Millisecond), b50.Round(time.Millisecond), b95.Round(time.Millisecond),
+		float64(p50)/float64(b50), float64(p95)/float64(b95))
+}
+
+// configMaps writes a workspace of one namespace and n ConfigMaps.
+func configMaps(b *testing.B, l *lab.Lab, n int, ns, key string) *lab.Workspace {
+	src := b.TempDir()
+	main := fmt.Sprintf(`terraform {
+  required_providers {
+    kubernetes = { source = "hashicorp/kubernetes", version = "1.13.4" }
+  }
+  backend "s3" {}
+}
+provider "kubernetes" {}
+resource "kubernetes_namespace" "ns" {
+  metadata { name = %q }
+}
+resource "kubernetes_config_map" "cm" {
+  count = %d
+  metadata {
+    name      = "cm-${count.index}"
+    namespace = kubernetes_namespace.ns.metadata[0].name
+  }
+  data = { index = tostring(count.index) }
+}
+`, ns, n-1)
+	if err := os.WriteFile(filepath.Join(src, "main.tf"), []byte(main), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	w := l.NewWorkspace(b, src, lab.Tofu, key)
+	apply(b, w)
+	return w
+}
+
+func benchWorkspaceSize(b *testing.B, l *lab.Lab) {
+	var p50, bare50 [2]time.Duration
+	for i, n := range []int{10, 500} {
+		ns := fmt.Sprintf("size-%d", n)
+		w := configMaps(b, l, n, ns, fmt.Sprintf("bench/size-%d.tfstate", n))
+		cfg := workspaceConfig(l, ns, w.Dir, lab.Tofu, ns)
+		_, s := benchPipeline(b, l, cfg)
+		pipe, bare := changeToDrift(b, l, s, w, 7, "kubernetes_config_map.cm[0]", "configmaps", ns, "cm-0",
+			`{"data":{"index":"changed-%d"}}`, `{"data":{"index":"0"}}`)
+		p50[i], bare50[i] = percentile(pipe, .5), percentile(bare, .5)
+		b.ReportMetric(ms(p50[i]), fmt.Sprintf("p50-%d-resources-ms", n))
+		b.ReportMetric(ms(bare50[i]), fmt.Sprintf("p50-bare-plan-%d-resources-ms", n))
+	}
+	b.ReportMetric(float64(p50[1])/float64(p50[0]), "ratio-500-vs-10")
+	b.ReportMetric(float64(bare50[1])/float64(bare50[0]), "bare-ratio-500-vs-10")
+	b.Logf("change->drift.detected p50: 10 resources %s, 500 resources %s, ratio %.2f (bare plan -target: %s vs %s, ratio %.2f)",
+		p50[0].Round(time.Millisecond), p50[1].Round(time.Millisecond), float64(p50[1])/float64(p50[0]),
+		bare50[0].Round(time.Millisecond), bare50[1].Round(time.Millisecond), float64(bare50[1])/float64(bare50[0]))
+}
+
+// benchBurst publishes 1,000 object.changed events for the 500-ConfigMap
+// workspace's objects within one second, as the watcher would for a burst,
+// and counts the plans they cause.
+func benchBurst(b *testing.B, l *lab.Lab) {
+	ns := "burst"
+	w := configMaps(b, l, 500, ns, "bench/burst.tfstate")
+	cfg := workspaceConfig(l, ns, w.Dir, lab.Tofu, ns)
+	env, s := benchPipeline(b, l, cfg)
+	pub := events.NewPublisher(env.JS, "driftgate/watcher/bench")
+	ctx := context.Background()
+	m := s.mark()
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	for i := 0; i < 1000; i++ {
+		<-tick.C
+		now := time.Now().UTC()
+		oc := &events.ObjectChanged{
+			Object:   events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: fmt.Sprintf("cm-%d", i%499), UID: fmt.Sprintf("uid-%d", i%499)},
+			Resource: "configmaps", Change: events.ChangeUpdated, ResourceVersion: fmt.Sprintf("b%d", i),
+			Paths:       []string{"data.index"},
+			Attribution: []events.PathOwner{{Path: "data.index", Attribution: events.Attribution{Manager: "kubectl-patch", Operation: "Update", Time: &now}}},
+			ObservedAt:  now,
+		}
+		if _, err := pub.PublishAsync(ctx, oc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tick.Stop()
+	<-env.JS.PublishAsyncComplete()
+	published := time.Since(start)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			b.Fatalf("burst not planned within 5 minutes: %d pending", pendingLeft(b, env))
+		}
+		time.Sleep(time.Second)
+		if pendingLeft(b, env) == 0 && quietFor(s, m, ns, 3*time.Second) {
+			break
+		}
+	}
+	plans, accounted := 0, 0
+	var full []string
+	for _, rec := range s.since(m) {
+		if pc, ok := rec.data.(*events.PlanCompleted); ok && pc.WS == ns && pc.Trigger == planner.TriggerChange {
+			plans++
+			accounted += pc.Changes
+			full = append(full, fmt.Sprintf("full=%v/%dms", pc.Full, pc.DurationMS))
+		}
+	}
+	b.ReportMetric(float64(plans), "plans-for-1000-changes")
+	b.ReportMetric(float64(accounted), "changes-accounted")
+	b.Logf("1000 changes published in %s -> %d plans (%s), %d changes accounted", published.Round(time.Millisecond), plans, strings.Join(full, " "), accounted)
+	if accounted != 1000 {
+		b.Errorf("plans accounted for %d of 1000 changes", accounted)
+	}
+}
+
+// quietFor reports whether no plan of ws completed in the last d.
+func quietFor(s *stream, mark int, ws string, d time.Duration) bool {
+	recs := s.since(mark)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if pc, ok := recs[i].data.(*events.PlanCompleted); ok && pc.WS == ws {
+			return time.Since(recs[i].at) > d
+		}
+	}
+	return false
+}
+
+// benchChanges is the number of changes ChangeToDrift measures: 20, or
+// DRIFTGATE_BENCH_CHANGES.
+func benchChanges() int {
+	if n, err := strconv.Atoi(os.Getenv("DRIFTGATE_BENCH_CHANGES")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}

@@ -1,0 +1,260 @@
+package planner_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/services/planner"
+	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/test/controllers/churn"
+	"github.com/driftgate/driftgate/test/lab"
+)
+
+// TestPlannerLab runs the planner service with the real watcher against the
+// lab, with OpenTofu and with Terraform: a patch becomes changed with its
+// manager and resolves after apply; a Secret change leaves no value in the
+// stream; a deleted object; an unapplied config edit is pending-config; a
+// burst of 200 changes is a handful of plans accounting for every change;
+// an Argo-style label fight is one churn finding; objects created live in a
+// workspace's namespace with empty state are unimported with import IDs.
+func TestPlannerLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the lab")
+	}
+	l := lab.Start(t)
+	for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
+		t.Run(string(bin), func(t *testing.T) { testPlanner(t, l, bin) })
+	}
+}
+
+func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
+	ns, fresh := "svc-"+string(bin), "svc-fresh-"+string(bin)
+	vars := map[string]string{"namespace": `"` + ns + `"`}
+	seed := prepare(t, l, marketplaceSrc, bin, "svc/"+string(bin)+"/seed.tfstate", vars)
+	apply(t, seed)
+	empty := prepare(t, l, marketplaceSrc, bin, "svc/"+string(bin)+"/fresh.tfstate", map[string]string{"namespace": `"` + fresh + `"`})
+
+	cfg := workspaceConfig(l, "marketplace", seed.Dir, bin, ns)
+	cfg.Workspaces[0].FullPlanInterval = config.Duration{Duration: 20 * time.Second}
+	second := cfg.Workspaces[0]
+	second.Name, second.Dir, second.Namespaces = "fresh", empty.Dir, []string{fresh}
+	second.FullPlanInterval = config.Duration{Duration: time.Hour}
+	cfg.Workspaces = append(cfg.Workspaces, second)
+	cfg.Watch.Namespaces = []string{ns, fresh}
+
+	env := eventstest.Start(t)
+	s := collect(t, env)
+	startWatcher(t, env, cfg, "watcher-1")
+	startPlanner(t, env, cfg, "planner-1", t.TempDir(), planner.WithEnviron(toolEnv(l)),
+		planner.WithLeaseTTL(5*time.Second), planner.WithStatePoll(time.Second))
+	first := s.wait(0, 3*time.Minute, "the startup plan", planCompleted("marketplace", ""))
+	if pc := first.data.(*events.PlanCompleted); pc.Error != "" || !pc.Full {
+		t.Fatalf("startup plan: %+v", pc)
+	}
+	store := findings.Store{KV: env.Buckets.Findings}
+
+	t.Run("PatchIsChangedThenResolved", func(t *testing.T) {
+		m := s.mark()
+		patch(t, l, "kubectl-patch", "deployments", ns, "marketplace", `{"spec":{"replicas":5}}`)
+		r := s.wait(m, 2*time.Minute, "drift.detected changed", detected("kubernetes_deployment.marketplace", events.ClassChanged))
+		f := r.data.(*events.DriftDetected).Finding
+		if len(f.Paths) != 1 || f.Paths[0] != "spec.replicas" || len(f.Attribution) == 0 || f.Attribution[0].Manager != "kubectl-patch" {
+			t.Fatalf("finding %+v", f)
+		}
+		kept, ok, err := store.Get(context.Background(), f.ID)
+		if err != nil || !ok || kept.State != events.StateOpen {
+			t.Fatalf("findings bucket: %+v %v %v", kept, ok, err)
+		}
+		m = s.mark()
+		apply(t, seed)
+		s.wait(m, 2*time.Minute, "drift.resolved", resolved(f.ID))
+	})
+
+	t.Run("SecretChangeLeavesNoValue", func(t *testing.T) {
+		const canary = "canary-4d2b-secret-value"
+		m := s.mark()
+		patch(t, l, "kubectl-edit", "secrets", ns, "marketplace-db",
+			`{"data":{"DATABASE_URL":"`+base64.StdEncoding.EncodeToString([]byte(canary))+`"}}`)
+		r := s.wait(m, 2*time.Minute, "drift.detected for the Secret", detected("kubernetes_secret.marketplace", events.ClassChanged))
+		id := r.data.(*events.DriftDetected).Finding.ID
+		m2 := s.mark()
+		apply(t, seed)
+		s.wait(m2, 2*time.Minute, "drift.resolved for the Secret", resolved(id))
+		for _, rec := range s.since(0) {
+			for _, leak := range []string{canary, base64.StdEncoding.EncodeToString([]byte(canary))} {
+				if strings.Contains(string(rec.raw), leak) {
+					t.Fatalf("the Secret's value is in the stream: %s", rec.subj)
+				}
+			}
+		}
+		list, err := store.List(context.Background(), findings.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(fmt.Sprint(list), canary) {
+			t.Fatal("the Secret's value is in the findings bucket")
+		}
+	})
+
+	t.Run("DeletedObject", func(t *testing.T) {
+		m := s.mark()
+		if err := l.Kube().CoreV1().ConfigMaps(ns).Delete(context.Background(), "marketplace-config", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := s.wait(m, 2*time.Minute, "drift.detected deleted", detected("kubernetes_config_map.marketplace", events.ClassDeleted))
+		m = s.mark()
+		apply(t, seed)
+		s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+	})
+
+	t.Run("UnappliedConfigEditIsPendingConfig", func(t *testing.T) {
+		m := s.mark()
+		setVars(t, seed.Dir, map[string]string{"namespace": `"` + ns + `"`, "marketplace_replicas": "3"})
+		r := s.wait(m, 2*time.Minute, "pending-config", detected("kubernetes_deployment.marketplace", events.ClassPendingConfig))
+		for _, rec := range s.since(m) {
+			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Class == events.ClassChanged {
+				t.Fatalf("a config edit reported as drift: %+v", dd.Finding)
+			}
+		}
+		m = s.mark()
+		setVars(t, seed.Dir, vars)
+		s.wait(m, 2*time.Minute, "the edit's finding resolving", resolved(r.data.(*events.DriftDetected).Finding.ID))
+	})
+
+	t.Run("BurstIsAHandfulOfPlans", func(t *testing.T) {
+		m := s.mark()
+		const n = 200
+		objs := []struct{ res, name string }{{"deployments", "marketplace"}, {"configmaps", "marketplace-config"}, {"services", "marketplace"}, {"deployments", "recommendations"}}
+		for i := 0; i < n; i++ {
+			o := objs[i%len(objs)]
+			patch(t, l, "kubectl-annotate", o.res, ns, o.name, fmt.Sprintf(`{"metadata":{"annotations":{"burst":"%d"}}}`, i))
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for pendingLeft(t, env) > 0 || !settled(s, m, ns) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pending changes left after the burst: %d", pendingLeft(t, env))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		changes, plans, accounted := 0, 0, 0
+		for _, rec := range s.since(m) {
+			switch d := rec.data.(type) {
+			case *events.ObjectChanged:
+				if d.Object.Namespace == ns {
+					changes++
+				}
+			case *events.PlanCompleted:
+				if d.WS == "marketplace" && d.Trigger == planner.TriggerChange {
+					plans++
+					accounted += d.Changes
+				}
+			}
+		}
+		t.Logf("burst: %d patches, %d object.changed, %d plans, %d changes accounted", n, changes, plans, accounted)
+		if changes < n/2 {
+			t.Fatalf("the watcher reported only %d of %d changes", changes, n)
+		}
+		if accounted != changes {
+			t.Fatalf("plans accounted for %d changes, the watcher reported %d", accounted, changes)
+		}
+		if plans > 6 {
+			t.Fatalf("%d plans for a burst of %d changes", plans, n)
+		}
+		apply(t, seed)
+	})
+
+	t.Run("LabelFightIsOneChurnFinding", func(t *testing.T) {
+		m := s.mark()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := churn.New(l.Dynamic(), "shop", []schema.GroupVersionResource{{Group: "apps", Version: "v1", Resource: "deployments"}},
+			churn.WithNamespace(ns), churn.WithNames("marketplace"), churn.WithLogger(quietLog()))
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		var churned *record
+		for i := 0; i < 8 && churned == nil; i++ {
+			time.Sleep(1500 * time.Millisecond) // let the controller put its label back
+			apply(t, seed)
+			for _, rec := range s.since(m) {
+				if detected("kubernetes_deployment.marketplace", events.ClassChurn)(rec.data) {
+					churned = &rec
+					break
+				}
+			}
+		}
+		if churned == nil {
+			t.Fatalf("no churn finding after 8 applies:\n%s", s.describe(m))
+		}
+		apply(t, seed)
+		time.Sleep(3 * time.Second)
+		n := 0
+		for _, rec := range s.since(m) {
+			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Address == "kubernetes_deployment.marketplace" {
+				switch dd.Finding.Class {
+				case events.ClassChurn:
+					n++
+				case events.ClassChanged:
+					t.Errorf("the label fight raised a changed alert: %+v", dd.Finding)
+				}
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d churn alerts, want exactly one", n)
+		}
+	})
+
+	t.Run("CreatedLiveWithEmptyStateIsUnimported", func(t *testing.T) {
+		m := s.mark()
+		other := prepare(t, l, marketplaceSrc, bin, "svc/"+string(bin)+"/other.tfstate", map[string]string{"namespace": `"` + fresh + `"`})
+		apply(t, other)
+		want := marketplaceImportIDs(fresh)
+		deadline := time.Now().Add(3 * time.Minute)
+		got := map[string]string{}
+		for len(got) < len(want) && time.Now().Before(deadline) {
+			for _, rec := range s.since(m) {
+				if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Workspace == "fresh" {
+					if dd.Finding.Class != events.ClassUnimported {
+						t.Fatalf("%s: class %s, want unimported", dd.Finding.Address, dd.Finding.Class)
+					}
+					got[dd.Finding.Address] = dd.Finding.ImportID
+				}
+			}
+			time.Sleep(time.Second)
+		}
+		for addr, id := range want {
+			if got[addr] != id {
+				t.Errorf("%s: import id %q, want %q", addr, got[addr], id)
+			}
+		}
+	})
+}
+
+// settled reports whether, after mark, the last marketplace plan came
+// after the last object.changed of ns.
+func settled(s *stream, mark int, ns string) bool {
+	var lastChange, lastPlan int
+	for i, rec := range s.since(mark) {
+		switch d := rec.data.(type) {
+		case *events.ObjectChanged:
+			if d.Object.Namespace == ns {
+				lastChange = i
+			}
+		case *events.PlanCompleted:
+			if d.WS == "marketplace" {
+				lastPlan = i
+			}
+		}
+	}
+	return lastPlan > lastChange
+}
