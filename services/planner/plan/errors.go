@@ -151,10 +151,12 @@ func Classify(ctx context.Context, workspace, op string, err error) error {
 	}
 	text := err.Error()
 	k := kindOf(op, text)
+	// The context says which: terraform-exec's error matches both
+	// context.Canceled and context.DeadlineExceeded.
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		k = KindTimeout
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		k = KindCanceled
 	}
 	return &Error{Kind: k, Workspace: workspace, Op: op, Summary: summary(text), Err: err}
