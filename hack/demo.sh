@@ -1,50 +1,50 @@
 #!/usr/bin/env bash
-# demo.sh (make demo): builds driftgate, brings up the lab, applies
-# examples/marketplace with OpenTofu, starts `driftgate run` against it and
-# prints what to try next. Ctrl-C tears everything down (driftgate, the lab).
+# demo.sh (make demo): driftgate's main job, end to end, on the local lab.
 #
+#   1. start the lab (kube-apiserver + etcd + controller manager, MinIO) and apply
+#      examples/marketplace with OpenTofu, state in S3;
+#   2. lose an import, the way a CI runner does: `tofu state rm` one ConfigMap
+#      while it stays live;
+#   3. start `driftgate run` (watcher, planner, importer, notifier on an embedded
+#      JetStream) and a signed-webhook receiver;
+#   4. driftgate reports the ConfigMap `unimported`; approve it with one command;
+#      the importer imports, verifies and the workspace plan is clean (gate exit 0);
+#   5. scale a Deployment by hand: a `changed` finding, alerted to the webhook.
+#
+# Then it stays up for you to try more; Ctrl-C tears everything down.
 #   LAB_DIR   lab directory (default .lab)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LAB_DIR=${LAB_DIR:-.lab}
 LAB="$ROOT/bin/lab"
+DG="$ROOT/bin/driftgate"
 KEY=marketplace/terraform.tfstate
+LOST=kubernetes_config_map.marketplace
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 say "tools (built once into the tools cache, then reused)"
 hack/tools.sh
 
-say "building"
+say "building bin/lab, bin/driftgate, bin/demo-webhook"
 mkdir -p bin
 go build -o bin/lab ./test/lab/cmd/lab
-echo "bin/lab"
-DRIFTGATE=""
-if compgen -G 'cmd/driftgate/*.go' >/dev/null && go build -o bin/driftgate ./cmd/driftgate; then
-	DRIFTGATE="$ROOT/bin/driftgate"
-	echo "bin/driftgate"
-else
-	echo "bin/driftgate: not built (cmd/driftgate has no main package yet, or it does not build);"
-	echo "the demo runs the lab and the example without it"
-fi
+go build -o bin/demo-webhook ./test/cmd/demo-webhook
+go build -o bin/driftgate ./cmd/driftgate
 
-# has SUBCOMMAND: whether the driftgate binary knows the subcommand yet.
-has() { [[ -n "$DRIFTGATE" ]] && "$DRIFTGATE" "$1" --help >/dev/null 2>&1; }
-
-DG_PID=""
-WAIT_PIDS=() # tail and sleep that keep the script in the foreground
+PIDS=()
 cleanup() {
 	trap - EXIT INT TERM
 	say "tearing down"
-	if ((${#WAIT_PIDS[@]})); then kill "${WAIT_PIDS[@]}" 2>/dev/null || true; fi
-	if [[ -n "$DG_PID" ]] && kill -0 "$DG_PID" 2>/dev/null; then
-		kill -TERM "$DG_PID" 2>/dev/null || true
-		for _ in $(seq 30); do kill -0 "$DG_PID" 2>/dev/null || break; sleep 1; done
-		kill -KILL "$DG_PID" 2>/dev/null || true
-		wait "$DG_PID" 2>/dev/null || true
-		echo "driftgate stopped"
-	fi
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 1; done
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	"$LAB" down --dir "$LAB_DIR" || true
 }
 trap cleanup EXIT
@@ -55,53 +55,99 @@ say "starting the lab"
 rm -rf "${LAB_DIR:?}/tf" "${LAB_DIR:?}/driftgate" # the last demo's, about a lab that is gone
 # shellcheck disable=SC1090,SC1091
 . "$LAB_DIR/env"
+export DRIFTGATE_NATS_URL=nats://127.0.0.1:14222
+export DRIFTGATE_WEBHOOK_SECRET DRIFTGATE_APPROVER_TOKEN
+DRIFTGATE_WEBHOOK_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DRIFTGATE_APPROVER_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 say "applying examples/marketplace with tofu (state: s3://tfstate/$KEY)"
-# The working directory (.terraform) lives in the lab dir, not in the checkout.
-TF_DATA_DIR="$ROOT/$LAB_DIR/tf/marketplace" tofu -chdir=examples/marketplace init -input=false -reconfigure \
-	-backend-config="$ROOT/$LAB_DIR/tofu.s3.tfbackend" -backend-config="key=$KEY" >"$ROOT/$LAB_DIR/logs/tofu-init.log"
-TF_DATA_DIR="$ROOT/$LAB_DIR/tf/marketplace" tofu -chdir=examples/marketplace apply -input=false -auto-approve
+tf() { TF_DATA_DIR="$ROOT/$LAB_DIR/tf/marketplace" tofu -chdir=examples/marketplace "$@"; }
+tf init -input=false -reconfigure -backend-config="$ROOT/$LAB_DIR/tofu.s3.tfbackend" -backend-config="key=$KEY" >"$LAB_DIR/logs/tofu-init.log"
+tf apply -input=false -auto-approve -compact-warnings | tail -n 3
 
-if has run; then
-	say "starting driftgate run (log: $LAB_DIR/logs/driftgate.log)"
-	"$DRIFTGATE" run --config examples/marketplace/driftgate.yaml --data-dir "$LAB_DIR/driftgate" \
-		>"$LAB_DIR/logs/driftgate.log" 2>&1 &
-	DG_PID=$!
-else
-	say "driftgate run is not available yet: the lab and the example are up without it"
-fi
+say "losing an import: tofu state rm $LOST (the ConfigMap stays live)"
+tf state rm "$LOST"
+kubectl -n shop get configmap marketplace-config -o name 2>/dev/null || kubectl -n shop get configmap
+
+# The demo config: the example's workspace, a signed webhook sink, the
+# receiver on loopback.
+CFG="$LAB_DIR/demo.yaml"
+sed -e "s|^    dir: \..*|    dir: $ROOT/examples/marketplace|" \
+	-e '/^# Alerts: add sinks/,$d' examples/marketplace/driftgate.yaml >"$CFG"
+cat >>"$CFG" <<'YAML'
+notify:
+  sinks:
+    - {name: demo-hook, webhook: {url: "http://127.0.0.1:8099/hook", secret_env: DRIFTGATE_WEBHOOK_SECRET}}
+  routes:
+    - {match: {types: [drift.detected, drift.resolved, import.*, cluster.health]}, sinks: [demo-hook]}
+YAML
+
+say "starting the signed-webhook receiver and driftgate run (log: $LAB_DIR/logs/driftgate.log)"
+bin/demo-webhook --listen 127.0.0.1:8099 &
+PIDS+=($!)
+"$DG" run --config "$CFG" --data-dir "$LAB_DIR/driftgate" --listen 127.0.0.1:14222 --http 127.0.0.1:19090 \
+	>"$LAB_DIR/logs/driftgate.log" 2>&1 &
+DGPID=$!
+PIDS=("$DGPID" "${PIDS[@]}")
+
+# wait_for WHAT SECONDS CMD...: poll until CMD prints something.
+wait_for() {
+	local what=$1 secs=$2 out
+	shift 2
+	for _ in $(seq "$secs"); do
+		kill -0 "$DGPID" 2>/dev/null || { tail -n 20 "$LAB_DIR/logs/driftgate.log"; die "driftgate run exited"; }
+		out=$("$@" 2>/dev/null || true)
+		if [[ -n "$out" ]]; then
+			printf '%s\n' "$out"
+			return 0
+		fi
+		sleep 1
+	done
+	tail -n 20 "$LAB_DIR/logs/driftgate.log"
+	die "timed out after ${secs}s waiting for $what"
+}
+finding_id() { # CLASS ADDRESS
+	"$DG" findings --workspace marketplace --class "$1" -o json |
+		python3 -c 'import json,sys; [print(f["id"]) for f in json.load(sys.stdin) if f["address"]==sys.argv[1]]' "$2"
+}
+
+say "waiting for the planner's first full plan to report the lost import"
+ID=$(wait_for "the unimported finding" 180 finding_id unimported "$LOST")
+"$DG" findings --workspace marketplace
+
+say "approving it: driftgate approve $ID"
+"$DG" approve "$ID" --reason "demo: adopt the live ConfigMap the CI runner lost" --by demo
+
+say "waiting for the importer: import, verify by re-plan, prove the live object untouched"
+wait_for "import.succeeded" 180 sh -c "\"$DG\" audit --type import.succeeded -o jsonl | head -n 1" >/dev/null
+"$DG" audit --type import
+
+say "the zero-diff gate a CI pipeline would run before apply"
+set +e
+"$DG" gate --config "$CFG" --workspace marketplace
+code=$?
+set -e
+echo "driftgate gate exit code: $code (0 = clean)"
+
+say "drift: kubectl scale deploy/marketplace --replicas=3"
+kubectl -n shop scale deploy/marketplace --replicas=3
+wait_for "the changed finding" 120 finding_id changed kubernetes_deployment.marketplace >/dev/null
+"$DG" findings --workspace marketplace --class changed
+sleep 2 # the receiver prints the signed alert above
 
 cat <<TRY
 
-==> try next (in another shell):
+==> driftgate is running against the lab. Try, in another shell:
 
-  . $LAB_DIR/env
-  kubectl -n shop get deploy,svc,cm,secret,sa,role,rolebinding
+  . $LAB_DIR/env; export DRIFTGATE_NATS_URL=$DRIFTGATE_NATS_URL
+  bin/driftgate audit --since 10m                       # the audit trail as a timeline
+  bin/driftgate findings                                # open findings
+  kubectl -n shop label deploy/marketplace team=x       # changed: metadata.labels, by kubectl-label
+  kubectl -n shop delete svc marketplace                # deleted
+  kubectl -n shop create configmap stray --from-literal=a=b   # unmanaged
+  bin/driftgate report --workspace marketplace          # the per-resource decision table
+  bin/lab stop apiserver --dir $LAB_DIR; sleep 20; bin/lab start apiserver --dir $LAB_DIR   # cluster health alerts
 
-  # drift
-  kubectl -n shop scale deploy/marketplace --replicas=5          # changed (spec.replicas, manager kubectl-scale)
-  kubectl -n shop label deploy/marketplace team=someone-else     # changed (metadata.labels)
-  kubectl -n shop delete configmap marketplace-config            # deleted
-  kubectl -n shop create deployment stray --image=nginx          # unmanaged
-  TF_DATA_DIR=$LAB_DIR/tf/marketplace tofu -chdir=examples/marketplace plan   # what Terraform sees
-
-  # the cluster going dark
-  bin/lab stop apiserver --dir $LAB_DIR;  bin/lab start apiserver --dir $LAB_DIR
+Ctrl-C stops driftgate, the receiver and the lab.
 TRY
-if has findings; then echo "  bin/driftgate findings"; fi
-if has audit; then echo "  bin/driftgate audit --since 10m"; fi
-if has gate; then echo "  bin/driftgate gate --config examples/marketplace/driftgate.yaml --workspace marketplace"; fi
-if has report; then echo "  bin/driftgate report --workspace marketplace"; fi
-echo
-echo "Ctrl-C stops driftgate and the lab."
-
-if [[ -n "$DG_PID" ]]; then
-	tail -n +1 -f "$LAB_DIR/logs/driftgate.log" --pid="$DG_PID" &
-	WAIT_PIDS+=($!)
-	wait "$DG_PID" || true
-	DG_PID=""
-	say "driftgate exited (see $LAB_DIR/logs/driftgate.log); the lab stays up until Ctrl-C"
-fi
-sleep infinity &
-WAIT_PIDS+=($!)
-wait $!
+wait "$DGPID" || true

@@ -54,6 +54,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	// Absolute: services hand paths under it to tools running in other dirs.
+	if *dataDir, err = filepath.Abs(*dataDir); err != nil {
+		return fail(fmt.Errorf("--data-dir: %w", err))
+	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fail(fmt.Errorf("--data-dir: %w", err))
 	}

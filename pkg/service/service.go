@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -182,6 +183,10 @@ func Main(name string, f Factory, args []string, stderr io.Writer) int {
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return fail(err)
+	}
+	// Absolute: services hand paths under it to tools running in other dirs.
+	if *dataDir, err = filepath.Abs(*dataDir); err != nil {
+		return fail(fmt.Errorf("--data-dir: %w", err))
 	}
 	url := *natsURL
 	if url == "" {
