@@ -62,6 +62,12 @@ func benchPipeline(b *testing.B, l *lab.Lab, cfg *config.File) (*eventstest.Env,
 // after each detection it times a bare plan -target of addr in w, then
 // patches the field back and waits for drift.resolved.
 func changeToDrift(b *testing.B, l *lab.Lab, s *stream, w *lab.Workspace, n int, addr, resource, ns, name, change, revert string) (pipeline, bare []time.Duration) {
+	var watched []time.Duration
+	defer func() {
+		if len(watched) > 0 {
+			b.Logf("%s: change -> object.changed p50 %s (the watcher's share)", addr, percentile(watched, .5).Round(time.Millisecond))
+		}
+	}()
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		m := s.mark()
@@ -69,6 +75,12 @@ func changeToDrift(b *testing.B, l *lab.Lab, s *stream, w *lab.Workspace, n int,
 		patch(b, l, "kubectl-patch", resource, ns, name, fmt.Sprintf(change, i+3))
 		r := s.wait(m, 2*time.Minute, "drift.detected", detected(addr, events.ClassChanged))
 		pipeline = append(pipeline, r.at.Sub(start))
+		for _, rec := range s.since(m) {
+			if oc, ok := rec.data.(*events.ObjectChanged); ok && oc.Object.Name == name && oc.Object.Namespace == ns {
+				watched = append(watched, rec.at.Sub(start))
+				break
+			}
+		}
 		bs := time.Now()
 		if _, err := w.TF.Plan(ctx, tfexec.Target(addr), tfexec.Lock(false), tfexec.Refresh(true)); err != nil {
 			b.Fatal(err)

@@ -192,6 +192,7 @@ func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
 			return s.planOnce(lctx, w, trigger)
 		})
 	switch {
+	case err == nil && trigger == "maintenance":
 	case err == nil:
 		w.backoff, w.retryAt = 0, time.Time{}
 	case errors.Is(err, events.ErrLeaseHeld):
@@ -237,7 +238,7 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 	}
 	ix, changed, err := src.Load(ctx)
 	if err != nil {
-		return &plan.Error{Kind: plan.KindUnreachable, Workspace: w.name, Op: "read-state", Summary: err.Error(), Err: err}
+		return plan.Classify(ctx, w.name, "read-state", err)
 	}
 	if changed {
 		w.ix.Store(ix)
