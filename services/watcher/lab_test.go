@@ -39,6 +39,8 @@ func TestLab(t *testing.T) {
 	t.Run("LeaderKilledStandbyTakesOver", func(t *testing.T) { testLeaderElection(t, l) })
 	t.Run("NodeDiskPressure", func(t *testing.T) { testNodeHealth(t, l) })
 	t.Run("LeastPrivilegeServiceAccount", func(t *testing.T) { testRBAC(t, l) })
+	t.Run("TwoClustersNamespaceAndLabelFilters", func(t *testing.T) { testScope(t, l) })
+	t.Run("CustomResourceServedLater", func(t *testing.T) { testCRDLater(t, l) })
 	// Last: it stops the API server.
 	t.Run("APIServerOutage", func(t *testing.T) { testOutage(t, l) })
 }
