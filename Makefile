@@ -31,7 +31,8 @@ build:
 
 ## test: every module's tests, against an in-process JetStream and the local lab.
 test: tools
-	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -timeout $(TEST_TIMEOUT) ./...); done
+	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
+	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi; echo "all modules passed"
 
 vet:
 	@fail=0; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && go vet ./...) || fail=1; done; exit $$fail
