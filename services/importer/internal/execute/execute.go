@@ -458,14 +458,11 @@ func OwnerOf(field string, owners map[string]string) string {
 // clean for the address.
 func (r *run) settle(ctx context.Context, values map[string]any, marks [][]statefile.Step, manifest bool, owners map[string]string, liveObj map[string]any) error {
 	ws, req := r.ws, r.req
-	if err := r.put(ctx, values, marks); err != nil {
+	if err := r.put(ctx, values, nil); err != nil {
 		return err
 	}
 	for k := range values {
 		r.out.Settled = append(r.out.Settled, k)
-	}
-	if len(marks) > 0 {
-		r.out.Settled = append(r.out.Settled, "sensitive_attributes")
 	}
 	sort.Strings(r.out.Settled)
 	if manifest {
@@ -500,16 +497,36 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 		// bootstrap's final plan, shows it).
 		return nil
 	}
-	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: true})
-	if err != nil {
+	clean, res, err := r.settled(ctx, owners, liveObj)
+	if err != nil || clean {
 		return err
 	}
-	res := r.check(p, owners, liveObj)
-	if !res.NoOp() && !(res.OK() && len(res.Settle) == 0 && len(res.Ignored) > 0) {
-		lines := append(res.Blocking, fmt.Sprintf("%s: still plans %v after settling %v", req.Address, res.Actions, r.out.Settled))
-		return &blockedError{lines: lines}
+	if len(marks) > 0 {
+		// Terraform 1.5 also plans an update when the state's sensitivity
+		// marks differ from the configuration's (OpenTofu 1.10 does not):
+		// record the configuration's marks, as an apply would, and ask
+		// again.
+		if err := r.put(ctx, nil, marks); err != nil {
+			return err
+		}
+		r.out.Settled = append(r.out.Settled, "sensitive_attributes")
+		if clean, res, err = r.settled(ctx, owners, liveObj); err != nil || clean {
+			return err
+		}
 	}
-	return nil
+	lines := append(res.Blocking, fmt.Sprintf("%s: still plans %v after settling %v", req.Address, res.Actions, r.out.Settled))
+	return &blockedError{lines: lines}
+}
+
+// settled plans the address against the state as it is (no refresh) and
+// reports whether the plan leaves it alone (or changes only ignored fields).
+func (r *run) settled(ctx context.Context, owners map[string]string, liveObj map[string]any) (bool, verify.Result, error) {
+	p, err := r.ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
+	if err != nil {
+		return false, verify.Result{}, err
+	}
+	res := r.check(p, owners, liveObj)
+	return res.NoOp() || (res.OK() && len(res.Settle) == 0 && len(res.Ignored) > 0), res, nil
 }
 
 // terraformOnly reports whether every attribute in values is Terraform-only
