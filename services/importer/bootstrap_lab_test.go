@@ -32,7 +32,7 @@ const (
 
 // seedLive applies an example into a state of its own, so that its objects
 // exist live: the starting point of seed 000 (live objects, empty state).
-func seedLive(t *testing.T, l *lab.Lab, src string, bin lab.Binary, key string, vars ...string) {
+func seedLive(t testing.TB, l *lab.Lab, src string, bin lab.Binary, key string, vars ...string) {
 	t.Helper()
 	ctx := context.Background()
 	w := l.NewWorkspace(t, src, bin, key)
@@ -50,7 +50,7 @@ func seedLive(t *testing.T, l *lab.Lab, src string, bin lab.Binary, key string, 
 
 // workspaceConfig writes a copy of src whose variables are tfvars, and a
 // config with one workspace named name on it, over an empty state key.
-func workspaceConfig(t *testing.T, l *lab.Lab, src string, bin lab.Binary, name, key, tfvars, extra string) (*config.File, Env) {
+func workspaceConfig(t testing.TB, l *lab.Lab, src string, bin lab.Binary, name, key, tfvars, extra string) (*config.File, Env) {
 	t.Helper()
 	w, err := l.PrepareWorkspace(src, filepath.Join(t.TempDir(), name), bin, key)
 	if err != nil {
