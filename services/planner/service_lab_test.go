@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -129,6 +130,35 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		m = s.mark()
 		setVars(t, seed.Dir, vars)
 		s.wait(m, 2*time.Minute, "the edit's finding resolving", resolved(r.data.(*events.DriftDetected).Finding.ID))
+	})
+
+	t.Run("HandMadeObjectIsUnmanaged", func(t *testing.T) {
+		ctx := context.Background()
+		m := s.mark()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hand-made", Namespace: ns}, Data: map[string]string{"k": "v"}}
+		if _, err := l.Kube().CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
+			t.Fatal(err)
+		}
+		unmanaged := func(d events.Data) bool {
+			dd, ok := d.(*events.DriftDetected)
+			return ok && dd.Finding.Class == events.ClassUnmanaged && dd.Finding.Object.Name == "hand-made"
+		}
+		r := s.wait(m, 2*time.Minute, "drift.detected unmanaged", unmanaged)
+		f := r.data.(*events.DriftDetected).Finding
+		if f.Workspace != "marketplace" || f.Address != "" || f.Object.Kind != "ConfigMap" || f.RecommendedAction != "adopt-or-ignore" ||
+			len(f.Attribution) == 0 || f.Attribution[0].Manager != "kubectl-create" {
+			t.Fatalf("unmanaged finding %+v", f)
+		}
+		for _, rec := range s.since(m) {
+			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Object.Name == "kube-root-ca.crt" {
+				t.Fatalf("a system object reported: %+v", dd.Finding)
+			}
+		}
+		m = s.mark()
+		if err := l.Kube().CoreV1().ConfigMaps(ns).Delete(ctx, "hand-made", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.wait(m, 2*time.Minute, "the unmanaged finding resolving", resolved(f.ID))
 	})
 
 	t.Run("BurstIsAHandfulOfPlans", func(t *testing.T) {
