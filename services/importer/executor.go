@@ -57,6 +57,7 @@ func (s *Service) drain(ctx context.Context, ws string) {
 	}
 	err = events.WithLease(ctx, s.d.Buckets.Leases, "importer/"+ws, s.holder, LeaseTTL, func(lctx context.Context) error {
 		w, err := s.workspace(lctx, ws)
+		s.reportInit(ws, err)
 		if err != nil {
 			return err
 		}
@@ -93,6 +94,35 @@ func (s *Service) drain(ctx context.Context, ws string) {
 		s.log.Debug("workspace busy with another importer", "workspace", ws, "err", err)
 	default:
 		s.log.Error("import run", "workspace", ws, "err", err)
+	}
+}
+
+// reportInit publishes cluster.health InitFailed when a workspace cannot be
+// opened (working copy, init, S3, cluster), and its recovery; once per
+// transition.
+func (s *Service) reportInit(ws string, err error) {
+	s.mu.Lock()
+	prev, seen := s.initFailed[ws]
+	failed := err != nil
+	s.initFailed[ws] = failed
+	s.mu.Unlock()
+	if prev == failed && (seen || !failed) {
+		return
+	}
+	w, cerr := s.cfg.Workspace(ws)
+	if cerr != nil {
+		return
+	}
+	now := time.Now().UTC()
+	h := &events.ClusterHealth{Cluster: w.Cluster, Component: events.ComponentImporter, Condition: "InitFailed",
+		Status: "False", Severity: events.SeverityInfo, WS: ws, Since: now, ObservedAt: now, Message: "the workspace is ready for imports"}
+	if failed {
+		h.Status, h.Severity, h.Reason, h.Message = "True", events.SeverityWarning, "WorkspaceUnavailable", err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.pub.Publish(ctx, h); err != nil {
+		s.log.Warn("publish init report", "err", err)
 	}
 }
 

@@ -32,20 +32,22 @@ const (
 
 // Service is the importer.
 type Service struct {
-	cfg     *config.File
-	d       service.Deps
-	log     *slog.Logger
-	pub     *events.Publisher
-	reqs    requests
-	token   string
-	env     Env
-	engine  *execute.Engine
-	kick    chan string
-	holder  string
-	mu      sync.Mutex
-	opened  map[string]*execute.Workspace
-	hooks   hooks
-	workDir string
+	cfg    *config.File
+	d      service.Deps
+	log    *slog.Logger
+	pub    *events.Publisher
+	reqs   requests
+	token  string
+	env    Env
+	engine *execute.Engine
+	kick   chan string
+	holder string
+	mu     sync.Mutex
+	opened map[string]*execute.Workspace
+	// initFailed is whether opening each workspace failed last time.
+	initFailed map[string]bool
+	hooks      hooks
+	workDir    string
 }
 
 // hooks let tests stop the service at precise points.
@@ -85,7 +87,7 @@ func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
 	s := &Service{
 		cfg: cfg, d: d, log: log, pub: events.NewPublisher(d.JS, d.Source("importer")),
 		reqs: requests{kv: d.Buckets.State}, token: token, env: env,
-		kick: make(chan string, 64), holder: "importer/" + d.Instance, opened: map[string]*execute.Workspace{},
+		kick: make(chan string, 64), holder: "importer/" + d.Instance, opened: map[string]*execute.Workspace{}, initFailed: map[string]bool{},
 		workDir: filepath.Join(d.DataDir, "importer"),
 	}
 	s.engine = &execute.Engine{
