@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer"
@@ -117,10 +119,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	return importExitClean
 }
 
-func interactive() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// interactive reports whether stdin is a terminal (not /dev/null, a pipe
+// or a file, as in CI).
+func interactive() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
 
 // prompt asks on the terminal before each import.
 func prompt(in io.Reader, w io.Writer) func(events.Finding) (string, error) {
