@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
@@ -33,15 +34,20 @@ func testNodeHealth(t *testing.T, l *lab.Lab) {
 	t.Cleanup(func() { _ = nodes.Delete(context.Background(), name, metav1.DeleteOptions{}) })
 	setConds := func(disk corev1.ConditionStatus, at time.Time) {
 		t.Helper()
-		cur, err := nodes.Get(ctx, name, metav1.GetOptions{})
+		// kube-controller-manager writes to new Nodes too: retry on conflict.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := nodes.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status.Conditions = []corev1.NodeCondition{
+				{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastTransitionTime: metav1.NewTime(n.CreationTimestamp.Time), LastHeartbeatTime: metav1.Now()},
+				{Type: corev1.NodeDiskPressure, Status: disk, Reason: "KubeletHasDiskPressure", Message: "ephemeral-storage 97% used", LastTransitionTime: metav1.NewTime(at), LastHeartbeatTime: metav1.Now()},
+			}
+			_, err = nodes.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		cur.Status.Conditions = []corev1.NodeCondition{
-			{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastTransitionTime: metav1.NewTime(n.CreationTimestamp.Time), LastHeartbeatTime: metav1.Now()},
-			{Type: corev1.NodeDiskPressure, Status: disk, Reason: "KubeletHasDiskPressure", Message: "ephemeral-storage 97% used", LastTransitionTime: metav1.NewTime(at), LastHeartbeatTime: metav1.Now()},
-		}
-		if _, err := nodes.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
