@@ -174,7 +174,7 @@ func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, err
 			VarFiles: wc.VarFiles, Env: env,
 		}, plan.Options{
 			DataDir: dataDir, Environ: o.environ, MinFreeBytes: p.MinFreeBytes,
-			Timeout: p.PlanTimeout.Or(DefaultPlanTimeout), Log: d.Log,
+			Timeout: p.PlanTimeout.Or(DefaultPlanTimeout), Log: d.Log, SkipCleanShow: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("planner: %w", err)

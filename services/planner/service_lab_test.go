@@ -162,6 +162,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	})
 
 	t.Run("BurstIsAHandfulOfPlans", func(t *testing.T) {
+		quiesce(t, env)
 		m := s.mark()
 		const n = 200
 		objs := []struct{ res, name string }{{"deployments", "marketplace"}, {"configmaps", "marketplace-config"}, {"services", "marketplace"}, {"deployments", "recommendations"}}
@@ -287,4 +288,23 @@ func settled(s *stream, mark int, ns string) bool {
 		}
 	}
 	return lastPlan > lastChange
+}
+
+// quiesce waits until the planner has had nothing pending for two seconds,
+// so what a test counts afterwards is its own.
+func quiesce(t *testing.T, env *eventstest.Env) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	quiet := 0
+	for quiet < 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("the planner never went quiet")
+		}
+		if pendingLeft(t, env) == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -70,6 +70,11 @@ type Options struct {
 	WaitDelay time.Duration
 	// Parallelism is plan's -parallelism. Default 10.
 	Parallelism int
+	// SkipCleanShow leaves out show -json (about a second: it loads every
+	// provider's schema) when the plan has no changes (exit code 0): no
+	// create, update or delete is planned, so nothing but drift the
+	// configuration does not revert could be in it. Result.Plan is then nil.
+	SkipCleanShow bool
 	Log         *slog.Logger
 }
 
@@ -78,6 +83,8 @@ const DefaultMinFreeBytes = 256 << 20
 
 // Result is one plan.
 type Result struct {
+	// Plan is the JSON plan; nil for a plan without changes when
+	// Options.SkipCleanShow is set.
 	Plan *tfjson.Plan
 	// Targets the plan was narrowed to; empty for a full plan.
 	Targets []string
@@ -409,6 +416,10 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		return nil, r.wrap(ctx, "plan", err)
 	}
 	res.PlanDuration = time.Since(pstart)
+	if !changes && r.o.SkipCleanShow {
+		res.Changes, res.Duration = false, res.PlanDuration
+		return res, nil
+	}
 	p, err := r.tf.ShowPlanFile(ctx, file)
 	if err != nil {
 		return nil, r.wrap(ctx, "show", err)
