@@ -20,12 +20,13 @@ import (
 	"github.com/driftgate/driftgate/test/lab"
 )
 
-// BenchmarkPlannerLab measures, against the lab with OpenTofu and the
-// planner's default debounce and maximum wait:
+// BenchmarkPlannerLab measures, against the lab with the planner's default
+// debounce and maximum wait (OpenTofu unless named):
 //
-//   - ChangeToDrift: the time from a live change to drift.detected (p50/p95
-//     over 20 changes of kubernetes_deployment.marketplace), against a bare
-//     `tofu plan -target` of the same address timed in the same run;
+//   - ChangeToDrift/{tofu,terraform}: the time from a live change to
+//     drift.detected (p50/p95 over 20 changes of
+//     kubernetes_deployment.marketplace), against a bare `plan -target` of
+//     the same address timed in the same run;
 //   - WorkspaceSize: that time for one change in a 10-resource and a
 //     500-resource workspace;
 //   - Burst1000: the number of plans for 1,000 changes in one second.
@@ -33,7 +34,9 @@ import (
 // Each runs once whatever b.N is (make bench runs -benchtime 1x).
 func BenchmarkPlannerLab(b *testing.B) {
 	l := lab.Start(b)
-	b.Run("ChangeToDrift", func(b *testing.B) { benchChangeToDrift(b, l) })
+	for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
+		b.Run("ChangeToDrift/"+string(bin), func(b *testing.B) { benchChangeToDrift(b, l, bin) })
+	}
 	b.Run("WorkspaceSize", func(b *testing.B) { benchWorkspaceSize(b, l) })
 	b.Run("Burst1000", func(b *testing.B) { benchBurst(b, l) })
 }
@@ -93,11 +96,11 @@ func changeToDrift(b *testing.B, l *lab.Lab, s *stream, w *lab.Workspace, n int,
 	return pipeline, bare
 }
 
-func benchChangeToDrift(b *testing.B, l *lab.Lab) {
-	ns := "bench"
-	w := prepare(b, l, marketplaceSrc, lab.Tofu, "bench/marketplace.tfstate", map[string]string{"namespace": `"` + ns + `"`})
+func benchChangeToDrift(b *testing.B, l *lab.Lab, bin lab.Binary) {
+	ns := "bench-" + string(bin)
+	w := prepare(b, l, marketplaceSrc, bin, "bench/"+string(bin)+"/marketplace.tfstate", map[string]string{"namespace": `"` + ns + `"`})
 	apply(b, w)
-	cfg := workspaceConfig(l, "marketplace", w.Dir, lab.Tofu, ns)
+	cfg := workspaceConfig(l, "marketplace", w.Dir, bin, ns)
 	_, s := benchPipeline(b, l, cfg)
 	b.ResetTimer()
 	pipe, bare := changeToDrift(b, l, s, w, benchChanges(), "kubernetes_deployment.marketplace", "deployments", ns, "marketplace",
