@@ -189,19 +189,26 @@ func TestBootstrapMarketplace(t *testing.T) {
 // verification; no pod is replaced or restarted.
 func TestBootstrapOperatorDB(t *testing.T) {
 	l := lab.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := operator.InstallCRDs(ctx, l.Dynamic()); err != nil {
+	if err := operator.InstallCRDs(context.Background(), l.Dynamic()); err != nil {
 		t.Fatal(err)
 	}
+	for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
+		t.Run(string(bin), func(t *testing.T) { testBootstrapOperatorDB(t, l, bin) })
+	}
+}
+
+func testBootstrapOperatorDB(t *testing.T, l *lab.Lab, bin lab.Binary) {
+	ns := "db-" + string(bin)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- operator.New(l.Dynamic(), operator.WithNamespace("db"), operator.WithLogger(testLog(t))).Run(ctx)
+		done <- operator.New(l.Dynamic(), operator.WithNamespace(ns), operator.WithLogger(testLog(t))).Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	seedLive(t, l, operatorDBDir, lab.Tofu, "seed/operator-db.tfstate")
-	clusters := l.Dynamic().Resource(operator.ClusterResource).Namespace("db")
+	seedLive(t, l, operatorDBDir, bin, "seed/"+ns+".tfstate", "namespace="+ns)
+	clusters := l.Dynamic().Resource(operator.ClusterResource).Namespace(ns)
 	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		c, err := clusters.Get(ctx, "marketplace-db", metav1.GetOptions{})
 		if err != nil {
@@ -212,8 +219,32 @@ func TestBootstrapOperatorDB(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the operator did not default the cluster: %v", err)
 	}
-	cfg, env := workspaceConfig(t, l, operatorDBDir, lab.Tofu, "operator-db", "boot/operator-db.tfstate", "",
+	cfg, env := workspaceConfig(t, l, operatorDBDir, bin, "operator-db", "boot/"+ns+".tfstate", fmt.Sprintf("namespace = %q\n", ns),
 		`    high_risk_kinds: [clusters.postgresql.cnpg.io]`)
+	db := events.ObjectRef{Cluster: "lab", Group: "postgresql.cnpg.io", Version: "v1", Kind: "Cluster", Namespace: ns, Name: "marketplace-db"}
+	lr, err := live.NewReader(l.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbBefore, err := lr.Snapshot(ctx, db)
+	if err != nil || !dbBefore.Exists {
+		t.Fatalf("the Cluster before: exists=%v %v", dbBefore.Exists, err)
+	}
+
+	// The decision table, from a dry-run plan: import everything, the
+	// Cluster first.
+	rep, err := ReportFromPlan(ctx, BootstrapOptions{Config: cfg, Workspace: "operator-db", DataDir: t.TempDir(), Env: env, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	_ = rep.WriteMarkdown(&md)
+	t.Logf("report:\n%s", md.String())
+	if len(rep.Rows) != 4 || rep.Rows[0].Address != "kubectl_manifest.cluster" || rep.Rows[0].Action != ActionImport || !rep.Rows[0].Stateful ||
+		rep.Rows[0].ConfigDiff == nil || len(rep.Rows[0].ConfigDiff) != 0 || rep.Rows[0].CreatedBy == "" {
+		t.Errorf("report rows: %+v", rep.Rows)
+	}
+
 	res, err := Bootstrap(ctx, BootstrapOptions{Config: cfg, Workspace: "operator-db", DataDir: t.TempDir(), Env: env, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -232,5 +263,11 @@ func TestBootstrapOperatorDB(t *testing.T) {
 	}
 	if !res.Clean {
 		t.Errorf("the plan after bootstrap is not clean: %+v", res.Remaining)
+	}
+	// The Cluster is untouched: same generation, no write but the
+	// operator's status, no pod replaced or restarted.
+	dbAfter, _ := lr.Snapshot(ctx, db)
+	if ch := live.Changes(dbBefore, dbAfter); len(ch) > 0 {
+		t.Errorf("the Cluster changed: %v", ch)
 	}
 }

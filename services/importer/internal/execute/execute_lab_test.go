@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-exec/tfexec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -270,9 +271,27 @@ func testLockHeld(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		_ = other.Unlock(context.Background())
 		released <- time.Now()
 	}()
+	// A real OpenTofu run (CI) on the same state while the importer holds
+	// the lock is refused, naming the importer.
+	ci, err := l.PrepareWorkspace(fixture, t.TempDir(), bin, s.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ci.Dir, "lab.auto.tfvars"), []byte(fmt.Sprintf("namespace = %q\n", s.ns)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ci.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ciErr error
 	var mu sync.Mutex
 	var reports []string
 	e := engine(t)
+	e.AfterStep = func(step string) {
+		if step == "remembered" {
+			_, ciErr = ci.TF.Plan(ctx, tfexec.Lock(true), tfexec.LockTimeout("0s"))
+		}
+	}
 	e.OnLockWait = func(ws string, held bool, info string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -295,6 +314,9 @@ func testLockHeld(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		t.Errorf("lock reports %q, want held by ci@runner, then acquired", reports)
 	}
 	t.Logf("waited %s for the lock (released at %s); reports %q", out.Timings[execute.StepLock].Round(time.Millisecond), rel.Format(time.TimeOnly), reports)
+	if ciErr == nil || !strings.Contains(ciErr.Error(), "driftgate-import") {
+		t.Errorf("tofu plan -lock=true during the import: %v, want the state lock held by driftgate-import", ciErr)
+	}
 }
 
 // crashEnv names the JSON file with which the test binary, run again as a

@@ -74,6 +74,64 @@ func configMarks(p *tfjson.Plan, address string) [][]statefile.Step {
 		}
 	}
 	walk(after, nil, true)
+	// A top-level attribute computed from a sensitive variable (through
+	// functions: yamlencode, base64encode) is marked as a whole; its value
+	// no longer contains the variable's.
+	marked := map[string]bool{}
+	for _, m := range out {
+		if name, ok := m[0].Value.(string); ok {
+			marked[name] = true
+		}
+	}
+	for _, attr := range sensitiveReferences(p, address) {
+		if !marked[attr] {
+			if _, ok := after[attr]; ok {
+				out = append(out, []statefile.Step{statefile.Attr(attr)})
+			}
+		}
+	}
+	return out
+}
+
+// sensitiveReferences returns the top-level attributes of a root-module
+// resource whose configuration expression refers to a sensitive variable.
+func sensitiveReferences(p *tfjson.Plan, address string) []string {
+	if p.Config == nil || p.Config.RootModule == nil {
+		return nil
+	}
+	sensitive := map[string]bool{}
+	for name, v := range p.Config.RootModule.Variables {
+		if v != nil && v.Sensitive {
+			sensitive["var."+name] = true
+		}
+	}
+	base := address
+	if i := strings.IndexByte(base, '['); i >= 0 {
+		base = base[:i]
+	}
+	var out []string
+	for _, r := range p.Config.RootModule.Resources {
+		if r == nil || r.Address != base {
+			continue
+		}
+		names := make([]string, 0, len(r.Expressions))
+		for name := range r.Expressions {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			e := r.Expressions[name]
+			if e == nil {
+				continue
+			}
+			for _, ref := range e.References {
+				if sensitive[ref] {
+					out = append(out, name)
+					break
+				}
+			}
+		}
+	}
 	return out
 }
 
