@@ -86,10 +86,14 @@ func TestAuditFiltersAndOrder(t *testing.T) {
 	if len(all) != 3000 {
 		t.Fatalf("replayed %d events, want 3000", len(all))
 	}
-	prev := ""
+	// Events were created one after another, so stream order is time order.
+	var prev time.Time
 	for i, e := range all {
-		tm := e["time"].(string)
-		if tm < prev {
+		tm, err := time.Parse(time.RFC3339Nano, e["time"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.Before(prev) {
 			t.Fatalf("event %d out of order: %s after %s", i, tm, prev)
 		}
 		prev = tm
