@@ -113,6 +113,9 @@ func kubeConfig(cfg *config.File, cluster string) (*rest.Config, error) {
 		overrides.CurrentContext = c.Context
 	}
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, errors.New("no kubeconfig: set the cluster's kubeconfig in the config file or $KUBECONFIG (or run in a cluster)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
