@@ -271,7 +271,7 @@ func TestServiceOnLab(t *testing.T) {
 		case <-time.After(3 * time.Minute):
 			t.Fatal("the service did not stop after the import")
 		}
-		rec := waitRequest(t, p, ns, f.ID, time.Second, StatusRunning)
+		waitRequest(t, p, ns, f.ID, time.Second, StatusRunning)
 		ent, err := kvJournal{kv: js.Buckets.State, ws: ns}.Load(ctx)
 		if err != nil || ent == nil {
 			t.Fatalf("no journal after the stop: %v", err)
@@ -281,7 +281,7 @@ func TestServiceOnLab(t *testing.T) {
 		// A new start recovers it: verifies and keeps the import.
 		p2 := startService(t, js, cfg, env, dataDir, hooks{})
 		defer p2.stop(t)
-		rec = waitRequest(t, p2, ns, f.ID, 3*time.Minute, StatusSucceeded, StatusRolledBack, StatusFailed)
+		rec := waitRequest(t, p2, ns, f.ID, 3*time.Minute, StatusSucceeded, StatusRolledBack, StatusFailed)
 		if rec.Status != StatusSucceeded {
 			t.Fatalf("request %s: %s at %s: %s %v", rec.ID, rec.Status, rec.Step, rec.Reason, rec.Diff)
 		}

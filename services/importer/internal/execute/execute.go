@@ -184,14 +184,13 @@ func (e *Engine) step(s string) {
 
 // run is one transaction in flight.
 type run struct {
-	e      *Engine
-	ws     *Workspace
-	req    Request
-	out    Outcome
-	start  time.Time
-	entry  *Entry
-	lock   *statestore.Lock
-	tstart time.Time
+	e     *Engine
+	ws    *Workspace
+	req   Request
+	out   Outcome
+	start time.Time
+	entry *Entry
+	lock  *statestore.Lock
 }
 
 func (r *run) timed(step string) func() {

@@ -189,7 +189,15 @@ func testRollback(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	if _, err := l.Kube().AppsV1().Deployments(s.ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "kubectl-scale"}); err != nil {
 		t.Fatal(err)
 	}
-	// First import the ConfigMap (clean), so the state is not empty.
+	// On an empty state, the rollback makes the state absent again.
+	first := s.request(t, "kubernetes_deployment.web", s.deployment(), s.ns+"/web")
+	if out, err := engine(t).Execute(ctx, s.ws, first); err != nil || out.Status != execute.RolledBack {
+		t.Fatalf("import into the empty state: %+v %v", out, err)
+	}
+	if cur, err := s.ws.State.Current(ctx); err != nil || cur.Exists {
+		t.Fatalf("after rolling back the first import the state is %s (%v), want absent", cur, err)
+	}
+	// Then import the ConfigMap (clean), so the state is not empty.
 	cm := s.request(t, "kubernetes_config_map.settings", s.configMap(), s.ns+"/settings")
 	if out, err := engine(t).Execute(ctx, s.ws, cm); err != nil || out.Status != execute.Succeeded {
 		t.Fatalf("config map import: %+v %v", out, err)
@@ -260,17 +268,6 @@ func testLockHeld(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	ctx := context.Background()
 	s := newShop(t, l, bin, "locked-"+string(bin))
 	req := s.request(t, "kubernetes_config_map.settings", s.configMap(), s.ns+"/settings")
-	// Another client (CI) holds the state lock, and releases it after 3s.
-	other, err := s.ws.State.Lock(ctx, "OperationTypeApply", "ci@runner", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	released := make(chan time.Time, 1)
-	go func() {
-		time.Sleep(3 * time.Second)
-		_ = other.Unlock(context.Background())
-		released <- time.Now()
-	}()
 	// A real OpenTofu run (CI) on the same state while the importer holds
 	// the lock is refused, naming the importer.
 	ci, err := l.PrepareWorkspace(fixture, t.TempDir(), bin, s.key)
@@ -283,6 +280,13 @@ func testLockHeld(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	if err := ci.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Another client (CI) holds the state lock; it lets go 2s after the
+	// importer found it held.
+	other, err := s.ws.State.Lock(ctx, "OperationTypeApply", "ci@runner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan time.Time, 1)
 	var ciErr error
 	var mu sync.Mutex
 	var reports []string
@@ -296,12 +300,24 @@ func testLockHeld(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		mu.Lock()
 		defer mu.Unlock()
 		reports = append(reports, fmt.Sprintf("held=%v %s", held, info))
+		if held {
+			go func() {
+				time.Sleep(2 * time.Second)
+				_ = other.Unlock(context.Background())
+				released <- time.Now()
+			}()
+		}
 	}
 	out, err := e.Execute(ctx, s.ws, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := <-released
+	var rel time.Time
+	select {
+	case rel = <-released:
+	default:
+		t.Fatal("the importer never waited for the other client's lock")
+	}
 	if out.Status != execute.Succeeded {
 		t.Fatalf("outcome %s at %s: %s", out.Status, out.Step, out.Reason)
 	}
