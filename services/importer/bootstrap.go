@@ -125,7 +125,8 @@ func Bootstrap(ctx context.Context, o BootstrapOptions) (*BootstrapResult, error
 	if o.DryRun {
 		ws.Journal = &execute.MemJournal{}
 	}
-	eng := &execute.Engine{LockWait: o.LockWait, Who: "driftgate-import-bootstrap/" + hostname(), Log: log}
+	eng := &execute.Engine{LockWait: o.LockWait, Who: "driftgate-import-bootstrap/" + hostname(), Log: log,
+		ToolTimeout: o.Config.Importer.VerifyTimeout.Or(DefaultToolTimeout)}
 	res := &BootstrapResult{Workspace: o.Workspace, DryRun: o.DryRun, Items: []BootstrapItem{}, Other: []events.Finding{}, Remaining: []events.Finding{}}
 
 	if !o.DryRun {

@@ -22,6 +22,9 @@ import (
 // Defaults of the importer section.
 const (
 	DefaultLockWait = 5 * time.Minute
+	// DefaultToolTimeout bounds each tool run of an import
+	// (importer.verify_timeout).
+	DefaultToolTimeout = 10 * time.Minute
 	// LeaseTTL bounds how long a crashed importer keeps a workspace: its
 	// lease expires and another replica recovers the journal.
 	LeaseTTL = 2 * time.Minute
@@ -92,7 +95,8 @@ func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
 	}
 	s.engine = &execute.Engine{
 		LockWait: cfg.Importer.LockWait.Or(DefaultLockWait), Who: s.holder, Log: log,
-		OnLockWait: s.reportLock, Preflight: s.inventoryPreflight,
+		ToolTimeout: cfg.Importer.VerifyTimeout.Or(DefaultToolTimeout),
+		OnLockWait:  s.reportLock, Preflight: s.inventoryPreflight,
 		AfterStep: func(step string) {
 			if s.hooks.afterStep != nil {
 				s.hooks.afterStep(step)

@@ -141,6 +141,10 @@ type Engine struct {
 	// Preflight is an extra check before anything changes (the service
 	// checks the inventory); an error refuses the request.
 	Preflight func(ctx context.Context, r Request) error
+	// ToolTimeout bounds each tool run of a transaction (import, plans,
+	// refresh); a run that takes longer is interrupted (SIGINT) and the
+	// import rolled back. Zero: no bound but the caller's context.
+	ToolTimeout time.Duration
 	// AfterStep is called after the journal records each step; tests use it
 	// to kill the process at a precise point.
 	AfterStep func(step string)
@@ -174,6 +178,14 @@ func (e *Engine) wait(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// bounded returns ctx limited to ToolTimeout.
+func (e *Engine) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.ToolTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, e.ToolTimeout)
 }
 
 func (e *Engine) step(s string) {
@@ -346,7 +358,9 @@ func (e *Engine) Recover(ctx context.Context, ws *Workspace) (*Outcome, error) {
 func (r *run) verifyAndCommit(ctx context.Context, refresh bool) (Outcome, error) {
 	ws, req := r.ws, r.req
 	done := r.timed(StepVerify)
-	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: !refresh})
+	pctx, cancel := r.e.bounded(ctx)
+	p, err := ws.TF.Plan(pctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: !refresh})
+	cancel()
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -470,7 +484,10 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 		// records that fingerprint, and the state then says what an apply
 		// of this configuration would have recorded: the fields match
 		// (compareManifest checked them).
-		if err := ws.TF.Refresh(ctx, []string{req.Address}, !ws.Lockfile); err != nil {
+		rctx, cancel := r.e.bounded(ctx)
+		err := ws.TF.Refresh(rctx, []string{req.Address}, !ws.Lockfile)
+		cancel()
+		if err != nil {
 			return err
 		}
 		cur, err := ws.State.Current(ctx)
@@ -520,7 +537,9 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 // settled plans the address against the state as it is (no refresh) and
 // reports whether the plan leaves it alone (or changes only ignored fields).
 func (r *run) settled(ctx context.Context, owners map[string]string, liveObj map[string]any) (bool, verify.Result, error) {
-	p, err := r.ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
+	pctx, cancel := r.e.bounded(ctx)
+	p, err := r.ws.TF.Plan(pctx, tfwork.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
+	cancel()
 	if err != nil {
 		return false, verify.Result{}, err
 	}
@@ -734,7 +753,9 @@ func (r *run) importWithRetry(ctx context.Context) error {
 	deadline := time.Now().Add(r.e.lockWait())
 	backoff, waited := time.Second, false
 	for {
-		err := r.ws.TF.Import(ctx, r.req.Address, r.req.ImportID, !r.ws.Lockfile)
+		ictx, cancel := r.e.bounded(ctx)
+		err := r.ws.TF.Import(ictx, r.req.Address, r.req.ImportID, !r.ws.Lockfile)
+		cancel()
 		if err == nil {
 			if waited && r.e.OnLockWait != nil {
 				r.e.OnLockWait(r.ws.Name, false, "")
