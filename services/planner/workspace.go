@@ -243,8 +243,21 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 	if changed {
 		w.ix.Store(ix)
 		w.log.Info("state index loaded", "serial", ix.Serial, "objects", ix.Len(), "resources", ix.Resources)
+		if err := s.putStateKinds(ctx, w, ix); err != nil {
+			w.log.Warn("record the kinds in state for the watcher", "err", err)
+		}
 	}
 	return nil
+}
+
+// putStateKinds tells watchers configured with auto which kinds the
+// workspace's state manages.
+func (s *Service) putStateKinds(ctx context.Context, w *workspace, ix *stateindex.Index) error {
+	sk := events.StateKinds{Workspace: w.name, Cluster: w.cluster, Serial: ix.Serial, UpdatedAt: time.Now()}
+	for _, e := range ix.Entries() {
+		sk.Resources = append(sk.Resources, events.KindName(e.Object.Group, e.Object.Kind))
+	}
+	return events.PutStateKinds(ctx, s.d.Buckets.State, sk)
 }
 
 // firstChange is when the oldest change a plan covers happened (zero: none).
@@ -270,9 +283,11 @@ func newPlanID() string {
 // planOnce runs one plan of the workspace under its lease.
 func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) error {
 	start := time.Now()
+	ph := newPhases(start)
 	if err := s.reloadIndex(ctx, w); err != nil {
 		w.log.Warn("reload state index before planning", "err", err)
 	}
+	ph.lap("index")
 	ix := w.index()
 	if ix == nil {
 		return errors.New("state index not loaded")
@@ -314,15 +329,23 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 			full, targets = true, nil
 		}
 	}
+	if len(entries) > 0 {
+		ph.add("wait", start.Sub(firstChange(entries))) // before start: the clock stays
+	}
 	planID := newPlanID()
+	ph.lap("scope")
 	res, err := w.runner.Plan(ctx, targets)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.reportFailure(ctx, w, err)
-			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, res, start, err)
+			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, start, ph, err)
 		}
 		return err
 	}
+	ph.set("prepare", res.PrepareDuration)
+	ph.set("plan", res.PlanDuration)
+	ph.set("show", res.ShowDuration)
+	ph.lap("tool-other")
 	s.reportRecovered(ctx, w)
 	now := time.Now()
 	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Now: now})
@@ -337,14 +360,18 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		}
 		results = append(results, um...)
 	}
-	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now); err != nil {
+	ph.lap("classify")
+	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
 		return err
 	}
 	if err := s.resolveQuietChurn(ctx, w, planID); err != nil {
 		w.log.Warn("resolve quiet churn", "err", err)
 	}
-	s.publishPlan(ctx, w, planID, trigger, full, targets, changes, results, ix, res, start, nil)
+	ph.lap("churn")
+	s.publishPlan(ctx, w, planID, trigger, full, targets, changes, results, ix, start, ph, nil)
+	ph.lap("publish")
 	s.consumePending(ctx, entries)
+	ph.lap("consume")
 	if full {
 		if b, err := json.Marshal(start.UTC()); err == nil {
 			if _, err := s.d.Buckets.State.Put(ctx, lastFullKey(w.name), b); err != nil {
@@ -357,8 +384,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	w.log.Info("plan completed", "plan_id", planID, "trigger", trigger, "full", full, "targets", len(targets),
 		"changes", changes, "findings", len(results), "duration", time.Since(start).Round(time.Millisecond),
-		"plan", res.PlanDuration.Round(time.Millisecond), "show", res.ShowDuration.Round(time.Millisecond),
-		"waited", start.Sub(firstChange(entries)).Round(time.Millisecond))
+		"phases", ph)
 	return nil
 }
 
@@ -398,11 +424,13 @@ func hasFinding(rs []classify.Result, id string) bool {
 
 // reconcile stores the plan's findings and announces what opened, changed
 // and resolved.
-func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, results []classify.Result, scope findings.Scope, now time.Time) error {
+func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, results []classify.Result, scope findings.Scope, now time.Time, ph *phases) error {
 	existing, err := s.store.List(ctx, findings.Filter{Workspace: w.name})
 	if err != nil {
 		return err
 	}
+	ph.lap("findings-read")
+	defer ph.lap("findings-write")
 	old := map[string]events.Finding{}
 	for _, f := range existing {
 		old[f.ID] = f
@@ -529,10 +557,11 @@ func (s *Service) managedAnywhere(ref events.ObjectRef) bool {
 
 // publishPlan publishes plan.completed.
 func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger string, full bool, targets []string,
-	changes int, results []classify.Result, ix *stateindex.Index, res *plan.Result, start time.Time, planErr error) {
+	changes int, results []classify.Result, ix *stateindex.Index, start time.Time, ph *phases, planErr error) {
 	pc := &events.PlanCompleted{
 		WS: w.name, PlanID: planID, Trigger: trigger, Full: full, Targets: targets, Changes: changes,
 		Counts: findings.Counts(results), StartedAt: start.UTC(), DurationMS: time.Since(start).Milliseconds(),
+		PhasesMS: ph.millis(),
 	}
 	pc.Tool, pc.ToolVersion = w.runner.Tool()
 	if ix != nil {
