@@ -41,6 +41,7 @@ func TestLab(t *testing.T) {
 	t.Run("LeastPrivilegeServiceAccount", func(t *testing.T) { testRBAC(t, l) })
 	t.Run("TwoClustersNamespaceAndLabelFilters", func(t *testing.T) { testScope(t, l) })
 	t.Run("CustomResourceServedLater", func(t *testing.T) { testCRDLater(t, l) })
+	t.Run("AutoWatchesTheKindsInState", func(t *testing.T) { testAutoFromState(t, l) })
 	// Last: it stops the API server.
 	t.Run("APIServerOutage", func(t *testing.T) { testOutage(t, l) })
 }

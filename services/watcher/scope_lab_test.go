@@ -144,3 +144,56 @@ func testCRDLater(t *testing.T, l *lab.Lab) {
 		t.Fatalf("widget update %+v", oc)
 	}
 }
+
+// testAutoFromState runs with watch.resources [auto]: it watches namespaces
+// and the workspace's declared kinds first, then the kinds the planner
+// records from the workspace's state, as soon as they are recorded.
+func testAutoFromState(t *testing.T, l *lab.Lab) {
+	ctx := context.Background()
+	ns := testNamespace(t, createNamespace(l))
+	env := eventstest.Start(t)
+	s := collect(t, env)
+	cfg := testConfig(l.Kubeconfig, []string{"auto"}, ns)
+	cfg.Workspaces = []config.Workspace{{Name: "shop", Cluster: "lab", Kinds: []string{"services"}}}
+	startWatcher(t, env, cfg, "auto")
+	watching := func(n int) func(received) bool {
+		return func(r received) bool {
+			return synced("auto")(r) && strings.HasPrefix(r.data.(*events.ClusterHealth).Message, fmt.Sprintf("watching %d resources", n))
+		}
+	}
+	s.wait(t, time.Minute, "namespaces and services synced", watching(2))
+	cms := l.Kube().CoreV1().ConfigMaps(ns)
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Another cluster's workspace names a kind this cluster must not watch.
+	for _, sk := range []events.StateKinds{
+		{Workspace: "shop", Cluster: "lab", Resources: []string{"configmap", "service", "deployment.apps"}},
+		{Workspace: "elsewhere", Cluster: "other", Resources: []string{"secret"}},
+	} {
+		if err := events.PutStateKinds(ctx, env.Buckets.State, sk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := s.wait(t, time.Minute, "configmaps and deployments added", watching(4))
+	if got := r.data.(*events.ClusterHealth).Message; strings.Contains(got, "5 resources") {
+		t.Fatalf("health %q", got)
+	}
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	oc := s.wait(t, 30*time.Second, "after added", isChange("ConfigMap", ns, "after", events.ChangeAdded)).data.(*events.ObjectChanged)
+	if oc.Resource != "configmaps" {
+		t.Fatalf("resource %q, want configmaps", oc.Resource)
+	}
+	if _, err := cms.Patch(ctx, "before", types.MergePatchType, []byte(`{"data":{"k":"v"}}`), metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
+		t.Fatal(err)
+	}
+	oc = s.wait(t, 30*time.Second, "before patched", isChange("ConfigMap", ns, "before", events.ChangeUpdated)).data.(*events.ObjectChanged)
+	if len(oc.Paths) != 1 || oc.Paths[0] != "data.k" {
+		t.Fatalf("paths %q", oc.Paths)
+	}
+	if got := s.changes("ConfigMap", ns, "before"); len(got) != 1 {
+		t.Errorf("before: %d events, want the update only (it existed before configmaps were watched)", len(got))
+	}
+}

@@ -47,6 +47,7 @@ func NewWithOptions(cfg *config.File, d service.Deps, opts ...Option) (service.R
 		o := cluster.Options{
 			Cluster:        cl,
 			Resources:      names,
+			StateKinds:     resources.IsAuto(cfg),
 			Namespaces:     w.Namespaces,
 			LabelSelector:  w.LabelSelector,
 			IncludeStatus:  w.IncludeStatus,

@@ -60,6 +60,9 @@ type Options struct {
 	LeaseDuration  time.Duration
 	RenewDeadline  time.Duration
 	RetryPeriod    time.Duration
+	// StateKinds adds the kinds the workspaces' state holds, as the
+	// planner records them (watch.resources: [auto]).
+	StateKinds bool
 	// ResolveRetry is how often resources the cluster does not serve yet
 	// (a CRD not installed) are looked up again.
 	ResolveRetry time.Duration

@@ -107,6 +107,7 @@ type term struct {
 	known      map[item]*known
 	pending    map[string][]*inventory.Record // loaded, for resources not watched yet
 	unresolved map[string]error
+	asked      map[string]bool // names resolved to a watched resource
 	reported   map[string]bool // health events already published this term
 	wg         sync.WaitGroup
 }
@@ -118,10 +119,12 @@ func newTerm(c *Controller) *term {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[item](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[item]{}),
-		watches:  map[string]*resourceWatch{},
-		known:    map[item]*known{},
-		pending:  map[string][]*inventory.Record{},
-		reported: map[string]bool{},
+		watches:    map[string]*resourceWatch{},
+		unresolved: map[string]error{},
+		asked:      map[string]bool{},
+		known:      map[item]*known{},
+		pending:    map[string][]*inventory.Record{},
+		reported:   map[string]bool{},
 	}
 }
 
@@ -143,6 +146,7 @@ func (t *term) run(ctx context.Context) {
 		t.wg.Go(t.worker)
 	}
 	t.wg.Go(func() { t.watchNodes(ctx) })
+	stateKinds := t.watchStateKinds(ctx)
 	for {
 		wait := t.c.opts.ResolveRetry
 		if transient {
@@ -154,6 +158,13 @@ func (t *term) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case names := <-stateKinds:
+			if names = t.unwatched(names); len(names) > 0 {
+				t.log.Info("watching kinds found in the workspaces' state", "resources", names)
+				mapper.Reset()
+				transient = t.resolve(rm, names) || transient
+			}
+			continue
 		case <-time.After(wait):
 		}
 		if names := t.unresolvedNames(); len(names) > 0 {
@@ -161,6 +172,47 @@ func (t *term) run(ctx context.Context) {
 			transient = t.resolve(rm, names)
 		}
 	}
+}
+
+// watchStateKinds feeds the kinds the workspaces' state holds (as the
+// planner records them) when the resources are auto; the channel carries
+// the latest full list. It never delivers otherwise.
+func (t *term) watchStateKinds(ctx context.Context) <-chan []string {
+	ch := make(chan []string, 1)
+	if !t.c.opts.StateKinds || t.c.deps.State == nil {
+		return ch
+	}
+	t.wg.Go(func() {
+		for ctx.Err() == nil {
+			err := events.WatchStateKinds(ctx, t.c.deps.State, t.c.opts.Cluster.Name, func(names []string) {
+				select { // keep only the latest list
+				case <-ch:
+				default:
+				}
+				ch <- names
+			})
+			if err != nil {
+				t.log.Warn("watch the kinds in state; retrying", "err", err)
+				sleep(ctx, 5*time.Second)
+			}
+		}
+	})
+	return ch
+}
+
+// unwatched is names less the resources watched or waiting to be served,
+// by the names given (resolve dedups two names of one resource).
+func (t *term) unwatched(names []string) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	for _, n := range names {
+		if _, ok := t.unresolved[n]; ok || t.asked[n] {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -215,7 +267,12 @@ func (t *term) unresolvedNames() []string {
 func (t *term) resolve(m meta.RESTMapper, names []string) (transient bool) {
 	res, errs := resources.Resolve(m, names)
 	t.mu.Lock()
-	t.unresolved = map[string]error{}
+	for _, n := range names {
+		delete(t.unresolved, n)
+		if errs[n] == nil {
+			t.asked[n] = true
+		}
+	}
 	for n, err := range errs {
 		t.unresolved[n] = err
 		if !meta.IsNoMatchError(errors.Unwrap(err)) {

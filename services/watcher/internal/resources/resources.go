@@ -17,25 +17,31 @@ import (
 // workspaces.
 const Auto = "auto"
 
-// Default is what the watcher watches when watch.resources is empty, and
-// the base of auto: the kinds DESIGN.md's example config lists. The RBAC in
-// deploy/k8s/watcher grants exactly these (plus nodes and leases).
+// Default is what the watcher watches when watch.resources is empty: the
+// kinds DESIGN.md's example config lists. The RBAC in deploy/k8s/watcher
+// grants exactly these (plus nodes and leases).
 var Default = []string{
 	"deployments.apps", "services", "configmaps", "secrets", "namespaces", "serviceaccounts",
 	"roles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io",
 }
 
-// Names returns the resource names to watch under cfg, deduplicated in
-// order. auto is Default plus every workspace's kinds and high_risk_kinds:
-// the kinds the planner may report on. (It does not read the workspaces'
-// state; see docs/watcher.md.)
+// IsAuto reports whether cfg's watch.resources is [auto].
+func IsAuto(cfg *config.File) bool {
+	return len(cfg.Watch.Resources) == 1 && strings.TrimSpace(cfg.Watch.Resources[0]) == Auto
+}
+
+// Names returns the resource names to watch from the start under cfg,
+// deduplicated in order. For auto that is namespaces plus every
+// workspace's kinds and high_risk_kinds (the kinds the planner may report
+// as unimported); the kinds in the workspaces' state are added as the
+// planner records them (cluster.Options.StateKinds).
 func Names(cfg *config.File) []string {
 	var in []string
 	switch {
 	case len(cfg.Watch.Resources) == 0:
 		in = Default
-	case len(cfg.Watch.Resources) == 1 && cfg.Watch.Resources[0] == Auto:
-		in = append(in, Default...)
+	case IsAuto(cfg):
+		in = append(in, "namespaces")
 		for _, ws := range cfg.Workspaces {
 			in = append(in, ws.Kinds...)
 			in = append(in, ws.HighRiskKinds...)

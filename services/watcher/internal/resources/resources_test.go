@@ -19,10 +19,13 @@ func TestNames(t *testing.T) {
 	}{
 		{"empty is the default", config.File{}, Default},
 		{"explicit, deduplicated", config.File{Watch: config.Watch{Resources: []string{"configmaps", "deployments.apps", "configmaps"}}}, []string{"configmaps", "deployments.apps"}},
-		{"auto adds the workspaces' kinds", config.File{
-			Watch:      config.Watch{Resources: []string{"auto"}},
-			Workspaces: []config.Workspace{{Kinds: []string{"statefulsets.apps", "configmaps"}, HighRiskKinds: []string{"clusters.postgresql.cnpg.io"}}},
-		}, append(append([]string(nil), Default...), "statefulsets.apps", "clusters.postgresql.cnpg.io")},
+		{"auto is namespaces and the workspaces' kinds", config.File{
+			Watch: config.Watch{Resources: []string{"auto"}},
+			Workspaces: []config.Workspace{
+				{Kinds: []string{"statefulsets.apps", "configmaps"}, HighRiskKinds: []string{"clusters.postgresql.cnpg.io"}},
+				{Kinds: []string{"configmaps", "namespaces"}},
+			},
+		}, []string{"namespaces", "statefulsets.apps", "configmaps", "clusters.postgresql.cnpg.io"}},
 	}
 	for _, tt := range tests {
 		if got := Names(&tt.cfg); !reflect.DeepEqual(got, tt.want) {
