@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -80,7 +79,9 @@ func (p *Publisher) message(ctx context.Context, d Data) (cloudevents.Event, *na
 	if tp := carrier.Get(ExtTraceparent); tp != "" {
 		e.SetExtension(ExtTraceparent, tp)
 	}
-	body, err := json.Marshal(e)
+	// The envelope's own encoder: json.Marshal would validate and compact
+	// its output a second time.
+	body, err := e.MarshalJSON()
 	if err != nil {
 		return e, nil, fmt.Errorf("marshal %s: %w", e.Type(), err)
 	}
