@@ -1,22 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/natsembed"
-	"github.com/driftgate/driftgate/pkg/obs"
 	"github.com/driftgate/driftgate/pkg/service"
 )
 
@@ -43,70 +38,38 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fail := failer(stderr, "run")
-	if *cfgPath == "" {
-		return fail(errors.New("--config is required"))
-	}
-	lvl, err := obs.ParseLevel(*level)
+	p, err := service.StartProcess(service.ProcessOptions{Name: "driftgate", Service: "driftgate", Config: *cfgPath,
+		DataDir: *dataDir, LogLevel: *level, Log: stderr})
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return fail(err)
-	}
-	// Absolute: services hand paths under it to tools running in other dirs.
-	if *dataDir, err = filepath.Abs(*dataDir); err != nil {
-		return fail(fmt.Errorf("--data-dir: %w", err))
-	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return fail(fmt.Errorf("--data-dir: %w", err))
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := obs.NewLogger(stderr, lvl, "driftgate")
-	tel, err := obs.Setup(ctx, obs.TelemetryOptions{Service: "driftgate", OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
-
+	defer p.Close()
 	url := *natsURL
 	if url == "" {
-		url = cfg.NATS.URL
+		url = p.Cfg.NATS.URL
 	}
 	var nc *nats.Conn
 	if url == "" {
-		srv, err := natsembed.Start(natsembed.Options{
-			Listen: *listen, StoreDir: filepath.Join(*dataDir, "jetstream"), Token: os.Getenv(envNATSToken),
-		})
+		store := filepath.Join(p.DataDir, "jetstream")
+		srv, err := natsembed.Start(natsembed.Options{Listen: *listen, StoreDir: store, Token: os.Getenv(envNATSToken)})
 		if err != nil {
 			return fail(err)
 		}
 		defer func() {
 			srv.Shutdown()
 			srv.WaitForShutdown()
-			log.Info("embedded NATS stopped")
+			p.Log.Info("embedded NATS stopped")
 		}()
-		log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "store", filepath.Join(*dataDir, "jetstream"))
+		p.Log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "store", store)
 		if nc, err = nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Name("driftgate-run"), nats.Token(os.Getenv(envNATSToken))); err != nil {
 			return fail(fmt.Errorf("connect to embedded NATS: %w", err))
 		}
-	} else if nc, err = service.Connect(url, cfg.NATS, os.Getenv, "driftgate-run"); err != nil {
+	} else if nc, err = service.Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-run"); err != nil {
 		return fail(err)
 	}
 	defer service.Drain(nc)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
-	}
-	b, err := service.Prepare(ctx, js, cfg.NATS)
-	if err != nil {
-		return fail(err)
-	}
-	d := service.Deps{Conn: nc, JS: js, Buckets: b, Log: log, Health: obs.NewHealth(), Instance: service.Instance(),
-		DataDir: *dataDir, Getenv: os.Getenv}
-	err = service.RunAll(ctx, cfg, d, services, *httpAddr, tel)
-	log.Info("services stopped; draining NATS")
+	err = p.Run(nc, services, *httpAddr)
+	p.Log.Info("services stopped; draining NATS")
 	if err != nil {
 		return fail(err)
 	}

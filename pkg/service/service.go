@@ -12,9 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -173,51 +170,25 @@ func Main(name string, f Factory, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "driftgate %s: %v\n", name, err)
 		return 1
 	}
-	if *cfgPath == "" {
-		return fail(errors.New("--config is required"))
-	}
-	lvl, err := obs.ParseLevel(*level)
+	p, err := StartProcess(ProcessOptions{Name: name, Service: "driftgate-" + name, Config: *cfgPath,
+		DataDir: *dataDir, LogLevel: *level, Log: os.Stderr})
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		return fail(err)
-	}
-	// Absolute: services hand paths under it to tools running in other dirs.
-	if *dataDir, err = filepath.Abs(*dataDir); err != nil {
-		return fail(fmt.Errorf("--data-dir: %w", err))
-	}
+	defer p.Close()
 	url := *natsURL
 	if url == "" {
-		url = cfg.NATS.URL
+		url = p.Cfg.NATS.URL
 	}
 	if url == "" {
 		return fail(errors.New("--nats-url is required (or nats.url in the config); `driftgate run` embeds a server instead"))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := obs.NewLogger(os.Stderr, lvl, name)
-	tel, err := obs.Setup(ctx, obs.TelemetryOptions{Service: "driftgate-" + name, OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = tel.Shutdown(context.Background()) }()
-	nc, err := Connect(url, cfg.NATS, os.Getenv, "driftgate-"+name)
+	nc, err := Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-"+name)
 	if err != nil {
 		return fail(err)
 	}
 	defer drain(nc)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fail(err)
-	}
-	b, err := Prepare(ctx, js, cfg.NATS)
-	if err != nil {
-		return fail(err)
-	}
-	d := Deps{Conn: nc, JS: js, Buckets: b, Log: log, Health: obs.NewHealth(), Instance: Instance(), DataDir: *dataDir, Getenv: os.Getenv}
-	if err := RunAll(ctx, cfg, d, []Registration{{Name: name, Factory: f}}, *httpAddr, tel); err != nil {
+	if err := p.Run(nc, []Registration{{Name: name, Factory: f}}, *httpAddr); err != nil {
 		return fail(err)
 	}
 	return 0
