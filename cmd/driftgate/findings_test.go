@@ -21,7 +21,7 @@ func TestFindingsCommand(t *testing.T) {
 	put := func(ws, addr, class, state string) {
 		f := events.Finding{ID: events.FindingID(ws, addr, class), Workspace: ws, Address: addr, Class: class, Risk: "low",
 			Object: events.ObjectRef{Cluster: "lab", Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web"},
-			Paths: []string{"spec.replicas"}, Attribution: []events.Attribution{{Manager: "kubectl-patch", Operation: "Update"}},
+			Paths:  []string{"spec.replicas"}, Attribution: []events.Attribution{{Manager: "kubectl-patch", Operation: "Update"}},
 			RecommendedAction: "revert", FirstSeen: now, LastSeen: now, State: state}
 		if err := store.Put(context.Background(), f); err != nil {
 			t.Fatal(err)

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -35,39 +31,26 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runGate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("driftgate gate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (required)")
-	ws := fs.String("workspace", "", "workspace to gate (required)")
+	wcmd := workspaceFlags(fs, "workspace to gate (required)", 15*time.Minute)
 	var allow stringList
 	fs.Var(&allow, "allow", "an intended change: a resource address or pattern (module.app.*); repeatable")
 	out := fs.String("o", "text", "output: text, markdown or json")
 	dataDir := fs.String("data-dir", "", "working copies and plugin cache (default: the user cache dir)")
-	timeout := fs.Duration("timeout", 15*time.Minute, "give up (interrupting the tool) after this long")
-	level := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	fail := failer(stderr, "gate")
-	switch {
-	case *cfgPath == "":
-		return fail(errors.New("--config is required"))
-	case *ws == "":
-		return fail(errors.New("--workspace is required"))
-	case !slices.Contains(gate.Formats, *out) && *out != "md":
+	if err := wcmd.required(); err != nil {
+		return fail(err)
+	}
+	if !slices.Contains(gate.Formats, *out) && *out != "md" {
 		return fail(fmt.Errorf("-o %q is not text, markdown or json", *out))
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fail(fmt.Errorf("--log-level %q is not debug, info, warn or error", *level))
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
+	if err := wcmd.load(stderr); err != nil {
 		return fail(err)
 	}
-	wc, err := cfg.Workspace(*ws)
-	if err != nil {
-		return fail(err)
-	}
-	kube, err := kubeConfig(cfg, wc.Cluster)
+	cfg := wcmd.cfg
+	kube, err := kubeConfig(cfg, wcmd.wc.Cluster)
 	if err != nil {
 		return fail(err)
 	}
@@ -78,14 +61,11 @@ func runGate(args []string, stdout, stderr io.Writer) int {
 		}
 		*dataDir = filepath.Join(base, "driftgate", "gate")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := wcmd.context()
 	defer cancel()
 	rep, err := gate.Run(ctx, gate.Options{
-		Config: cfg, Workspace: *ws, Allow: allow, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
-		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *timeout,
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+		Config: cfg, Workspace: *wcmd.ws, Allow: allow, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
+		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *wcmd.timeout, Log: wcmd.log,
 	})
 	if err != nil {
 		return fail(err)

@@ -2,22 +2,17 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
 
-	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer"
 )
@@ -38,40 +33,29 @@ const (
 func runImport(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("driftgate import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (required)")
-	ws := fs.String("workspace", "", "workspace (required)")
+	wcmd := workspaceFlags(fs, "workspace (required)", 30*time.Minute)
 	bootstrap := fs.Bool("bootstrap", false, "adopt every unimported object (the only mode for now)")
 	dryRun := fs.Bool("dry-run", false, "change nothing: plan once with import blocks and print what each import would do")
 	yes := fs.Bool("yes", false, "approve every import (non-interactive, e.g. CI); without it each import is asked on the terminal")
 	out := fs.String("o", "text", "output: text or json")
 	dataDir := fs.String("data-dir", "", "working copy (default: a temporary directory)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up (interrupting the tool) after this long")
-	level := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	fail := failer(stderr, "import")
+	if err := wcmd.required(); err != nil {
+		return fail(err)
+	}
 	switch {
-	case *cfgPath == "":
-		return fail(errors.New("--config is required"))
-	case *ws == "":
-		return fail(errors.New("--workspace is required"))
 	case !*bootstrap:
 		return fail(errors.New("--bootstrap is required (single imports go through the pipeline: driftgate approve)"))
 	case *out != "text" && *out != "json":
 		return fail(fmt.Errorf("-o %q is not text or json", *out))
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fail(fmt.Errorf("--log-level %q is not debug, info, warn or error", *level))
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
+	if err := wcmd.load(stderr); err != nil {
 		return fail(err)
 	}
-	if _, err := cfg.Workspace(*ws); err != nil {
-		return fail(err)
-	}
+	cfg := wcmd.cfg
 	var approve func(events.Finding) (string, error)
 	if !*yes && !*dryRun {
 		if !interactive() {
@@ -79,16 +63,14 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		}
 		approve = prompt(os.Stdin, stderr)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := wcmd.context()
 	defer cancel()
 	text := *out == "text"
 	res, err := importer.Bootstrap(ctx, importer.BootstrapOptions{
-		Config: cfg, Workspace: *ws, DataDir: *dataDir, DryRun: *dryRun, Approve: approve,
+		Config: cfg, Workspace: *wcmd.ws, DataDir: *dataDir, DryRun: *dryRun, Approve: approve,
 		Env:      importer.Env{Environ: os.Environ(), Getenv: os.Getenv},
 		LockWait: cfg.Importer.LockWait.Or(importer.DefaultLockWait),
-		Log:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+		Log:      wcmd.log,
 		Progress: func(it importer.BootstrapItem) {
 			if text {
 				printItem(stdout, it)
