@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,12 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	first := s.wait(0, 3*time.Minute, "the startup plan", planCompleted("marketplace", ""))
 	if pc := first.data.(*events.PlanCompleted); pc.Error != "" || !pc.Full {
 		t.Fatalf("startup plan: %+v", pc)
+	}
+	// The kinds in state, for a watcher with watch.resources [auto].
+	var sk events.StateKinds
+	if _, ok, err := events.GetJSON(context.Background(), env.Buckets.State, events.StateKindsKey("marketplace"), &sk); err != nil || !ok ||
+		sk.Cluster != "lab" || !slices.Contains(sk.Resources, "deployment.apps") || !slices.Contains(sk.Resources, "configmap") {
+		t.Fatalf("state kinds: %+v %v %v", sk, ok, err)
 	}
 	store := findings.Store{KV: env.Buckets.Findings}
 
