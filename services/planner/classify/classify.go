@@ -244,30 +244,6 @@ func attrChanges(tfType string, before, after any) []change {
 	return out
 }
 
-// unknownPaths lists the paths an after_unknown mask marks true.
-func unknownPaths(mask any) []tfkube.Path {
-	var out []tfkube.Path
-	var walk func(p tfkube.Path, m any)
-	walk = func(p tfkube.Path, m any) {
-		switch v := m.(type) {
-		case bool:
-			if v {
-				out = append(out, append(tfkube.Path(nil), p...))
-			}
-		case map[string]any:
-			for k, e := range v {
-				walk(append(p[:len(p):len(p)], k), e)
-			}
-		case []any:
-			for i, e := range v {
-				walk(append(p[:len(p):len(p)], i), e)
-			}
-		}
-	}
-	walk(nil, mask)
-	return out
-}
-
 func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.ResourceChange, act string) ([]Result, error) {
 	tfType := ""
 	var objVals map[string]any
@@ -298,7 +274,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 	plannedLive := false
 	if rc != nil && act != "none" {
 		plannedChanges = attrChanges(rc.Type, rc.Change.Before, rc.Change.After)
-		for _, p := range unknownPaths(rc.Change.AfterUnknown) {
+		for _, p := range tfkube.UnknownPaths(rc.Change.AfterUnknown) {
 			a := tfkube.ClassifyAttr(rc.Type, p)
 			if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
 				continue

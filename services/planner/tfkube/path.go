@@ -667,3 +667,27 @@ func Scalar(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// UnknownPaths lists the paths an after_unknown mask marks true.
+func UnknownPaths(mask any) []Path {
+	var out []Path
+	var walk func(p Path, m any)
+	walk = func(p Path, m any) {
+		switch v := m.(type) {
+		case bool:
+			if v {
+				out = append(out, append(Path(nil), p...))
+			}
+		case map[string]any:
+			for k, e := range v {
+				walk(append(p[:len(p):len(p)], k), e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(append(p[:len(p):len(p)], i), e)
+			}
+		}
+	}
+	walk(nil, mask)
+	return out
+}

@@ -163,7 +163,7 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 			}
 		}
 	}()
-	unknown := unknownPaths(rc.Change.AfterUnknown)
+	unknown := tfkube.UnknownPaths(rc.Change.AfterUnknown)
 	isUnknown := map[string]bool{}
 	for _, p := range unknown {
 		isUnknown[p.String()] = true
@@ -356,28 +356,4 @@ func show(rc *tfjson.ResourceChange, v any, p tfkube.Path, before, secret bool) 
 		return string(b[:77]) + "..."
 	}
 	return string(b)
-}
-
-// unknownPaths lists the paths an after_unknown mask marks true.
-func unknownPaths(mask any) []tfkube.Path {
-	var out []tfkube.Path
-	var walk func(p tfkube.Path, m any)
-	walk = func(p tfkube.Path, m any) {
-		switch v := m.(type) {
-		case bool:
-			if v {
-				out = append(out, append(tfkube.Path(nil), p...))
-			}
-		case map[string]any:
-			for k, e := range v {
-				walk(append(p[:len(p):len(p)], k), e)
-			}
-		case []any:
-			for i, e := range v {
-				walk(append(p[:len(p):len(p)], i), e)
-			}
-		}
-	}
-	walk(nil, mask)
-	return out
 }
