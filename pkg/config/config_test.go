@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,17 @@ func TestBadConfigIsOneLineNamingFieldAndLine(t *testing.T) {
 				t.Errorf("error is not one line: %q", msg)
 			}
 		})
+	}
+}
+
+func TestBackendArgs(t *testing.T) {
+	m := map[string]string{
+		"key": `"shop/terraform.tfstate"`, "bucket": "tfstate", "use_path_style": " true ",
+		"endpoints": `{ s3 = "http://127.0.0.1:9000" }`, "odd": `"unterminated`,
+	}
+	want := []string{"bucket=tfstate", `endpoints={ s3 = "http://127.0.0.1:9000" }`, "key=shop/terraform.tfstate",
+		`odd="unterminated`, "use_path_style=true"}
+	if got := config.BackendArgs(m); !slices.Equal(got, want) {
+		t.Fatalf("BackendArgs() = %q, want %q", got, want)
 	}
 }

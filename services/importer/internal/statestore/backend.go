@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/driftgate/driftgate/pkg/config"
 )
 
 // Backend is what driftgate needs from a workspace's S3 backend settings
@@ -35,7 +36,7 @@ var hclS3Endpoint = regexp.MustCompile(`s3\s*=\s*"([^"]*)"`)
 // be written as HCL (quoted strings, { s3 = "..." } for endpoints), as the
 // lab and tofu's .tfbackend files write them.
 func ParseBackend(m map[string]string) (Backend, error) {
-	get := func(k string) string { return unquote(m[k]) }
+	get := func(k string) string { return config.BackendValue(m[k]) }
 	b := Backend{
 		Bucket: get("bucket"), Key: get("key"), Region: get("region"),
 		Endpoint: get("endpoint"), DynamoDB: get("dynamodb_table"),
@@ -68,7 +69,7 @@ func ParseBackend(m map[string]string) (Backend, error) {
 func boolSetting(m map[string]string, names ...string) (bool, error) {
 	for _, n := range names {
 		if v, ok := m[n]; ok && v != "" {
-			b, err := strconv.ParseBool(unquote(v))
+			b, err := strconv.ParseBool(config.BackendValue(v))
 			if err != nil {
 				return false, fmt.Errorf("backend_config: %s: %q is not a boolean", n, v)
 			}
@@ -78,16 +79,6 @@ func boolSetting(m map[string]string, names ...string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-func unquote(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		if u, err := strconv.Unquote(s); err == nil {
-			return u
-		}
-	}
-	return s
 }
 
 // Client builds an S3 client for the backend: static credentials when the

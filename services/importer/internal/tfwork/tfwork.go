@@ -17,13 +17,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/pkg/config"
 )
 
 // Options say how to run the tool in a workspace.
@@ -81,13 +81,8 @@ func Open(ctx context.Context, opts Options) (*Workspace, error) {
 	}
 	w := &Workspace{opts: opts, tf: tf}
 	var initOpts []tfexec.InitOption
-	keys := make([]string, 0, len(opts.BackendConfig))
-	for k := range opts.BackendConfig {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		initOpts = append(initOpts, tfexec.BackendConfig(k+"="+backendValue(opts.BackendConfig[k])))
+	for _, kv := range config.BackendArgs(opts.BackendConfig) {
+		initOpts = append(initOpts, tfexec.BackendConfig(kv))
 	}
 	initOpts = append(initOpts, tfexec.Reconfigure(true), tfexec.Upgrade(false))
 	if err := tf.Init(ctx, initOpts...); err != nil {
@@ -98,20 +93,6 @@ func Open(ctx context.Context, opts Options) (*Workspace, error) {
 		w.version = ver.String()
 	}
 	return w, nil
-}
-
-// backendValue is a backend_config value as init's -backend-config=K=V
-// takes it: the tool reads strings, numbers and bools literally and only
-// objects as HCL, so an HCL-quoted string ("tfstate", as .tfbackend files and
-// the lab write them) is unquoted.
-func backendValue(v string) string {
-	t := strings.TrimSpace(v)
-	if len(t) >= 2 && t[0] == '"' && t[len(t)-1] == '"' {
-		if u, err := strconv.Unquote(t); err == nil {
-			return u
-		}
-	}
-	return v
 }
 
 // Dir is the working copy.
