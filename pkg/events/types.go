@@ -286,6 +286,10 @@ type PlanCompleted struct {
 	DurationMS  int64          `json:"duration_ms"`
 	Error       string         `json:"error,omitempty"`
 	StartedAt   time.Time      `json:"started_at"`
+	// PhasesMS is where the time went, in milliseconds per phase (the
+	// planner's names: wait, index, prepare, plan, show, classify,
+	// findings, …); optional.
+	PhasesMS map[string]int64 `json:"phases_ms,omitempty"`
 }
 
 func (*PlanCompleted) EventType() string   { return TypePlanCompleted }

@@ -75,7 +75,7 @@ type Options struct {
 	// create, update or delete is planned, so nothing but drift the
 	// configuration does not revert could be in it. Result.Plan is then nil.
 	SkipCleanShow bool
-	Log         *slog.Logger
+	Log           *slog.Logger
 }
 
 // DefaultMinFreeBytes is the disk guard's default threshold.
@@ -89,13 +89,14 @@ type Result struct {
 	// Targets the plan was narrowed to; empty for a full plan.
 	Targets []string
 	// Changes is true when the plan has changes (detailed exit code 2).
-	Changes      bool
-	Duration     time.Duration // plan and show
-	PlanDuration time.Duration // plan alone
-	ShowDuration time.Duration // show -json alone
-	InitDuration time.Duration // init, when it ran before this plan
-	Tool         string        // tofu or terraform
-	ToolVersion  string
+	Changes         bool
+	Duration        time.Duration // plan and show
+	PlanDuration    time.Duration // plan alone
+	ShowDuration    time.Duration // show -json (and decoding it) alone
+	InitDuration    time.Duration // init, when it ran before this plan
+	PrepareDuration time.Duration // syncing the working dir, init included
+	Tool            string        // tofu or terraform
+	ToolVersion     string
 }
 
 // Full reports whether the plan covered the whole workspace.
@@ -387,9 +388,10 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Targets: append([]string(nil), targets...), Tool: r.tool, ToolVersion: r.toolVersion}
+	res := &Result{Targets: append([]string(nil), targets...), Tool: r.tool, ToolVersion: r.toolVersion,
+		PrepareDuration: time.Since(start)}
 	if inited {
-		res.InitDuration = time.Since(start)
+		res.InitDuration = res.PrepareDuration
 	}
 	if err := r.diskGuard(); err != nil {
 		return nil, err
