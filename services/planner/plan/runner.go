@@ -9,8 +9,9 @@
 //   - plan always runs with -lock=false and -input=false: the planner never
 //     blocks a CI apply and never applies; -target narrows it when the
 //     caller knows the scope;
-//   - the plan file is read back with ShowPlanFile into terraform-json and
-//     deleted at once (it holds sensitive values);
+//   - the plan file is read back with show -json into terraform-json —
+//     its resource drift and resource changes only, not the prior state
+//     (see Result.Plan) — and deleted at once (it holds sensitive values);
 //   - cancelling the context interrupts the tool with SIGINT and waits for
 //     it to stop;
 //   - failures come back as *Error, classified (lock, init, provider,
@@ -83,8 +84,11 @@ const DefaultMinFreeBytes = 256 << 20
 
 // Result is one plan.
 type Result struct {
-	// Plan is the JSON plan; nil for a plan without changes when
-	// Options.SkipCleanShow is set.
+	// Plan is the JSON plan's format and tool version, resource drift and
+	// resource changes; its prior state, planned values, configuration and
+	// output changes are not read (the prior state holds every resource of
+	// the workspace, so decoding it would grow with the workspace). Nil for
+	// a plan without changes when Options.SkipCleanShow is set.
 	Plan *tfjson.Plan
 	// Targets the plan was narrowed to; empty for a full plan.
 	Targets []string
@@ -422,7 +426,7 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		res.Changes, res.Duration = false, res.PlanDuration
 		return res, nil
 	}
-	p, err := r.tf.ShowPlanFile(ctx, file)
+	p, err := r.showChanges(ctx, file)
 	if err != nil {
 		return nil, r.wrap(ctx, "show", err)
 	}
