@@ -364,10 +364,14 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
 		return err
 	}
-	if err := s.resolveQuietChurn(ctx, w, planID); err != nil {
-		w.log.Warn("resolve quiet churn", "err", err)
+	if full {
+		// Reads every churn finding of the workspace: full plans only; the
+		// maintenance cycle resolves quiet churn in between.
+		if err := s.resolveQuietChurn(ctx, w, planID); err != nil {
+			w.log.Warn("resolve quiet churn", "err", err)
+		}
+		ph.lap("churn")
 	}
-	ph.lap("churn")
 	s.publishPlan(ctx, w, planID, trigger, full, targets, changes, results, ix, start, ph, nil)
 	ph.lap("publish")
 	s.consumePending(ctx, entries)
@@ -425,7 +429,7 @@ func hasFinding(rs []classify.Result, id string) bool {
 // reconcile stores the plan's findings and announces what opened, changed
 // and resolved.
 func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, results []classify.Result, scope findings.Scope, now time.Time, ph *phases) error {
-	existing, err := s.store.List(ctx, findings.Filter{Workspace: w.name})
+	existing, err := s.store.ForPlan(ctx, w.name, scope, results)
 	if err != nil {
 		return err
 	}

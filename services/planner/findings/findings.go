@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/planner/classify"
@@ -65,6 +66,78 @@ func (s Store) List(ctx context.Context, fl Filter) ([]events.Finding, error) {
 		}
 	}
 	Sort(out)
+	return out, nil
+}
+
+// ForPlan returns the kept findings Reconcile needs for one plan of
+// workspace: after a full plan (or one whose scope covers unmanaged
+// findings) every finding of the workspace, read with List; after a
+// targeted plan only the findings it can open, see again or resolve — its
+// results' and, at each address in scope, one per class — read by id
+// (a finding's id is events.FindingID(workspace, address, class)), so a
+// targeted plan does not scan the bucket.
+func (s Store) ForPlan(ctx context.Context, workspace string, scope Scope, results []classify.Result) ([]events.Finding, error) {
+	ids, ok := scope.ids(workspace, results)
+	if !ok {
+		return s.List(ctx, Filter{Workspace: workspace})
+	}
+	return s.GetAll(ctx, ids)
+}
+
+// ids lists the ids of the findings a targeted plan can touch; ok is false
+// when the scope needs the whole workspace.
+func (s Scope) ids(workspace string, results []classify.Result) (ids []string, ok bool) {
+	if s.Full || s.Unmanaged {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, r := range results {
+		add(r.Finding.ID)
+	}
+	for _, a := range s.Addresses {
+		for _, c := range events.Classes {
+			// Churn is never covered by a plan, unmanaged findings are
+			// keyed by object: neither resolves by address.
+			if c != events.ClassChurn && c != events.ClassUnmanaged {
+				add(events.FindingID(workspace, a, c))
+			}
+		}
+	}
+	return ids, true
+}
+
+// getAllConcurrency bounds the reads GetAll has in flight.
+const getAllConcurrency = 16
+
+// GetAll reads the findings with the given ids, in that order; ids not in
+// the bucket are left out.
+func (s Store) GetAll(ctx context.Context, ids []string) ([]events.Finding, error) {
+	got := make([]events.Finding, len(ids))
+	found := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(getAllConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			f, ok, err := s.Get(gctx, id)
+			got[i], found[i] = f, ok
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("read findings: %w", err)
+	}
+	out := make([]events.Finding, 0, len(ids))
+	for i := range ids {
+		if found[i] {
+			out = append(out, got[i])
+		}
+	}
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package findings
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -89,5 +90,78 @@ func TestStore(t *testing.T) {
 	got, ok, err := s.Get(ctx, b.ID)
 	if err != nil || !ok || got.Address != b.Address {
 		t.Fatalf("get: %+v %v %v", got, ok, err)
+	}
+}
+
+// ForPlan reads by id for a targeted plan, and what Reconcile makes of it
+// is what it makes of the whole workspace's findings.
+func TestForPlan(t *testing.T) {
+	env := eventstest.Start(t)
+	s := Store{KV: env.Buckets.Findings}
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	resolvedAt := func(f events.Finding) events.Finding { f.State = events.StateResolved; return f }
+	other := finding("a.target", "changed", "spec.replicas")
+	other.Workspace, other.ID = "other", events.FindingID("other", "a.target", "changed")
+	unmanaged := finding("", "unmanaged")
+	unmanaged.ID = events.FindingID("w", "object:lab//ConfigMap/ns/x", "unmanaged")
+	kept := []events.Finding{
+		finding("a.target", "changed", "spec.replicas"),
+		resolvedAt(finding("a.target", "deleted")),
+		finding("a.target", "churn", "metadata.labels.x"),
+		finding("a.target", "ignored", "spec.replicas"),
+		finding("a.untargeted", "changed", "spec.replicas"),
+		finding("a.dependency", "changed", "metadata.labels.y"),
+		unmanaged,
+		other,
+	}
+	for _, f := range kept {
+		f.FirstSeen, f.LastSeen = t0, t0
+		if err := s.Put(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := []classify.Result{
+		{Finding: finding("a.target", "deleted")},
+		{Finding: finding("a.dependency", "changed", "metadata.labels.y")},
+	}
+	scope := Scope{Addresses: []string{"a.target"}}
+	got, err := s.ForPlan(ctx, "w", scope, results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range got {
+		ids = append(ids, f.Address+"/"+f.Class)
+	}
+	want := []string{"a.target/deleted", "a.dependency/changed", "a.target/changed", "a.target/ignored"}
+	if !reflect.DeepEqual(ids, want) {
+		t.Fatalf("read %v, want %v", ids, want)
+	}
+	all, err := s.List(ctx, Filter{Workspace: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := func(cs []Change) map[string]Outcome {
+		m := map[string]Outcome{}
+		for _, c := range cs {
+			m[c.Finding.ID] = c.Outcome
+		}
+		return m
+	}
+	t1 := t0.Add(time.Hour)
+	byID, byList := outcomes(Reconcile(got, results, scope, t1)), outcomes(Reconcile(all, results, scope, t1))
+	if !reflect.DeepEqual(byID, byList) {
+		t.Fatalf("reconciled by id %v, by list %v", byID, byList)
+	}
+	if len(byID) != 4 {
+		t.Fatalf("want deleted reopened, dependency seen, changed and ignored resolved: %v", byID)
+	}
+
+	for _, sc := range []Scope{{Full: true}, {Addresses: []string{"a.target"}, Unmanaged: true}} {
+		got, err := s.ForPlan(ctx, "w", sc, nil)
+		if err != nil || len(got) != len(all) {
+			t.Fatalf("%+v: read %d findings, want the workspace's %d (%v)", sc, len(got), len(all), err)
+		}
 	}
 }
