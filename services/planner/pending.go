@@ -24,6 +24,9 @@ const (
 	keyLastFull = "lastfull"
 	keyChurn    = "churn"
 	maxWrites   = 32
+	// changeRecheck marks a pending entry that asks for a plan of an
+	// object without a change of it (see recheckOpenFindings).
+	changeRecheck = "recheck"
 )
 
 // pendingRecord is what is kept per object and workspace.
@@ -75,8 +78,17 @@ func (s *Service) addPending(ctx context.Context, ws string, oc *events.ObjectCh
 		if rec.First.IsZero() {
 			rec.First = now
 		}
-		rec.Last, rec.Count = now, rec.Count+1
-		rec.Object, rec.Resource, rec.Change = oc.Object, oc.Resource, oc.Change
+		if oc.Change == changeRecheck {
+			// Not a change of the object: it neither counts nor hides
+			// the kind of a change recorded before.
+			rec.Object, rec.Last = oc.Object, now
+			if rec.Change == "" {
+				rec.Change = changeRecheck
+			}
+		} else {
+			rec.Last, rec.Count = now, rec.Count+1
+			rec.Object, rec.Resource, rec.Change = oc.Object, oc.Resource, oc.Change
+		}
 		rec.Writes = append(rec.Writes, writes...)
 		if n := len(rec.Writes); n > maxWrites {
 			rec.Writes = rec.Writes[n-maxWrites:]
@@ -208,7 +220,7 @@ func (s *Service) consumePending(ctx context.Context, entries []pendingEntry) {
 				break
 			}
 			rec.Count -= e.rec.Count
-			if rec.Count < 1 {
+			if rec.Count < 1 && rec.Change != changeRecheck {
 				rec.Count = 1
 			}
 			if rec.First.Before(e.rec.Last) {

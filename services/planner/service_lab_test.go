@@ -63,6 +63,9 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	if pc := first.data.(*events.PlanCompleted); pc.Error != "" || !pc.Full {
 		t.Fatalf("startup plan: %+v", pc)
 	}
+	// fresh's startup plan reports its creates as pending-config (nothing
+	// is live yet); the subtests judge what comes after it.
+	s.wait(0, 3*time.Minute, "fresh's startup plan", planCompleted("fresh", ""))
 	// The kinds in state, for a watcher with watch.resources [auto].
 	var sk events.StateKinds
 	if _, ok, err := events.GetJSON(context.Background(), env.Buckets.State, events.StateKindsKey("marketplace"), &sk); err != nil || !ok ||
@@ -273,6 +276,32 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		for addr, id := range want {
 			if got[addr] != id {
 				t.Errorf("%s: import id %q, want %q", addr, got[addr], id)
+			}
+		}
+		if t.Failed() {
+			return
+		}
+		// Imported by hand: the state changes, and the finding resolves
+		// long before the workspace's hourly full plan.
+		const addr = "kubernetes_config_map.marketplace"
+		ctx := context.Background()
+		if err := empty.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m = s.mark()
+		if err := empty.TF.Import(ctx, addr, want[addr]); err != nil {
+			t.Fatal(err)
+		}
+		r := s.wait(m, 2*time.Minute, "drift.resolved after the import", func(d events.Data) bool {
+			dr, ok := d.(*events.DriftResolved)
+			return ok && dr.Finding.Workspace == "fresh" && dr.Finding.Address == addr
+		})
+		if f := r.data.(*events.DriftResolved).Finding; f.Class != events.ClassUnimported {
+			t.Fatalf("resolved %+v", f)
+		}
+		for _, rec := range s.since(m) {
+			if dr, ok := rec.data.(*events.DriftResolved); ok && dr.Finding.Workspace == "fresh" && dr.Finding.Address != addr {
+				t.Errorf("%s resolved, but only %s was imported", dr.Finding.Address, addr)
 			}
 		}
 	})

@@ -241,10 +241,15 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 		return plan.Classify(ctx, w.name, "read-state", err)
 	}
 	if changed {
-		w.ix.Store(ix)
+		prev := w.ix.Swap(ix)
 		w.log.Info("state index loaded", "serial", ix.Serial, "objects", ix.Len(), "resources", ix.Resources)
 		if err := s.putStateKinds(ctx, w, ix); err != nil {
 			w.log.Warn("record the kinds in state for the watcher", "err", err)
+		}
+		if prev != nil {
+			if err := s.recheckOpenFindings(ctx, w); err != nil {
+				w.log.Warn("plan the open findings again after a state change", "err", err)
+			}
 		}
 	}
 	return nil
