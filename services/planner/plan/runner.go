@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +38,7 @@ import (
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/services/planner/stateindex"
 )
 
@@ -281,13 +281,9 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "bin %s %s\n", r.execPath, r.toolVersion)
-	keys := make([]string, 0, len(r.ws.BackendConfig))
-	for k := range r.ws.BackendConfig {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(h, "backend %s=%s\n", k, r.ws.BackendConfig[k])
+	backend := config.BackendArgs(r.ws.BackendConfig)
+	for _, kv := range backend {
+		fmt.Fprintf(h, "backend %s\n", kv)
 	}
 	h.Write([]byte(sum))
 	want := hex.EncodeToString(h.Sum(nil))
@@ -298,8 +294,8 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 		}
 	}
 	opts := []tfexec.InitOption{tfexec.Upgrade(false), tfexec.Reconfigure(true)}
-	for _, k := range keys {
-		opts = append(opts, tfexec.BackendConfig(k+"="+r.ws.BackendConfig[k]))
+	for _, kv := range backend {
+		opts = append(opts, tfexec.BackendConfig(kv))
 	}
 	cl := cacheLock(r.cacheDir)
 	cl.Lock()
