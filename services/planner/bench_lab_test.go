@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -28,7 +29,14 @@ import (
 //     kubernetes_deployment.marketplace), against a bare `plan -target` of
 //     the same address timed in the same run;
 //   - WorkspaceSize: that time for one change in a 10-resource and a
-//     500-resource workspace;
+//     500-resource workspace (p50 over 11 changes of
+//     kubernetes_config_map.cm[0] in each), both workspaces in one
+//     pipeline and the sizes taking turns change by change so that both
+//     see the same machine load; after each detection it times the bare
+//     `plan -target` and, by hand, the two tool runs the planner makes
+//     (`plan -target -out` and `show -json`), so the ratio can be read
+//     against the tool's own growth; plan.completed's phases_ms gives the
+//     planner's breakdown;
 //   - Burst1000: the number of plans for 1,000 changes in one second.
 //
 // Each runs once whatever b.N is (make bench runs -benchtime 1x).
@@ -61,39 +69,126 @@ func benchPipeline(b *testing.B, l *lab.Lab, cfg *config.File) (*eventstest.Env,
 	return env, s
 }
 
-// changeToDrift patches obj n times and measures patch -> drift.detected;
-// after each detection it times a bare plan -target of addr in w, then
-// patches the field back and waits for drift.resolved.
-func changeToDrift(b *testing.B, l *lab.Lab, s *stream, w *lab.Workspace, n int, addr, resource, ns, name, change, revert string) (pipeline, bare []time.Duration) {
-	var watched []time.Duration
-	defer func() {
-		if len(watched) > 0 {
-			b.Logf("%s: change -> object.changed p50 %s (the watcher's share)", addr, percentile(watched, .5).Round(time.Millisecond))
-		}
-	}()
-	ctx := context.Background()
-	for i := 0; i < n; i++ {
-		m := s.mark()
-		start := time.Now()
-		patch(b, l, "kubectl-patch", resource, ns, name, fmt.Sprintf(change, i+3))
-		r := s.wait(m, 2*time.Minute, "drift.detected", detected(addr, events.ClassChanged))
-		pipeline = append(pipeline, r.at.Sub(start))
-		for _, rec := range s.since(m) {
-			if oc, ok := rec.data.(*events.ObjectChanged); ok && oc.Object.Name == name && oc.Object.Namespace == ns {
-				watched = append(watched, rec.at.Sub(start))
-				break
-			}
-		}
-		bs := time.Now()
-		if _, err := w.TF.Plan(ctx, tfexec.Target(addr), tfexec.Lock(false), tfexec.Refresh(true)); err != nil {
-			b.Fatal(err)
-		}
-		bare = append(bare, time.Since(bs))
-		m = s.mark()
-		patch(b, l, "kubectl-patch", resource, ns, name, revert)
-		s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+// target is one object the benchmarks change, and its address.
+type target struct {
+	w                    *lab.Workspace
+	addr                 string
+	resource, ns, name   string
+	change, revert       string // merge patches; change has a %d
+	bin                  lab.Binary
+	withTool             bool // also time the tool's own plan -out + show -json
+	pipeline, bare, tool []time.Duration
+	watched              []time.Duration
+	phases               map[string][]time.Duration
+}
+
+// measure patches the object once and times patch -> drift.detected; after
+// the detection it times a bare plan -target of the address (and, with
+// withTool, the planner's two tool runs by hand: plan -target -out and
+// show -json), then patches the field back and waits for drift.resolved.
+// It keeps the phases of the detecting plan (plan.completed's phases_ms).
+func (t *target) measure(b *testing.B, l *lab.Lab, s *stream, i int) {
+	if t.phases == nil {
+		t.phases = map[string][]time.Duration{}
 	}
-	return pipeline, bare
+	ctx := context.Background()
+	m := s.mark()
+	start := time.Now()
+	patch(b, l, "kubectl-patch", t.resource, t.ns, t.name, fmt.Sprintf(t.change, i+3))
+	r := s.wait(m, 2*time.Minute, "drift.detected", detected(t.addr, events.ClassChanged))
+	t.pipeline = append(t.pipeline, r.at.Sub(start))
+	planID := r.data.(*events.DriftDetected).PlanID
+	pc := s.wait(m, 2*time.Minute, "plan.completed", func(d events.Data) bool {
+		pc, ok := d.(*events.PlanCompleted)
+		return ok && pc.PlanID == planID
+	}).data.(*events.PlanCompleted)
+	for k, v := range pc.PhasesMS {
+		t.phases[k] = append(t.phases[k], time.Duration(v)*time.Millisecond)
+	}
+	t.phases["(change->plan start)"] = append(t.phases["(change->plan start)"], pc.StartedAt.Sub(start))
+	t.phases["(plan start->drift.detected)"] = append(t.phases["(plan start->drift.detected)"], r.at.Sub(pc.StartedAt))
+	for _, rec := range s.since(m) {
+		if oc, ok := rec.data.(*events.ObjectChanged); ok && oc.Object.Name == t.name && oc.Object.Namespace == t.ns {
+			t.watched = append(t.watched, rec.at.Sub(start))
+			break
+		}
+	}
+	bs := time.Now()
+	if _, err := t.w.TF.Plan(ctx, tfexec.Target(t.addr), tfexec.Lock(false), tfexec.Refresh(true)); err != nil {
+		b.Fatal(err)
+	}
+	t.bare = append(t.bare, time.Since(bs))
+	if t.withTool {
+		t.tool = append(t.tool, toolPlanShow(b, l, t.w, t.bin, t.addr))
+	}
+	m = s.mark()
+	patch(b, l, "kubectl-patch", t.resource, t.ns, t.name, t.revert)
+	s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+}
+
+// toolPlanShow times, by hand, the two tool runs the planner makes for a
+// change: plan -target -out, then show -json of the plan file (its output
+// discarded unread).
+func toolPlanShow(b *testing.B, l *lab.Lab, w *lab.Workspace, bin lab.Binary, addr string) time.Duration {
+	ctx := context.Background()
+	file := filepath.Join(b.TempDir(), "bench.tfplan")
+	start := time.Now()
+	if _, err := w.TF.Plan(ctx, tfexec.Target(addr), tfexec.Lock(false), tfexec.Refresh(true), tfexec.Out(file)); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, l.BinaryPath(bin), "show", "-json", "-no-color", file)
+	cmd.Dir, cmd.Env = w.Dir, toolEnv(l)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("show -json: %v: %s", err, stderr.String())
+	}
+	return time.Since(start)
+}
+
+// report logs the watcher's share and the detecting plans' phases.
+func (t *target) report(b *testing.B, label string) {
+	if len(t.watched) > 0 {
+		b.Logf("%s: change -> object.changed p50 %s (the watcher's share)", label, percentile(t.watched, .5).Round(time.Millisecond))
+	}
+	if len(t.phases) > 0 {
+		b.Logf("%s: phases of the detecting plans, p50: %s", label, phaseSummary(t.phases))
+	}
+	b.Logf("%s: change -> drift.detected %s; bare plan -target %s", label, samples(t.pipeline), samples(t.bare))
+	if len(t.tool) > 0 {
+		b.Logf("%s: plan -target -out + show -json %s", label, samples(t.tool))
+	}
+}
+
+// samples lists durations in the order measured, in milliseconds.
+func samples(d []time.Duration) string {
+	parts := make([]string, len(d))
+	for i, x := range d {
+		parts[i] = strconv.FormatInt(x.Milliseconds(), 10)
+	}
+	return "[" + strings.Join(parts, " ") + "] ms"
+}
+
+// changeToDrift measures n changes of one object (see target.measure).
+func changeToDrift(b *testing.B, l *lab.Lab, s *stream, t *target, n int) {
+	for i := 0; i < n; i++ {
+		t.measure(b, l, s, i)
+	}
+	t.report(b, t.addr)
+}
+
+// phaseSummary formats the p50 of each phase.
+func phaseSummary(phases map[string][]time.Duration) string {
+	names := make([]string, 0, len(phases))
+	for k := range phases {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %s", k, percentile(phases[k], .5).Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func benchChangeToDrift(b *testing.B, l *lab.Lab, bin lab.Binary) {
@@ -103,8 +198,10 @@ func benchChangeToDrift(b *testing.B, l *lab.Lab, bin lab.Binary) {
 	cfg := workspaceConfig(l, "marketplace", w.Dir, bin, ns)
 	_, s := benchPipeline(b, l, cfg)
 	b.ResetTimer()
-	pipe, bare := changeToDrift(b, l, s, w, benchChanges(), "kubernetes_deployment.marketplace", "deployments", ns, "marketplace",
-		`{"spec":{"replicas":%d}}`, `{"spec":{"replicas":2}}`)
+	t := &target{w: w, addr: "kubernetes_deployment.marketplace", resource: "deployments", ns: ns, name: "marketplace",
+		change: `{"spec":{"replicas":%d}}`, revert: `{"spec":{"replicas":2}}`, bin: bin}
+	changeToDrift(b, l, s, t, benchChanges())
+	pipe, bare := t.pipeline, t.bare
 	b.StopTimer()
 	p50, p95, b50, b95 := percentile(pipe, .5), percentile(pipe, .95), percentile(bare, .5), percentile(bare, .95)
 	b.ReportMetric(ms(p50), "p50-change-to-drift-ms")
@@ -149,24 +246,53 @@ resource "kubernetes_config_map" "cm" {
 }
 
 func benchWorkspaceSize(b *testing.B, l *lab.Lab) {
-	var p50, bare50 [2]time.Duration
-	for i, n := range []int{10, 500} {
+	sizes := []int{10, 500}
+	cfg := &config.File{}
+	var targets []*target
+	for _, n := range sizes {
 		ns := fmt.Sprintf("size-%d", n)
 		w := configMaps(b, l, n, ns, fmt.Sprintf("bench/size-%d.tfstate", n))
-		cfg := workspaceConfig(l, ns, w.Dir, lab.Tofu, ns)
-		_, s := benchPipeline(b, l, cfg)
-		pipe, bare := changeToDrift(b, l, s, w, 7, "kubernetes_config_map.cm[0]", "configmaps", ns, "cm-0",
-			`{"data":{"index":"changed-%d"}}`, `{"data":{"index":"0"}}`)
-		p50[i], bare50[i] = percentile(pipe, .5), percentile(bare, .5)
+		c := workspaceConfig(l, ns, w.Dir, lab.Tofu, ns)
+		if len(cfg.Workspaces) == 0 {
+			cfg = c
+		} else {
+			cfg.Workspaces = append(cfg.Workspaces, c.Workspaces...)
+			cfg.Watch.Namespaces = append(cfg.Watch.Namespaces, ns)
+		}
+		targets = append(targets, &target{w: w, addr: "kubernetes_config_map.cm[0]", resource: "configmaps", ns: ns, name: "cm-0",
+			change: `{"data":{"index":"changed-%d"}}`, revert: `{"data":{"index":"0"}}`, bin: lab.Tofu, withTool: true})
+	}
+	_, s := benchPipeline(b, l, cfg)
+	s.wait(0, 5*time.Minute, "the startup plan of "+cfg.Workspaces[1].Name, planCompleted(cfg.Workspaces[1].Name, ""))
+	// The sizes take turns, change by change, so both see the same load
+	// (other processes on the machine come and go).
+	for i := 0; i < sizeChanges; i++ {
+		for _, t := range targets {
+			t.measure(b, l, s, i)
+		}
+	}
+	var p50, bare50, tool50 [2]time.Duration
+	for i, t := range targets {
+		n := sizes[i]
+		t.report(b, fmt.Sprintf("%d resources", n))
+		p50[i], bare50[i], tool50[i] = percentile(t.pipeline, .5), percentile(t.bare, .5), percentile(t.tool, .5)
 		b.ReportMetric(ms(p50[i]), fmt.Sprintf("p50-%d-resources-ms", n))
 		b.ReportMetric(ms(bare50[i]), fmt.Sprintf("p50-bare-plan-%d-resources-ms", n))
+		b.ReportMetric(ms(tool50[i]), fmt.Sprintf("p50-plan-out-show-%d-resources-ms", n))
 	}
-	b.ReportMetric(float64(p50[1])/float64(p50[0]), "ratio-500-vs-10")
-	b.ReportMetric(float64(bare50[1])/float64(bare50[0]), "bare-ratio-500-vs-10")
-	b.Logf("change->drift.detected p50: 10 resources %s, 500 resources %s, ratio %.2f (bare plan -target: %s vs %s, ratio %.2f)",
-		p50[0].Round(time.Millisecond), p50[1].Round(time.Millisecond), float64(p50[1])/float64(p50[0]),
-		bare50[0].Round(time.Millisecond), bare50[1].Round(time.Millisecond), float64(bare50[1])/float64(bare50[0]))
+	ratio := func(d [2]time.Duration) float64 { return float64(d[1]) / float64(d[0]) }
+	b.ReportMetric(ratio(p50), "ratio-500-vs-10")
+	b.ReportMetric(ratio(bare50), "bare-ratio-500-vs-10")
+	b.ReportMetric(ratio(tool50), "plan-out-show-ratio-500-vs-10")
+	b.Logf("change->drift.detected p50: 10 resources %s, 500 resources %s, ratio %.2f (bare plan -target: %s vs %s, ratio %.2f; "+
+		"the planner's tool runs by hand, plan -target -out + show -json: %s vs %s, ratio %.2f)",
+		p50[0].Round(time.Millisecond), p50[1].Round(time.Millisecond), ratio(p50),
+		bare50[0].Round(time.Millisecond), bare50[1].Round(time.Millisecond), ratio(bare50),
+		tool50[0].Round(time.Millisecond), tool50[1].Round(time.Millisecond), ratio(tool50))
 }
+
+// sizeChanges is the number of changes WorkspaceSize measures per size.
+const sizeChanges = 11
 
 // benchBurst publishes 1,000 object.changed events for the 500-ConfigMap
 // workspace's objects within one second, as the watcher would for a burst,
