@@ -25,10 +25,13 @@ plan)
 esac
 `
 
-func TestCancelInterruptsTheTool(t *testing.T) {
-	dir := t.TempDir()
+// fakeRunner is a Runner of a module with nothing in it whose tool is the
+// shell script tool, run with env; its data dir is dir/data.
+func fakeRunner(t *testing.T, tool string, env map[string]string) (r *Runner, dir string) {
+	t.Helper()
+	dir = t.TempDir()
 	bin := filepath.Join(dir, "tofu")
-	if err := os.WriteFile(bin, []byte(fakeTool), 0o700); err != nil {
+	if err := os.WriteFile(bin, []byte(tool), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	module := filepath.Join(dir, "module")
@@ -38,12 +41,17 @@ func TestCancelInterruptsTheTool(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(module, "main.tf"), []byte("# empty\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	marker := filepath.Join(dir, "signal")
-	r, err := New(Workspace{Name: "w", Dir: module, Binary: bin, Env: map[string]string{"MARKER": marker}},
+	r, err := New(Workspace{Name: "w", Dir: module, Binary: bin, Env: env},
 		Options{DataDir: filepath.Join(dir, "data"), Environ: []string{"PATH=/usr/bin:/bin"}, WaitDelay: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, dir
+}
+
+func TestCancelInterruptsTheTool(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "signal")
+	r, dir := fakeRunner(t, fakeTool, map[string]string{"MARKER": marker})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for i := 0; i < 200; i++ {
@@ -54,7 +62,7 @@ func TestCancelInterruptsTheTool(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err = r.Plan(ctx, []string{"kubernetes_deployment.web"})
+	_, err := r.Plan(ctx, []string{"kubernetes_deployment.web"})
 	if !errors.Is(err, ErrCanceled) {
 		t.Fatalf("want a canceled error, got %v", err)
 	}

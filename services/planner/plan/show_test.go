@@ -72,24 +72,7 @@ esac
 `
 
 func showRunner(t *testing.T, env map[string]string) *Runner {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tofu")
-	if err := os.WriteFile(bin, []byte(showTool), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	module := filepath.Join(dir, "module")
-	if err := os.MkdirAll(module, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(module, "main.tf"), []byte("# empty\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(Workspace{Name: "w", Dir: module, Binary: bin, Env: env},
-		Options{DataDir: filepath.Join(dir, "data"), Environ: []string{"PATH=/usr/bin:/bin"}, WaitDelay: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _ := fakeRunner(t, showTool, env)
 	return r
 }
 
