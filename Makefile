@@ -31,7 +31,7 @@ build:
 
 ## test: every module's tests, against an in-process JetStream and the local lab.
 test: tools
-	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
+	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
 	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi; echo "all modules passed"
 
 vet:
