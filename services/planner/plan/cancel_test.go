@@ -49,10 +49,11 @@ func fakeRunner(t *testing.T, tool string, env map[string]string) (r *Runner, di
 	return r, dir
 }
 
-func TestCancelInterruptsTheTool(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "signal")
-	r, dir := fakeRunner(t, fakeTool, map[string]string{"MARKER": marker})
+// cancelWhenStarted is a context cancelled once the fake tool has created
+// marker.started (or after 4 s).
+func cancelWhenStarted(t *testing.T, marker string) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	go func() {
 		for i := 0; i < 200; i++ {
 			if _, err := os.Stat(marker + ".started"); err == nil {
@@ -62,6 +63,13 @@ func TestCancelInterruptsTheTool(t *testing.T) {
 		}
 		cancel()
 	}()
+	return ctx
+}
+
+func TestCancelInterruptsTheTool(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "signal")
+	r, dir := fakeRunner(t, fakeTool, map[string]string{"MARKER": marker})
+	ctx := cancelWhenStarted(t, marker)
 	_, err := r.Plan(ctx, []string{"kubernetes_deployment.web"})
 	if !errors.Is(err, ErrCanceled) {
 		t.Fatalf("want a canceled error, got %v", err)

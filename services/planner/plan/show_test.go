@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
 )
@@ -100,16 +99,7 @@ func TestPlanReadsChangesThroughShow(t *testing.T) {
 func TestCancelInterruptsShow(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "signal")
 	r := showRunner(t, map[string]string{"HANG": marker})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for i := 0; i < 200; i++ {
-			if _, err := os.Stat(marker + ".started"); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-	}()
+	ctx := cancelWhenStarted(t, marker)
 	_, err := r.Plan(ctx, nil)
 	if !errors.Is(err, ErrCanceled) {
 		t.Fatalf("want a canceled error, got %v", err)
