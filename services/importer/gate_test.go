@@ -74,7 +74,7 @@ func TestPolicies(t *testing.T) {
 
 	// The same finding published again is the same request.
 	f := unimported(t, js, "ws-manual", "kubernetes_config_map.a", "shop/a", obj("a"), events.RiskLow, 7)
-	time.Sleep(time.Second)
+	js.WaitConsumed(t, "importer", 30*time.Second)
 	recs, err := p.svc.reqs.list(ctx, "ws-manual")
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("requests of ws-manual: %d %v", len(recs), err)

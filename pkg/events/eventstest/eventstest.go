@@ -4,6 +4,7 @@ package eventstest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -63,4 +64,26 @@ func (e *Env) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	return nc, js
+}
+
+// WaitConsumed waits until the durable consumer has acknowledged every
+// message of the stream it was given: its handler is done with all of them.
+func (e *Env) WaitConsumed(t testing.TB, durable string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last *jetstream.ConsumerInfo
+	for {
+		c, err := e.JS.Consumer(ctx, events.StreamName, durable)
+		if err == nil {
+			if last, err = c.Info(ctx); err == nil && last.NumPending == 0 && last.NumAckPending == 0 && last.NumRedelivered == 0 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer %s did not catch up within %s: %+v (%v)", durable, timeout, last, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
