@@ -16,6 +16,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/obs"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/service/servicetest"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/services/watcher"
 )
@@ -143,7 +144,7 @@ func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance 
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, r)
+	servicetest.Run(t, "watcher "+instance, r)
 }
 
 // startPlanner runs a planner replica in this process; stop ends it.
@@ -154,29 +155,7 @@ func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return run(t, s)
-}
-
-func run(t testing.TB, r service.Runner) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("service: %v", err)
-				}
-			case <-time.After(time.Minute):
-				t.Error("service did not stop within a minute")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return servicetest.Run(t, "planner "+instance, s)
 }
 
 // pendingLeft counts the planner's pending changes in the state bucket.

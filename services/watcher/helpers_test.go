@@ -23,6 +23,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/obs"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/service/servicetest"
 	"github.com/driftgate/driftgate/services/watcher"
 	"github.com/driftgate/driftgate/services/watcher/internal/cluster"
 )
@@ -103,25 +104,7 @@ func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("watcher %s: %v", instance, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("watcher %s did not stop within 30s", instance)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return servicetest.Run(t, "watcher "+instance, r)
 }
 
 // child is a watcher running as its own process.
