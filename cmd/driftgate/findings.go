@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/pkg/findings"
 )
 
 func init() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
-	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/pkg/findings"
 )
 
 func TestFindingsCommand(t *testing.T) {

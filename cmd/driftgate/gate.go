@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftgate/driftgate/pkg/config"
-	"github.com/driftgate/driftgate/services/planner/gate"
+	"github.com/driftgate/driftgate/pkg/gate"
 )
 
 func init() {

@@ -17,7 +17,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer"
-	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/pkg/findings"
 )
 
 func init() {

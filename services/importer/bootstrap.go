@@ -20,9 +20,9 @@ import (
 	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/services/importer/internal/verify"
-	"github.com/driftgate/driftgate/services/planner/classify"
-	"github.com/driftgate/driftgate/services/planner/gate"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // BootstrapOptions are one bootstrap run (driftgate import --bootstrap).

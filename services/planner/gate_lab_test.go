@@ -19,8 +19,8 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/gate"
-	"github.com/driftgate/driftgate/services/planner/plan"
+	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/pkg/plan"
 	"github.com/driftgate/driftgate/test/lab"
 )
 

@@ -11,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/classify"
-	"github.com/driftgate/driftgate/services/planner/findings"
-	"github.com/driftgate/driftgate/services/planner/stateindex"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/stateindex"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // handle maps one object.changed to the workspaces it concerns, records it

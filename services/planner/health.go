@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/plan"
+	"github.com/driftgate/driftgate/pkg/plan"
 )
 
 // reportFailure publishes a cluster.health event when a workspace enters a

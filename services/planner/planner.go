@@ -31,10 +31,10 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/service"
-	"github.com/driftgate/driftgate/services/planner/classify"
-	"github.com/driftgate/driftgate/services/planner/findings"
-	"github.com/driftgate/driftgate/services/planner/live"
-	"github.com/driftgate/driftgate/services/planner/plan"
+	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/live"
+	"github.com/driftgate/driftgate/pkg/plan"
 )
 
 // Defaults of the planner section of the config.

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/findings"
+	"github.com/driftgate/driftgate/pkg/findings"
 )
 
 // recheckOpenFindings records a pending change for the object of every open

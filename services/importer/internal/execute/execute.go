@@ -28,8 +28,8 @@ import (
 	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/services/importer/internal/verify"
-	"github.com/driftgate/driftgate/services/planner/classify"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Request is one import to carry out.

@@ -17,7 +17,7 @@ import (
 
 	tfjson "github.com/hashicorp/terraform-json"
 
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Rules say which field differences are harmless.

@@ -115,7 +115,7 @@ type pendingMark struct {
 }
 
 // fingerprint is what makes a change to an open finding material, as the
-// planner judges it (services/planner/findings.Material): risk, recommended
+// planner judges it (pkg/findings.Material): risk, recommended
 // action, import id, the object's identity, the changed paths and the set of
 // field managers. A planner that republishes an unchanged finding (a restart,
 // a second replica) does not alert again.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Recommended actions.

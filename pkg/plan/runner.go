@@ -39,7 +39,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/driftgate/driftgate/pkg/config"
-	"github.com/driftgate/driftgate/services/planner/stateindex"
+	"github.com/driftgate/driftgate/pkg/stateindex"
 )
 
 // Workspace is one root module the runner plans.

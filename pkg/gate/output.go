@@ -9,8 +9,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/findings"
-	"github.com/driftgate/driftgate/services/planner/live"
+	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/live"
 )
 
 func liveCluster(cfg *rest.Config, name string) (*live.Cluster, error) {

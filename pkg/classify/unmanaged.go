@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // InScope reports whether a workspace that declares namespaces and kinds

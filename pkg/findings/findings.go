@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/classify"
+	"github.com/driftgate/driftgate/pkg/classify"
 )
 
 // Store reads and writes findings.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/classify"
-	"github.com/driftgate/driftgate/services/planner/findings"
-	"github.com/driftgate/driftgate/services/planner/plan"
-	"github.com/driftgate/driftgate/services/planner/stateindex"
+	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/stateindex"
 )
 
 // Exit codes of driftgate gate.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
-	"github.com/driftgate/driftgate/services/planner/classify"
+	"github.com/driftgate/driftgate/pkg/classify"
 )
 
 func finding(addr, class string, paths ...string) events.Finding {

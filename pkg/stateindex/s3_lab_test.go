@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/stateindex"
+	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/test/lab"
 )
 

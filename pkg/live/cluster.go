@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Cluster is a classify.Live (and classify.ObjectReader) that reads the

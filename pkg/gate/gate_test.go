@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/classify"
+	"github.com/driftgate/driftgate/pkg/classify"
 )
 
 func result(addr, class string) classify.Result {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // ToolManagers are the field managers the Terraform/OpenTofu Kubernetes

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/planner/tfkube"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Entry is one resource instance in state that manages a Kubernetes object.
