@@ -390,7 +390,7 @@ notify:
 		got, want int
 	}{
 		{"webhook drift.detected for the unimported ConfigMap", count(events.TypeDriftDetected, unimp.ID), 1},
-		{"Slack unimported alert", slackCount("Drift: unimported "+lostAddr), 1},
+		{"Slack unimported alert", slackCount("Drift: unimported " + lostAddr), 1},
 		{"webhook drift.resolved for the unimported ConfigMap", count(events.TypeDriftResolved, unimp.ID), 1},
 		{"Slack resolution of the unimported ConfigMap", slackCount("Resolved", lostAddr, unimp.ID), 1},
 		{"webhook import.requested", count(events.TypeImportRequested, unimp.ID), 1},

@@ -16,8 +16,8 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/importer"
 	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/services/importer"
 )
 
 func init() {

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/events"
 )
 
 // Store reads and writes findings.

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
-	"github.com/driftgate/driftgate/pkg/classify"
 )
 
 func finding(addr, class string, paths ...string) events.Finding {

@@ -19,9 +19,9 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
 	"github.com/driftgate/driftgate/pkg/stateindex"

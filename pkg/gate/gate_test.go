@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/events"
 )
 
 func result(addr, class string) classify.Result {

@@ -13,16 +13,16 @@ import (
 
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
 	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/services/importer/internal/verify"
-	"github.com/driftgate/driftgate/pkg/classify"
-	"github.com/driftgate/driftgate/pkg/gate"
-	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // BootstrapOptions are one bootstrap run (driftgate import --bootstrap).

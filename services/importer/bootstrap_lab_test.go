@@ -18,9 +18,9 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/gate"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
-	"github.com/driftgate/driftgate/pkg/gate"
 	"github.com/driftgate/driftgate/test/controllers/operator"
 	"github.com/driftgate/driftgate/test/lab"
 )

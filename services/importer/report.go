@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 

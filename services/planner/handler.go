@@ -10,8 +10,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/classify"
+	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tfkube"

@@ -7,9 +7,9 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
-	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/controllers/operator"
 	"github.com/driftgate/driftgate/test/lab"
 )

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
 	"github.com/driftgate/driftgate/pkg/stateindex"
