@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,7 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	since := fs.String("since", "", "start: a duration ago (24h) or an RFC 3339 time")
 	until := fs.String("until", "", "end: a duration ago or an RFC 3339 time (default: now)")
-	typ := fs.String("type", "", "event type prefix: drift, import.approved, dev.driftgate.object.changed.v1, deadletter")
+	typ := fs.String("type", "", "event type prefix: drift, import.approved, dev.driftgate.object.changed.v1, deadletter, invalid")
 	ws := fs.String("workspace", "", "only events of this workspace")
 	obj := fs.String("object", "", "only events about this object or address (suffix of the subject: shop/marketplace, Deployment/shop/marketplace)")
 	out := fs.String("o", "table", "output: table, json or jsonl")
@@ -71,6 +72,9 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 	if err := w.close(); err != nil {
 		return fail(err)
 	}
+	if w.skipped > 0 {
+		fmt.Fprintf(stderr, "driftgate audit: %d messages in the stream are not valid events; left out by the filters (--type invalid shows them)\n", w.skipped)
+	}
 	return 0
 }
 
@@ -92,10 +96,10 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 // normaliseType turns "import", "drift.detected" into "dev.driftgate.import",
-// "dev.driftgate.drift.detected"; "deadletter" stays as it is.
+// "dev.driftgate.drift.detected"; "deadletter" and "invalid" stay as they are.
 func normaliseType(p string) string {
 	p = strings.TrimSuffix(strings.TrimSuffix(p, "*"), ".")
-	if p == "" || p == "deadletter" || strings.HasPrefix(p, "dev.") || strings.HasPrefix("dev.driftgate", p) {
+	if p == "" || p == "deadletter" || p == "invalid" || strings.HasPrefix(p, "dev.") || strings.HasPrefix("dev.driftgate", p) {
 		return p
 	}
 	return "dev.driftgate." + p
@@ -170,9 +174,10 @@ func replay(ctx context.Context, js jetstream.JetStream, f auditFilter, w *audit
 
 // auditWriter prints events as they come, never holding the stream.
 type auditWriter struct {
-	format string
-	w      *bufio.Writer
-	n      int
+	format  string
+	w       *bufio.Writer
+	n       int
+	skipped int // messages that are not valid events, left out by a filter
 }
 
 func newAuditWriter(format string, out io.Writer) (*auditWriter, error) {
@@ -191,35 +196,48 @@ func newAuditWriter(format string, out io.Writer) (*auditWriter, error) {
 func (w *auditWriter) write(f auditFilter, m jetstream.Msg, md *jetstream.MsgMetadata) error {
 	h := m.Headers()
 	typ := h.Get(events.HeaderType)
-	dead := strings.HasPrefix(m.Subject(), events.DeadLetterRoot+".")
-	if dead {
-		typ = "deadletter"
-	}
-	if f.typePrefix != "" && !strings.HasPrefix(typ, f.typePrefix) {
-		return nil
-	}
-	if f.workspace != "" && h.Get(events.HeaderWorkspace) != f.workspace {
-		return nil
-	}
 	var subject, summary string
-	var raw json.RawMessage = m.Data()
-	if dead {
+	var raw json.RawMessage
+	switch {
+	case strings.HasPrefix(m.Subject(), events.DeadLetterRoot+"."):
+		typ = "deadletter"
+		if !matchType(f, typ) || (f.workspace != "" && h.Get(events.HeaderWorkspace) != f.workspace) {
+			return nil
+		}
 		subject = h.Get(events.HeaderOrigSubj)
 		summary = "dead-lettered by " + h.Get(events.HeaderConsumer) + ": " + h.Get(events.HeaderReason)
-		if w.format != "table" {
-			b, _ := json.Marshal(map[string]any{"type": "deadletter", "time": md.Timestamp, "sequence": md.Sequence.Stream,
-				"consumer": h.Get(events.HeaderConsumer), "reason": h.Get(events.HeaderReason), "original_subject": subject})
-			raw = b
-		}
-	} else if f.object != "" || w.format == "table" {
+		raw = w.record(map[string]any{"type": "deadletter", "time": md.Timestamp, "sequence": md.Sequence.Stream,
+			"consumer": h.Get(events.HeaderConsumer), "reason": h.Get(events.HeaderReason), "original_subject": subject})
+	default:
 		e, d, err := events.Decode(m.Data())
-		if err != nil {
-			subject, summary = m.Subject(), "unreadable event: "+err.Error()
-		} else {
-			subject, summary = e.Subject(), d.Summary()
+		if err == nil && typ != e.Type() {
+			err = fmt.Errorf("header type %q does not match the envelope's %q", typ, e.Type())
 		}
+		if err != nil {
+			// A message that is not a valid event is never printed as one:
+			// its body is withheld, only where it was and why it is not a fact.
+			if !matchType(f, "invalid") || f.workspace != "" || f.object != "" {
+				w.skipped++
+				return nil
+			}
+			typ, subject, summary = "invalid", m.Subject(), "not a valid event: "+err.Error()
+			raw = w.record(map[string]any{"type": "invalid", "time": md.Timestamp, "sequence": md.Sequence.Stream,
+				"subject": subject, "reason": err.Error()})
+			break
+		}
+		if !matchType(f, typ) || (f.workspace != "" && h.Get(events.HeaderWorkspace) != f.workspace) {
+			return nil
+		}
+		subject, summary = e.Subject(), d.Summary()
 		if f.object != "" && !matchObject(f.object, subject, d) {
 			return nil
+		}
+		if w.format != "table" {
+			var b bytes.Buffer
+			if err := json.Compact(&b, m.Data()); err != nil {
+				return fmt.Errorf("replay: sequence %d: %w", md.Sequence.Stream, err)
+			}
+			raw = b.Bytes()
 		}
 	}
 	w.n++
@@ -239,6 +257,21 @@ func (w *auditWriter) write(f auditFilter, m jetstream.Msg, md *jetstream.MsgMet
 		_, err := fmt.Fprintf(w.w, "%s%s", sep, raw)
 		return err
 	}
+}
+
+// matchType: no --type, or the type starts with it.
+func matchType(f auditFilter, typ string) bool {
+	return f.typePrefix == "" || strings.HasPrefix(typ, f.typePrefix)
+}
+
+// record encodes a line of audit's own (dead letters, invalid messages); only
+// the JSON formats need it.
+func (w *auditWriter) record(v map[string]any) json.RawMessage {
+	if w.format == "table" {
+		return nil
+	}
+	b, _ := json.Marshal(v) // maps of strings, times and numbers always encode
+	return b
 }
 
 func (w *auditWriter) close() error {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 )
@@ -199,4 +201,90 @@ func BenchmarkAuditReplay100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestAuditNeverPrintsInvalidMessagesAsEvents: bodies a stranger publishes
+// straight into the stream (garbage, a body that pretends to be an approval
+// under another type's header, a valid event pretty-printed over several
+// lines) never come out as events: -o json stays one valid JSON array, -o
+// jsonl one valid JSON object per line, and no planted body is printed.
+func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
+	env := eventstest.Start(t)
+	ctx := context.Background()
+	seed(t, env, 6)
+	e, err := events.New("test", events.NewImport(events.ImportApproved, events.Import{RequestID: "r-planted",
+		WS: "marketplace", Address: "kubernetes_namespace.shop", By: "ceo-canary", At: time.Now()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A valid event over several lines: shown, compacted onto one line.
+	// (Envelopes are not signed, so a valid one a stranger publishes shows
+	// as an event; docs/security.md says what a reader can trust.)
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, bytes.ReplaceAll(planted, []byte("ceo-canary"), []byte("valid-unsigned")), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []*nats.Msg{
+		{Subject: "driftgate.object.changed.x", Data: []byte("garbage-canary\n{\"type\":\"x\"}")},
+		{Subject: "driftgate.object.changed.y", Data: []byte(`{"specversion":"1.0","by":"ceo-canary"}`)},
+		// a well-formed approval under an object.changed header: not a fact
+		{Subject: "driftgate.object.changed.z", Data: planted, Header: nats.Header{events.HeaderType: []string{events.TypeObjectChanged}}},
+	}
+	for _, m := range msgs {
+		if _, err := env.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "driftgate.import.approved.marketplace", Data: pretty.Bytes(),
+		Header: nats.Header{events.HeaderType: []string{events.TypeImportApproved}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	out, errOut, code := audit(t, env.Server.ClientURL(), "-o", "json")
+	if code != 0 {
+		t.Fatalf("audit -o json: exit %d: %s", code, errOut)
+	}
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("audit -o json is not valid JSON: %v\n%s", err, out)
+	}
+	invalid := 0
+	for _, r := range all {
+		if r["type"] == "invalid" {
+			invalid++
+			if r["reason"] == "" || r["subject"] == "" {
+				t.Errorf("invalid record without reason or subject: %v", r)
+			}
+		}
+	}
+	if invalid != 3 || len(all) != 6+4 {
+		t.Errorf("audit -o json: %d records, %d invalid; want 10 and 3\n%s", len(all), invalid, out)
+	}
+	if strings.Contains(out, "canary") {
+		t.Errorf("a planted body was printed:\n%s", out)
+	}
+
+	out, _, code = audit(t, env.Server.ClientURL(), "-o", "jsonl")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != 0 || len(lines) != 10 {
+		t.Fatalf("audit -o jsonl: exit %d, %d lines:\n%s", code, len(lines), out)
+	}
+	for i, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("jsonl line %d is not JSON: %q", i+1, l)
+		}
+	}
+
+	out, errOut, code = audit(t, env.Server.ClientURL(), "--type", "object")
+	if code != 0 || strings.Count(out, "object.changed") != 2 || !strings.Contains(errOut, "3 messages in the stream are not valid events") {
+		t.Errorf("audit --type object: exit %d\n%s\nstderr: %s", code, out, errOut)
+	}
+	out, _, _ = audit(t, env.Server.ClientURL(), "--type", "invalid")
+	if strings.Count(out, "not a valid event") != 3 || !strings.Contains(out, `header type "dev.driftgate.object.changed.v1" does not match`) {
+		t.Errorf("audit --type invalid:\n%s", out)
+	}
 }
