@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +40,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	fail := failer(stderr, "run")
+	if *natsURL == "" {
+		if err := checkListen(*listen); err != nil {
+			return fail(err)
+		}
+	}
 	p, err := service.StartProcess(service.ProcessOptions{Name: "driftgate", Service: "driftgate", Config: *cfgPath,
 		DataDir: *dataDir, LogLevel: *level, Log: stderr})
 	if err != nil {
@@ -76,12 +83,35 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkListen refuses a --listen address the server could never bind, before
+// anything starts.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: not HOST:PORT: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("--listen %q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("--listen %q: host %q is not an IP address or localhost", addr, host)
+	}
+	return nil
+}
+
 // parseFlags parses args; ok is false when the command must exit with code.
+// A bad flag is one line naming it; -h prints the flags.
 func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return 0, false
 		}
+		fmt.Fprintf(out, "%s: %v (-h lists the flags)\n", fs.Name(), err)
 		return 1, false
 	}
 	if fs.NArg() > 0 {

@@ -153,3 +153,30 @@ func TestRunBadConfigIsOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestBadFlagsAreOneLine: an unknown flag or an impossible --listen is one
+// line naming it and exit 1, before anything starts (no config is read, so a
+// missing --config is not what is reported).
+func TestBadFlagsAreOneLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--bogus"}, "driftgate run: flag provided but not defined: -bogus (-h lists the flags)"},
+		{[]string{"audit", "--since=1h", "-x"}, "driftgate audit: flag provided but not defined: -x"},
+		{[]string{"findings", "--nope"}, "driftgate findings: flag provided but not defined: -nope"},
+		{[]string{"run", "--listen", "127.0.0.1:99999"}, `driftgate run: --listen "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{[]string{"run", "--listen", "4222"}, `driftgate run: --listen "4222": not HOST:PORT`},
+		{[]string{"run", "--listen", "nats.example:4222"}, `driftgate run: --listen "nats.example:4222": host "nats.example" is not an IP address or localhost`},
+	} {
+		var out, errb bytes.Buffer
+		code := dispatch(c.args, &out, &errb)
+		if code != 1 || !strings.HasPrefix(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want one line starting %q", c.args, code, errb.String(), c.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"audit", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-since") {
+		t.Errorf("audit -h: exit %d, %q", code, errb.String())
+	}
+}
