@@ -160,6 +160,7 @@ notify:
 		"SLACK_WEBHOOK_URL="+slk.srv.URL+"/services/T0E2E/B0E2E/e2eslacktoken",
 		"DRIFTGATE_WEBHOOK_SECRET="+hookKey,
 		"DRIFTGATE_APPROVER_TOKEN=approver-e2e-31f8",
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), // where approve finds run's NATS token
 	)
 	logPath := filepath.Join(dir, "driftgate.log")
 	logFile, err := os.Create(logPath)

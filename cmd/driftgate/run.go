@@ -44,6 +44,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		if err := checkListen(*listen); err != nil {
 			return fail(err)
 		}
+		if err := checkLoopback(*listen); err != nil {
+			return fail(err)
+		}
 	}
 	p, err := service.StartProcess(service.ProcessOptions{Name: "driftgate", Service: "driftgate", Config: *cfgPath,
 		DataDir: *dataDir, LogLevel: *level, Log: stderr})
@@ -51,6 +54,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer p.Close()
+	if err := p.Cfg.CheckEnv(os.Getenv); err != nil {
+		return fail(err)
+	}
 	url := *natsURL
 	if url == "" {
 		url = p.Cfg.NATS.URL
@@ -58,7 +64,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	var nc *nats.Conn
 	if url == "" {
 		store := filepath.Join(p.DataDir, "jetstream")
-		srv, err := natsembed.Start(natsembed.Options{Listen: *listen, StoreDir: store, Token: os.Getenv(envNATSToken)})
+		token, err := embeddedToken(p.DataDir, os.Getenv)
+		if err != nil {
+			return fail(err)
+		}
+		srv, err := natsembed.Start(natsembed.Options{Listen: *listen, StoreDir: store, Token: token})
 		if err != nil {
 			return fail(err)
 		}
@@ -67,8 +77,15 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			srv.WaitForShutdown()
 			p.Log.Info("embedded NATS stopped")
 		}()
-		p.Log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "store", store)
-		if nc, err = nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Name("driftgate-run"), nats.Token(os.Getenv(envNATSToken))); err != nil {
+		cred := credentialPath(srv.Addr().String(), os.Getenv)
+		if cred != "" {
+			if err := writeSecret(cred, token); err != nil {
+				return fail(fmt.Errorf("leave the NATS token for the CLI: %w", err))
+			}
+		}
+		p.Log.Info("embedded NATS with JetStream; clients need its token", "url", srv.ClientURL(), "store", store,
+			"token_file", filepath.Join(p.DataDir, tokenFile), "cli_token_file", cred)
+		if nc, err = nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Name("driftgate-run"), nats.Token(token)); err != nil {
 			return fail(fmt.Errorf("connect to embedded NATS: %w", err))
 		}
 	} else if nc, err = service.Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-run"); err != nil {
@@ -139,7 +156,7 @@ func connectCLI(url string) (*nats.Conn, jetstream.JetStream, error) {
 		url = "nats://127.0.0.1:4222"
 	}
 	opts := []nats.Option{nats.Name("driftgate-cli"), nats.MaxReconnects(0)}
-	if tok := os.Getenv(envNATSToken); tok != "" {
+	if tok := cliToken(url, os.Getenv); tok != "" {
 		opts = append(opts, nats.Token(tok))
 	}
 	nc, err := nats.Connect(url, opts...)

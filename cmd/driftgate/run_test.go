@@ -51,7 +51,9 @@ func TestRunServesAuditAndStopsOnSIGTERM(t *testing.T) {
 	listen, httpAddr := freePort(t), freePort(t)
 	var logs bytes.Buffer
 	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
-	run.Stderr = &logs
+	// The CLI finds run's token under the user's config dir: one of the test's own.
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "DRIFTGATE_NATS_TOKEN=")
+	run.Env, run.Stderr = env, &logs
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,21 @@ func TestRunServesAuditAndStopsOnSIGTERM(t *testing.T) {
 	// Publish a few facts as a service would, then read them back with
 	// `driftgate audit` from a second process.
 	url := "nats://" + listen
-	nc, err := nats.Connect(url)
+	// Closed by default: an anonymous client is refused; the token run made
+	// is in the data dir, readable by its owner only.
+	if nc, err := nats.Connect(url, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client connected to the default driftgate run")
+	} else if !strings.Contains(err.Error(), "Authorization Violation") {
+		t.Errorf("anonymous client: %v, want an authorization violation", err)
+	}
+	tokPath := filepath.Join(dir, "data", "nats.token")
+	st, err := os.Stat(tokPath)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, mode %v; want 0600", err, st)
+	}
+	tok, _ := os.ReadFile(tokPath)
+	nc, err := nats.Connect(url, nats.Token(strings.TrimSpace(string(tok))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +113,9 @@ func TestRunServesAuditAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}
 	nc.Close()
-	out, err := exec.Command(bin, "audit", "--nats-url", url, "--type", "cluster.health").CombinedOutput()
+	audit := exec.Command(bin, "audit", "--nats-url", url, "--type", "cluster.health")
+	audit.Env = env
+	out, err := audit.CombinedOutput()
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
@@ -106,7 +124,7 @@ func TestRunServesAuditAndStopsOnSIGTERM(t *testing.T) {
 	}
 	// The default URL reaches `driftgate run` through DRIFTGATE_NATS_URL.
 	aud := exec.Command(bin, "audit", "-o", "jsonl")
-	aud.Env = append(os.Environ(), "DRIFTGATE_NATS_URL="+url)
+	aud.Env = append(env, "DRIFTGATE_NATS_URL="+url)
 	if out, err := aud.CombinedOutput(); err != nil || strings.Count(string(out), "\n") != 5 {
 		t.Fatalf("audit via env: %v\n%s", err, out)
 	}
@@ -178,5 +196,41 @@ func TestBadFlagsAreOneLine(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := dispatch([]string{"audit", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-since") {
 		t.Errorf("audit -h: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestRunRefusesBeforeStarting: a secret variable the config names but the
+// environment leaves empty, or a --listen beyond loopback, is one line and
+// nothing starts (no token, no JetStream store in the data dir).
+func TestRunRefusesBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "driftgate.yaml")
+	yml := "notify:\n  sinks:\n    - {name: hook, webhook: {url: \"http://127.0.0.1:1/hook\", secret_env: DG_TEST_EMPTY_SECRET}}\n"
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DG_TEST_EMPTY_SECRET", "")
+	data := filepath.Join(dir, "data")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--config", cfg, "--data-dir", data, "--listen", freePort(t)},
+			cfg + ":3:74: notify.sinks[0].webhook.secret_env: environment variable DG_TEST_EMPTY_SECRET is empty; it must hold the webhook signing secret"},
+		{[]string{"run", "--config", cfg, "--data-dir", data, "--listen", "0.0.0.0:4222"},
+			`--listen "0.0.0.0:4222": the embedded NATS serves loopback only`},
+		{[]string{"run", "--config", cfg, "--data-dir", data, "--listen", ":4222"},
+			`--listen ":4222": the embedded NATS serves loopback only`},
+	} {
+		var out, errb bytes.Buffer
+		code := dispatch(c.args, &out, &errb)
+		if code != 1 || !strings.HasPrefix(errb.String(), "driftgate run: "+c.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want %q", c.args[len(c.args)-1], code, errb.String(), c.want)
+		}
+	}
+	for _, f := range []string{"nats.token", "jetstream"} {
+		if _, err := os.Stat(filepath.Join(data, f)); err == nil {
+			t.Errorf("%s exists: something started", f)
+		}
 	}
 }
