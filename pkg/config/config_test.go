@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -104,5 +106,48 @@ func TestBackendArgs(t *testing.T) {
 		`odd="unterminated`, "use_path_style=true"}
 	if got := config.BackendArgs(m); !slices.Equal(got, want) {
 		t.Fatalf("BackendArgs() = %q, want %q", got, want)
+	}
+}
+
+// TestLoadChecksWorkspaceDirs: Load (a file on this machine) refuses a
+// workspace dir that does not exist or is a file, with the field's line;
+// relative dirs are read from the config file's directory.
+func TestLoadChecksWorkspaceDirs(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "ws"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ wsDir, want string }{
+		{"ws", ""},
+		{filepath.Join(dir, "ws"), ""},
+		{"missing", `:3:10: workspaces[0].dir: "missing" does not exist`},
+		{"file", `:3:10: workspaces[0].dir: "file" is not a directory`},
+	} {
+		p := filepath.Join(dir, "driftgate.yaml")
+		if err := os.WriteFile(p, []byte("workspaces:\n  - name: a\n    dir: "+c.wsDir+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := config.Load(p)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("dir %q: %v", c.wsDir, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("dir %q: error %v, want %q", c.wsDir, err, c.want)
+		}
+	}
+}
+
+func TestYAMLErrorsKeepTheirLines(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"nats:\n  url: \"\"\nnats:\n  stream_max_age: 1h\n", `driftgate.yaml:3: mapping key "nats" already defined at line 1`},
+		{"watch:\n  workers: -3\n", "driftgate.yaml:2:12: watch.workers: -3: must not be negative"},
+	} {
+		_, err := config.Parse("driftgate.yaml", []byte(c.src))
+		if err == nil || err.Error() != c.want && !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want %q", c.src, err, c.want)
+		}
 	}
 }

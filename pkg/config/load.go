@@ -49,7 +49,14 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, b)
+	f, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkDirs(); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // Parse strictly decodes and validates config text; name is used in errors.
@@ -86,10 +93,11 @@ func errEOF(err error) error {
 	return errors.New("not eof")
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+):?\s*`)
+var yamlLine = regexp.MustCompile(`^line (\d+):\s*`)
 
 func yamlErrLine(err error) int {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	s := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "yaml: "), "unmarshal errors:\n  ")
+	if m := yamlLine.FindStringSubmatch(s); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
@@ -99,6 +107,8 @@ func yamlErrLine(err error) int {
 func yamlErrMsg(err error) string {
 	s := strings.TrimPrefix(err.Error(), "yaml: ")
 	s = strings.TrimPrefix(s, "unmarshal errors:\n  ")
+	// The leading "line N:" becomes the Error's Line; a line the message
+	// refers to ("already defined at line 2") stays in it.
 	s = yamlLine.ReplaceAllString(s, "")
 	return strings.ReplaceAll(s, "\n", "; ")
 }
@@ -254,6 +264,9 @@ func (f *File) validate() error {
 		if !resRE.MatchString(r) {
 			return f.errf(fmt.Sprintf("watch.resources[%d]", i), "%q is not a resource as kubectl names it (deployments.apps, configmaps) or auto", r)
 		}
+	}
+	if f.Watch.Workers < 0 {
+		return f.errf("watch.workers", "%d: must not be negative (0: the default)", f.Watch.Workers)
 	}
 	if f.Watch.ProbeFailures < 0 {
 		return f.errf("watch.probe_failures", "must not be negative")
