@@ -335,7 +335,7 @@ func TestRedaction(t *testing.T) {
 			t.Errorf("%s: class %s", r.Finding.Address, r.Finding.Class)
 		}
 		for f, v := range r.Excerpt.After {
-			if v != Redacted {
+			if v != tfkube.Redacted {
 				t.Errorf("%s: %s = %v, want redacted", r.Finding.Address, f, v)
 			}
 		}
