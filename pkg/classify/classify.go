@@ -333,7 +333,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 // fieldPlanned reports whether a planned change touches field f.
 func fieldPlanned(cs []change, f string) bool {
 	for _, c := range cs {
-		if c.field != "" && f != "" && (c.field == f || tfkube.FieldUnder(f, c.field) || tfkube.FieldUnder(c.field, f)) {
+		if c.field != "" && f != "" && tfkube.FieldMatches(c.field, f) {
 			return true
 		}
 	}
@@ -347,7 +347,7 @@ func driftFieldAt(d *tfjson.ResourceChange, f string) bool {
 		return false
 	}
 	for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After, nil) {
-		if ch.field != "" && (ch.field == f || tfkube.FieldUnder(f, ch.field) || tfkube.FieldUnder(ch.field, f)) {
+		if ch.field != "" && tfkube.FieldMatches(ch.field, f) {
 			return true
 		}
 	}

@@ -449,3 +449,20 @@ func TestUnowned(t *testing.T) {
 		t.Fatal("the provider's own writes are not findings")
 	}
 }
+
+// TestWritesTie: the last writer of an object is chosen as the watcher and
+// the field owners choose (tfkube.ClaimsFirst); a tie in time went to the
+// first managedFields entry before.
+func TestWritesTie(t *testing.T) {
+	t1 := time.Unix(1, 0)
+	ev := &events.ObjectChanged{
+		Paths: []string{"metadata.labels.a"},
+		Managers: []events.PathOwner{
+			{Attribution: events.Attribution{Manager: "alpha", Operation: "Update", Time: &t1}},
+			{Attribution: events.Attribution{Manager: "zeta", Operation: "Apply", Time: &t1}},
+		},
+	}
+	if got := Writes(ev); len(got) != 1 || got[0].Manager != "zeta" {
+		t.Fatalf("writes %+v, want metadata.labels.a by zeta (Apply wins a tie)", got)
+	}
+}
