@@ -105,11 +105,12 @@ func (r *ChurnRecord) Churning(flips int, window time.Duration, now time.Time) (
 
 // Writes lists who wrote which path in one observed change: the watcher's
 // attribution of the path, else the manager that wrote the object last
-// (a removed field has no owner left, but someone removed it).
+// (a removed field has no owner left, but someone removed it; managers
+// ordered by tfkube.ClaimsFirst, as the watcher orders them).
 func Writes(ev *events.ObjectChanged) []events.PathOwner {
 	var latest events.Attribution
 	for _, m := range ev.Managers {
-		if latest.Manager == "" || (m.Time != nil && (latest.Time == nil || m.Time.After(*latest.Time))) {
+		if latest.Manager == "" || tfkube.ClaimsFirst(m.Attribution, latest) {
 			latest = m.Attribution
 		}
 	}

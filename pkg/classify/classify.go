@@ -228,18 +228,13 @@ type change struct {
 	field string // Kubernetes field path ("" when unknown)
 }
 
-func attrChanges(tfType string, before, after any) []change {
+// attrChanges lists the attributes that differ between before and after
+// and those unknown until apply, as the importer's verifier reads them
+// (tfkube.AttrChanges).
+func attrChanges(tfType string, before, after, afterUnknown any) []change {
 	var out []change
-	for _, p := range tfkube.Diff(before, after) {
-		values := after
-		if _, ok := tfkube.ValueAt(after, p); !ok {
-			values = before
-		}
-		a := tfkube.ClassifyAttrIn(tfType, p, values)
-		if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
-			continue
-		}
-		out = append(out, change{path: p, attr: a, field: a.Field})
+	for _, ch := range tfkube.AttrChanges(tfType, before, after, afterUnknown) {
+		out = append(out, change{path: ch.Path, attr: ch.Attr, field: ch.Attr.Field})
 	}
 	return out
 }
@@ -273,14 +268,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 	plannedAt := map[string]bool{}
 	plannedLive := false
 	if rc != nil && act != "none" {
-		plannedChanges = attrChanges(rc.Type, rc.Change.Before, rc.Change.After)
-		for _, p := range tfkube.UnknownPaths(rc.Change.AfterUnknown) {
-			a := tfkube.ClassifyAttr(rc.Type, p)
-			if a.Kind == tfkube.AttrNoise || a.Kind == tfkube.AttrTerraform {
-				continue
-			}
-			plannedChanges = append(plannedChanges, change{path: p, attr: a, field: a.Field})
-		}
+		plannedChanges = attrChanges(rc.Type, rc.Change.Before, rc.Change.After, rc.Change.AfterUnknown)
 		for _, ch := range plannedChanges {
 			plannedAt[ch.path.String()] = true
 			if ch.attr.Kind == tfkube.AttrLive {
@@ -293,7 +281,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 	driftAt := map[string]bool{}
 	if d != nil {
 		var fields []driftField
-		for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After) {
+		for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After, nil) {
 			driftAt[ch.path.String()] = true
 			switch ch.attr.Kind {
 			case tfkube.AttrField:
@@ -345,7 +333,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 // fieldPlanned reports whether a planned change touches field f.
 func fieldPlanned(cs []change, f string) bool {
 	for _, c := range cs {
-		if c.field != "" && f != "" && (c.field == f || tfkube.FieldUnder(f, c.field) || tfkube.FieldUnder(c.field, f)) {
+		if c.field != "" && f != "" && tfkube.FieldMatches(c.field, f) {
 			return true
 		}
 	}
@@ -358,8 +346,8 @@ func driftFieldAt(d *tfjson.ResourceChange, f string) bool {
 	if d == nil {
 		return false
 	}
-	for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After) {
-		if ch.field != "" && (ch.field == f || tfkube.FieldUnder(f, ch.field) || tfkube.FieldUnder(ch.field, f)) {
+	for _, ch := range attrChanges(d.Type, d.Change.Before, d.Change.After, nil) {
+		if ch.field != "" && tfkube.FieldMatches(ch.field, f) {
 			return true
 		}
 	}
@@ -382,14 +370,9 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 	excerpt := events.Excerpt{}
 	for _, f := range fields {
 		owner := ownerOf(f.field, observed, rec)
-		reason := ""
-		switch {
-		case !f.reverted:
-			reason = "not set by the configuration"
-		case c.ruleIgnores(obj, f.field, owner.Manager):
-			reason = "matched by an ignore rule"
-		case owner.Manager != "" && IsController(owner.Manager):
-			reason = "owned by " + owner.Manager
+		reason := "not set by the configuration"
+		if f.reverted {
+			reason = tfkube.IgnoreReason(c.ws.Ignore, obj, f.field, owner.Manager)
 		}
 		if reason != "" {
 			ignored = append(ignored, f.field)
@@ -470,7 +453,7 @@ func KindRisk(obj tfkube.Object, highRisk []string) string {
 	if obj.Kind == "" {
 		return events.RiskLow
 	}
-	if obj.Group == "" && obj.Kind == "Secret" || tfkube.Stateful(obj.Group, obj.Kind) {
+	if tfkube.SecretKind(obj) || tfkube.Stateful(obj.Group, obj.Kind) {
 		return events.RiskHigh
 	}
 	res := ""
@@ -487,75 +470,8 @@ func KindRisk(obj tfkube.Object, highRisk []string) string {
 	return events.RiskLow
 }
 
-// ruleIgnores reports whether an ignore rule of the workspace covers field
-// of obj, currently owned by manager.
-func (c *Classifier) ruleIgnores(obj tfkube.Object, field, manager string) bool {
-	return RuleIgnores(c.ws.Ignore, obj, field, manager)
-}
-
-// RuleIgnores reports whether one of rules covers field of obj owned by
-// manager: the rule's resource (any when empty) names obj's kind, one of its
-// paths (any when empty) is field or a parent of it, and one of its managers
-// (any when empty) is manager.
-func RuleIgnores(rules []config.IgnoreRule, obj tfkube.Object, field, manager string) bool {
-	res := obj.Resource
-	if i := strings.IndexByte(res, '.'); i > 0 {
-		res = res[:i]
-	}
-	for _, r := range rules {
-		if r.Resource != "" && !tfkube.KindMatches(r.Resource, obj.Group, obj.Kind, res) {
-			continue
-		}
-		if len(r.Paths) > 0 {
-			hit := false
-			for _, p := range r.Paths {
-				if tfkube.FieldUnder(field, p) {
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				continue
-			}
-		}
-		if len(r.Managers) > 0 {
-			hit := false
-			for _, m := range r.Managers {
-				if strings.EqualFold(m, manager) {
-					hit = true
-					break
-				}
-			}
-			if !hit {
-				continue
-			}
-		}
-		return true
-	}
-	return false
-}
-
-// controllers are field managers of well-known controllers.
-var controllers = map[string]bool{
-	"kube-controller-manager": true, "horizontal-pod-autoscaler": true, "manager": true, "cnpg": true,
-	"cloudnative-pg": true, "kustomize-controller": true, "helm-controller": true, "vpa-updater": true,
-	"vpa-recommender": true, "cluster-autoscaler": true, "kubelet": true, "argocd": true,
-}
-
-// IsController reports whether a field manager is a controller rather than
-// a person or a provisioning tool: well-known controllers (HPA,
-// kube-controller-manager, Argo CD, Flux, kubebuilder's default "manager"),
-// and any manager whose name says controller or operator. Drift only in
-// fields a controller owns is "ignored"; drift written by kubectl, Helm, a
-// dashboard or any unknown client is "changed".
-func IsController(manager string) bool {
-	m := strings.ToLower(manager)
-	return controllers[m] || strings.Contains(m, "controller") || strings.Contains(m, "operator")
-}
-
 // ownerOf attributes a field: the watcher's latest observation of a change
-// at or below it, else the inventory's owner of the field or its closest
-// parent.
+// at or below it, else the inventory's owner of it (tfkube.OwnerOf).
 func ownerOf(field string, observed []events.PathOwner, rec *events.InventoryRecord) events.Attribution {
 	for i := len(observed) - 1; i >= 0; i-- {
 		o := observed[i]
@@ -563,21 +479,10 @@ func ownerOf(field string, observed []events.PathOwner, rec *events.InventoryRec
 			return o.Attribution
 		}
 	}
-	if rec == nil || field == "" {
+	if rec == nil {
 		return events.Attribution{}
 	}
-	if a, ok := rec.FieldOwners[field]; ok {
-		return a
-	}
-	best, bestLen := events.Attribution{}, -1
-	for p, a := range rec.FieldOwners {
-		if tfkube.FieldUnder(field, p) || tfkube.FieldUnder(p, field) {
-			if n := len(tfkube.FieldShape(p)); n > bestLen {
-				best, bestLen = a, n
-			}
-		}
-	}
-	return best
+	return tfkube.OwnerOf(field, rec.FieldOwners)
 }
 
 func managers(ms []events.PathOwner) []events.Attribution {

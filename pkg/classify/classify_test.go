@@ -335,7 +335,7 @@ func TestRedaction(t *testing.T) {
 			t.Errorf("%s: class %s", r.Finding.Address, r.Finding.Class)
 		}
 		for f, v := range r.Excerpt.After {
-			if v != Redacted {
+			if v != tfkube.Redacted {
 				t.Errorf("%s: %s = %v, want redacted", r.Finding.Address, f, v)
 			}
 		}
@@ -447,5 +447,22 @@ func TestUnowned(t *testing.T) {
 	}
 	if _, ok := Unowned(Workspace{Name: "db"}, "a", obj, writes[2:], nil, time.Now()); ok {
 		t.Fatal("the provider's own writes are not findings")
+	}
+}
+
+// TestWritesTie: the last writer of an object is chosen as the watcher and
+// the field owners choose (tfkube.ClaimsFirst); a tie in time went to the
+// first managedFields entry before.
+func TestWritesTie(t *testing.T) {
+	t1 := time.Unix(1, 0)
+	ev := &events.ObjectChanged{
+		Paths: []string{"metadata.labels.a"},
+		Managers: []events.PathOwner{
+			{Attribution: events.Attribution{Manager: "alpha", Operation: "Update", Time: &t1}},
+			{Attribution: events.Attribution{Manager: "zeta", Operation: "Apply", Time: &t1}},
+		},
+	}
+	if got := Writes(ev); len(got) != 1 || got[0].Manager != "zeta" {
+		t.Fatalf("writes %+v, want metadata.labels.a by zeta (Apply wins a tie)", got)
 	}
 }

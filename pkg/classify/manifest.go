@@ -9,14 +9,6 @@ import (
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
-// kubernetesControlFields are what kubectl_manifest leaves out of its
-// comparison (the provider's kubernetesControlFields).
-var kubernetesControlFields = []string{
-	"metadata.annotations.kubectl.kubernetes.io/last-applied-configuration",
-	"metadata.creationTimestamp", "metadata.generation", "metadata.managedFields",
-	"metadata.resourceVersion", "metadata.selfLink", "metadata.uid", "status",
-}
-
 // liveField is one drifted field of a manifest resource with its desired
 // and live values.
 type liveField struct {
@@ -42,7 +34,7 @@ func (c *Classifier) liveDriftFields(ctx context.Context, d *tfjson.ResourceChan
 			var out []liveField
 			for _, p := range leaves(desired) {
 				f := tfkube.FieldPath(p)
-				if controlField(f) {
+				if tfkube.ControlField(f) {
 					continue
 				}
 				want, _ := tfkube.ValueAt(desired, p)
@@ -83,15 +75,6 @@ func (c *Classifier) liveDriftFields(ctx context.Context, d *tfjson.ResourceChan
 		out = append(out, liveField{})
 	}
 	return out
-}
-
-func controlField(f string) bool {
-	for _, c := range kubernetesControlFields {
-		if tfkube.FieldUnder(f, c) {
-			return true
-		}
-	}
-	return false
 }
 
 // normalizeScalar compares YAML scalars the way kubectl_manifest does: as

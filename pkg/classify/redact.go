@@ -9,17 +9,8 @@ import (
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
-// Redacted replaces every value that must not leave the planner.
-const Redacted = "(sensitive)"
-
 // maxExcerptValue caps one excerpt value's length.
 const maxExcerptValue = 256
-
-// SecretKind reports whether obj holds secret data in its fields (a core
-// Secret): every value of it is redacted, not only those the plan marks.
-func SecretKind(obj tfkube.Object) bool {
-	return obj.Group == "" && obj.Kind == "Secret"
-}
 
 // addExcerpt adds the before/after values of one field, redacted where the
 // plan marks them sensitive or the object is a Secret.
@@ -27,7 +18,7 @@ func addExcerpt(e *events.Excerpt, field string, p tfkube.Path, ch *tfjson.Chang
 	if field == "" || ch == nil {
 		return
 	}
-	secret := SecretKind(obj) || tfkube.Sensitive(ch.BeforeSensitive, p) || tfkube.Sensitive(ch.AfterSensitive, p)
+	secret := tfkube.SecretKind(obj) || tfkube.SensitiveAt(ch.BeforeSensitive, ch.AfterSensitive, p)
 	before, _ := tfkube.ValueAt(ch.Before, p)
 	after, afterKnown := tfkube.ValueAt(ch.After, p)
 	if !afterKnown && tfkube.Sensitive(ch.AfterUnknown, p) {
@@ -42,7 +33,7 @@ func addLiveExcerpt(e *events.Excerpt, f liveField, obj tfkube.Object) {
 	}
 	// yaml_body is sensitive as a whole in kubectl_manifest: only the live
 	// value is shown, and nothing of a Secret.
-	put(e, f.field, Redacted, f.live, SecretKind(obj))
+	put(e, f.field, tfkube.Redacted, f.live, tfkube.SecretKind(obj))
 }
 
 func put(e *events.Excerpt, field string, before, after any, secret bool) {
@@ -53,7 +44,7 @@ func put(e *events.Excerpt, field string, before, after any, secret bool) {
 		e.After = map[string]any{}
 	}
 	if secret {
-		e.Before[field], e.After[field] = Redacted, Redacted
+		e.Before[field], e.After[field] = tfkube.Redacted, tfkube.Redacted
 		return
 	}
 	e.Before[field], e.After[field] = excerptValue(before), excerptValue(after)

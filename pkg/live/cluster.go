@@ -123,7 +123,7 @@ func Record(cluster string, u *unstructured.Unstructured, gvr schema.GroupVersio
 		Resource:        tfkube.ResourceName(gvr.Resource, gvr.Group),
 		ResourceVersion: u.GetResourceVersion(),
 		Generation:      u.GetGeneration(),
-		FieldOwners:     FieldOwners(u.GetManagedFields()),
+		FieldOwners:     tfkube.FieldOwners(u.GetManagedFields()),
 		Labels:          u.GetLabels(),
 		UpdatedAt:       time.Now().UTC(),
 	}

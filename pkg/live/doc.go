@@ -6,6 +6,6 @@
 //   - Cluster reads the cluster itself (for driftgate gate, which runs with
 //     no pipeline), and can read whole objects (classify.ObjectReader).
 //
-// FieldOwners turns metadata.managedFields into the dotted field paths the
-// watcher uses.
+// A record's field owners come from tfkube.FieldOwners, as the watcher's
+// inventory records' do.
 package live

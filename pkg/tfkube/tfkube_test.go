@@ -120,6 +120,15 @@ func TestClassifyAttr(t *testing.T) {
 		{"kubernetes_manifest", Path{"object", "spec", "replicas"}, Attr{AttrField, "spec.replicas"}},
 		{"kubernetes_manifest", Path{"object", "spec", "containers", 0, "image"}, Attr{AttrField, "spec.containers[0].image"}},
 		{"kubernetes_manifest", Path{"object", "metadata", "resourceVersion"}, Attr{AttrNoise, ""}},
+		// One bookkeeping list for both provider styles: selfLink was a field
+		// of kubernetes_manifest's object, self_link noise of typed resources.
+		{"kubernetes_manifest", Path{"object", "metadata", "selfLink"}, Attr{AttrNoise, ""}},
+		{"kubernetes_deployment", Path{"metadata", 0, "self_link"}, Attr{AttrNoise, ""}},
+		{"kubernetes_deployment", Path{"metadata", 0, "uid"}, Attr{AttrNoise, ""}},
+		{"kubernetes_manifest", Path{"object", "metadata", "labels", "app"}, Attr{AttrField, "metadata.labels.app"}},
+		// Odd map keys are written in the shared notation.
+		{"kubernetes_config_map", Path{"data", "a[0]"}, Attr{AttrField, `data["a[0]"]`}},
+		{"kubernetes_manifest", Path{"object", "data", ""}, Attr{AttrField, `data[""]`}},
 		{"kubernetes_manifest", Path{"manifest", "data", "k"}, Attr{AttrConfig, "data.k"}},
 		{"kubernetes_manifest", Path{"wait"}, Attr{AttrTerraform, ""}},
 	}

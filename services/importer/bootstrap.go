@@ -316,8 +316,8 @@ func (l liveRecords) Get(ctx context.Context, o events.ObjectRef) (*events.Inven
 	for _, m := range s.ManagedFields {
 		rec.Managers = append(rec.Managers, events.PathOwner{Attribution: events.Attribution{Manager: m.Manager, Operation: m.Operation, Time: parseTime(m.Time)}})
 	}
-	for p, m := range s.FieldOwners {
-		rec.FieldOwners[p] = events.Attribution{Manager: m}
+	for p, a := range s.FieldOwners {
+		rec.FieldOwners[p] = a
 	}
 	rec.Owners, rec.Labels = ownerHints(s.Object)
 	return rec, true, nil
@@ -458,20 +458,13 @@ func predict(ctx context.Context, ws *execute.Workspace, items []BootstrapItem) 
 		it := &items[i]
 		f := it.Finding
 		obj := tfkube.Object{Group: f.Object.Group, Version: f.Object.Version, Kind: f.Object.Kind, Namespace: f.Object.Namespace, Name: f.Object.Name}
-		var owners map[string]string
+		var owners map[string]events.Attribution
 		var liveObj map[string]any
 		if s, err := ws.Live.Snapshot(ctx, f.Object); err == nil {
 			owners, liveObj = s.FieldOwners, s.Object
 			obj.Resource = s.Resource
 		}
-		r := verify.Check(onlyAddress(p, f.Address), f.Address, verify.Rules{
-			Secret: classify.SecretKind(obj),
-			Live:   liveObj,
-			Ignored: func(field string) bool {
-				m := execute.OwnerOf(field, owners)
-				return classify.RuleIgnores(ws.Ignore, obj, field, m) || (m != "" && classify.IsController(m))
-			},
-		})
+		r := verify.Check(onlyAddress(p, f.Address), f.Address, verify.RulesFor(obj, ws.Ignore, owners, liveObj))
 		if r.Manifest != nil {
 			snap, err := ws.Live.Snapshot(ctx, f.Object)
 			if err != nil {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
@@ -248,7 +247,7 @@ func createdBy(rec *events.InventoryRecord, f events.Finding) string {
 		return ti.Before(*tj)
 	})
 	for _, m := range ms {
-		if m.Manager == "" || classify.IsController(m.Manager) && len(ms) > 1 {
+		if m.Manager == "" || tfkube.IsController(m.Manager) && len(ms) > 1 {
 			continue
 		}
 		s := m.Manager

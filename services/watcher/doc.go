@@ -3,9 +3,9 @@
 // paths, attribution, owner hints), keeps the live inventory in NATS KV, and
 // reports cluster health. See docs/watcher.md.
 //
-// The parts live in internal/:
+// Field paths and managedFields parsing are the shared model's
+// (pkg/tfkube). The parts live in internal/:
 //
-//   - fieldpath: the dotted path notation and managedFields parsing
 //   - snapshot: what is kept of a live object (fingerprint, owners), the
 //     changed-path diff, attribution, owner hints, Secret redaction
 //   - inventory: records in the inventory KV bucket

@@ -20,7 +20,6 @@ import (
 
 	tfjson "github.com/hashicorp/terraform-json"
 
-	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
@@ -434,42 +433,18 @@ func (r *run) verifyAndCommit(ctx context.Context, refresh bool) (Outcome, error
 	return r.finish(Succeeded, StepDone, ""), nil
 }
 
-func (r *run) check(p *tfjson.Plan, owners map[string]string, liveObj map[string]any) verify.Result {
+func (r *run) check(p *tfjson.Plan, owners map[string]events.Attribution, liveObj map[string]any) verify.Result {
 	o := r.req.Object
 	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
 		UID: o.UID, Resource: r.entry.Snapshot.Resource}
-	return verify.Check(p, r.req.Address, verify.Rules{
-		Secret: classify.SecretKind(obj),
-		Live:   liveObj,
-		Ignored: func(field string) bool {
-			m := OwnerOf(field, owners)
-			return classify.RuleIgnores(r.ws.Ignore, obj, field, m) || (m != "" && classify.IsController(m))
-		},
-	})
-}
-
-// OwnerOf returns the field manager that owns field (or its closest owned
-// parent or child) in owners, as live.Snapshot.FieldOwners has them.
-func OwnerOf(field string, owners map[string]string) string {
-	if m, ok := owners[field]; ok {
-		return m
-	}
-	best, bestLen := "", -1
-	for p, m := range owners {
-		if tfkube.FieldUnder(field, p) || tfkube.FieldUnder(p, field) {
-			if n := len(tfkube.FieldShape(p)); n > bestLen || (n == bestLen && m < best) {
-				best, bestLen = m, n
-			}
-		}
-	}
-	return best
+	return verify.Check(p, r.req.Address, verify.RulesFor(obj, r.ws.Ignore, owners, liveObj))
 }
 
 // settle writes the planned values of Terraform-only attributes into the
 // state the import wrote (a compare-and-set on its version: no provider, no
 // API request), then re-plans without refresh to prove the next plan is
 // clean for the address.
-func (r *run) settle(ctx context.Context, values map[string]any, marks [][]statefile.Step, manifest bool, owners map[string]string, liveObj map[string]any) error {
+func (r *run) settle(ctx context.Context, values map[string]any, marks [][]statefile.Step, manifest bool, owners map[string]events.Attribution, liveObj map[string]any) error {
 	ws, req := r.ws, r.req
 	if err := r.put(ctx, values, nil); err != nil {
 		return err
@@ -536,7 +511,7 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 
 // settled plans the address against the state as it is (no refresh) and
 // reports whether the plan leaves it alone (or changes only ignored fields).
-func (r *run) settled(ctx context.Context, owners map[string]string, liveObj map[string]any) (bool, verify.Result, error) {
+func (r *run) settled(ctx context.Context, owners map[string]events.Attribution, liveObj map[string]any) (bool, verify.Result, error) {
 	pctx, cancel := r.e.bounded(ctx)
 	p, err := r.ws.TF.Plan(pctx, tfwork.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
 	cancel()
@@ -579,7 +554,7 @@ func (r *run) put(ctx context.Context, values map[string]any, marks [][]statefil
 }
 
 // compareManifest compares a kubectl_manifest's YAML with the live object.
-func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, _ map[string]string) (blocking, ignored []string, err error) {
+func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, _ map[string]events.Attribution) (blocking, ignored []string, err error) {
 	snap, err := r.ws.Live.Snapshot(ctx, r.req.Object)
 	if err != nil {
 		return nil, nil, err
@@ -600,17 +575,16 @@ func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap l
 		return nil, nil, err
 	}
 	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Resource: snap.Resource}
-	secret := classify.SecretKind(obj)
+	vr := verify.RulesFor(obj, rules, snap.FieldOwners, snap.Object)
 	for _, x := range mm {
 		field := x.Field()
-		mgr := OwnerOf(field, snap.FieldOwners)
-		if classify.RuleIgnores(rules, obj, field, mgr) || (mgr != "" && classify.IsController(mgr)) {
+		if vr.Ignored(field) {
 			ignored = append(ignored, field)
 			continue
 		}
 		cfg, lv := x.Config, x.Live
-		if secret || sensitiveKey(x.Key, m.SensitiveFields) {
-			cfg, lv = "(sensitive)", "(sensitive)"
+		if vr.Secret || manifest.Covered(x.Key, m.SensitiveFields) {
+			cfg, lv = tfkube.Redacted, tfkube.Redacted
 		}
 		if x.Missing {
 			lv = "absent"
@@ -618,15 +592,6 @@ func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap l
 		blocking = append(blocking, fmt.Sprintf("%s: %s: %s -> %s", address, x.Key, lv, cfg))
 	}
 	return blocking, ignored, nil
-}
-
-func sensitiveKey(key string, fields []string) bool {
-	for _, f := range fields {
-		if key == f || strings.HasPrefix(key, f+".") {
-			return true
-		}
-	}
-	return false
 }
 
 type blockedError struct{ lines []string }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Reader reads live objects of one cluster.
@@ -73,8 +74,9 @@ type Snapshot struct {
 	// Pods of a workload (selected by spec.selector.matchLabels, or owned
 	// by the object); nil for other kinds.
 	Pods []Pod `json:"pods,omitempty"`
-	// FieldOwners maps owned field paths (spec.replicas) to their manager.
-	FieldOwners map[string]string `json:"-"`
+	// FieldOwners maps owned field paths (spec.replicas) to their manager
+	// (tfkube.FieldOwners).
+	FieldOwners map[string]events.Attribution `json:"-"`
 	// Object is the whole live object.
 	Object map[string]any `json:"-"`
 }
@@ -114,7 +116,7 @@ func (r *Reader) Snapshot(ctx context.Context, o events.ObjectRef) (Snapshot, er
 	s := Snapshot{
 		Exists: true, Resource: resourceName(gvr), UID: string(u.GetUID()),
 		ResourceVersion: u.GetResourceVersion(), Generation: u.GetGeneration(),
-		FieldOwners: map[string]string{}, Object: u.Object,
+		FieldOwners: tfkube.FieldOwners(u.GetManagedFields()), Object: u.Object,
 	}
 	md, _ := json.Marshal([]any{u.GetLabels(), u.GetAnnotations(), u.GetFinalizers(), u.GetOwnerReferences()})
 	s.Metadata = string(md)
@@ -124,12 +126,6 @@ func (r *Reader) Snapshot(ctx context.Context, o events.ObjectRef) (Snapshot, er
 			e.Time = mf.Time.UTC().Format("2006-01-02T15:04:05Z")
 		}
 		s.ManagedFields = append(s.ManagedFields, e)
-		if mf.FieldsV1 != nil {
-			var fs map[string]any
-			if json.Unmarshal(mf.FieldsV1.Raw, &fs) == nil {
-				fieldPaths("", fs, func(p string) { s.FieldOwners[p] = mf.Manager })
-			}
-		}
 	}
 	if namespaced {
 		pods, isWorkload, err := r.pods(ctx, u)
@@ -210,32 +206,6 @@ func (r *Reader) pods(ctx context.Context, u *unstructured.Unstructured) ([]Pod,
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
 	return out, sel != nil || owned, nil
-}
-
-// fieldPaths walks a fieldsV1 set and calls f with the dotted path of every
-// owned field; list items (k:, v:, i:) add no segment, like KubePath.
-func fieldPaths(prefix string, fs map[string]any, f func(string)) {
-	for k, v := range fs {
-		if k == "." {
-			continue
-		}
-		p := prefix
-		if name, ok := strings.CutPrefix(k, "f:"); ok {
-			if p == "" {
-				p = name
-			} else {
-				p += "." + name
-			}
-		}
-		child, _ := v.(map[string]any)
-		if len(child) == 0 {
-			if p != "" {
-				f(p)
-			}
-			continue
-		}
-		fieldPaths(p, child, f)
-	}
 }
 
 // Changes lists how after differs from before in what an import must not

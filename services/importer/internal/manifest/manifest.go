@@ -15,14 +15,9 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
-)
 
-// controlFields are the provider's kubernetesControlFields.
-var controlFields = []string{
-	"status", "metadata.finalizers", "metadata.initializers", "metadata.ownerReferences", "metadata.creationTimestamp",
-	"metadata.generation", "metadata.resourceVersion", "metadata.uid",
-	"metadata.annotations.kubectl.kubernetes.io/last-applied-configuration", "metadata.managedFields",
-}
+	"github.com/driftgate/driftgate/pkg/tfkube"
+)
 
 // Mismatch is one field the configuration sets to another value than live.
 type Mismatch struct {
@@ -53,13 +48,9 @@ func Compare(body string, live map[string]any, ignoreFields []string) ([]Mismatc
 	fu, fl := map[string]string{}, map[string]string{}
 	flatten(fu, "", user)
 	flatten(fl, "", liveObj)
-	trim := append(append([]string(nil), controlFields...), ignoreFields...)
 	for k := range fu {
-		for _, t := range trim {
-			if k == t || strings.HasPrefix(k, t+".") {
-				delete(fu, k)
-				break
-			}
+		if tfkube.ControlField(k) || Covered(k, ignoreFields) {
+			delete(fu, k)
 		}
 	}
 	var out []Mismatch
@@ -76,6 +67,17 @@ func Compare(body string, live map[string]any, ignoreFields []string) ([]Mismatc
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// Covered reports whether a flattened key is one of fields or lies inside
+// one: how kubectl_manifest matches its ignore_fields and sensitive_fields.
+func Covered(key string, fields []string) bool {
+	for _, f := range fields {
+		if key == f || strings.HasPrefix(key, f+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func parse(body string) (map[string]any, error) {

@@ -53,3 +53,15 @@ spec:
 		t.Errorf("list: %+v", got)
 	}
 }
+
+// TestCompareControlFields: the control fields are tfkube.ControlField's,
+// the union of the planner's and the importer's former lists; selfLink was
+// only the planner's.
+func TestCompareControlFields(t *testing.T) {
+	live := map[string]any{"metadata": map[string]any{"name": "c", "selfLink": "/api/v1/x",
+		"finalizers": []any{"example.com/keep"}, "ownerReferences": []any{map[string]any{"uid": "u-2"}}}}
+	body := "metadata:\n  name: c\n  selfLink: /api/v1/y\n  finalizers: [example.com/other]\n  ownerReferences:\n  - uid: u-1\nstatus:\n  phase: x\n"
+	if got, err := Compare(body, live, nil); err != nil || len(got) != 0 {
+		t.Errorf("control fields counted: %+v %v", got, err)
+	}
+}

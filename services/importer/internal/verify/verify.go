@@ -5,8 +5,10 @@
 // the planner's "ignored" class); nothing anywhere may be replaced or
 // destroyed.
 //
-// Attribute paths are mapped to Kubernetes fields by the planner's tfkube, so
-// the importer and the planner agree on what "ignored" means.
+// The attributes that differ, their Kubernetes fields and whether a field
+// is ignored come from pkg/tfkube (AttrChanges, IgnoreReason, OwnerOf), as
+// the planner's classifier reads them, so the importer and the planner
+// agree on what "ignored" means.
 package verify
 
 import (
@@ -17,6 +19,8 @@ import (
 
 	tfjson "github.com/hashicorp/terraform-json"
 
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
@@ -66,6 +70,21 @@ type Manifest struct {
 	// Settle are the configuration attributes to write into the state
 	// (yaml_body, yaml_body_parsed).
 	Settle map[string]any
+}
+
+// RulesFor returns the rules for obj as the planner classifies it: a field
+// is ignored when tfkube.IgnoreReason gives a reason for it with its owner
+// in owners (an ignore rule covers it, or a controller owns it); every
+// value of a Secret is redacted; live is the live object (nil when
+// unknown).
+func RulesFor(obj tfkube.Object, ignore []config.IgnoreRule, owners map[string]events.Attribution, live map[string]any) Rules {
+	return Rules{
+		Secret: tfkube.SecretKind(obj),
+		Live:   live,
+		Ignored: func(field string) bool {
+			return tfkube.IgnoreReason(ignore, obj, field, tfkube.OwnerOf(field, owners).Manager) != ""
+		},
+	}
 }
 
 // OK reports whether the import verified (possibly after settling).
@@ -151,7 +170,6 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 			r.Settle[top] = am[top]
 		}
 	}
-	paths := tfkube.Diff(before, after)
 	// Differences only of the state's representation, by top-level
 	// attribute: settled when every difference under it is one.
 	stateOnly := map[string]bool{}
@@ -163,35 +181,21 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 			}
 		}
 	}()
-	unknown := tfkube.UnknownPaths(rc.Change.AfterUnknown)
-	isUnknown := map[string]bool{}
-	for _, p := range unknown {
-		isUnknown[p.String()] = true
-	}
-	seen := map[string]bool{}
-	for _, p := range append(paths, unknown...) {
-		if seen[p.String()] {
-			continue
-		}
-		seen[p.String()] = true
-		a := tfkube.ClassifyAttr(rc.Type, p)
+	for _, ch := range tfkube.AttrChanges(rc.Type, before, after, rc.Change.AfterUnknown) {
+		p, a, unknown := ch.Path, ch.Attr, ch.Unknown
 		switch a.Kind {
-		case tfkube.AttrNoise:
-			continue
-		case tfkube.AttrTerraform:
-			continue // handled above
 		case tfkube.AttrField:
 			if a.Field != "" && rules.Ignored != nil && rules.Ignored(a.Field) {
 				r.Ignored = append(r.Ignored, a.Field)
 				continue
 			}
-			if !isUnknown[p.String()] && alreadyLive(rules.Live, after, p) {
+			if !unknown && alreadyLive(rules.Live, after, p) {
 				top, _ := p[0].(string)
 				stateOnly[top] = true
 				continue
 			}
 		case tfkube.AttrConfig, tfkube.AttrLive:
-			if rc.Type == tfkube.TypeKubectlManifest && !isUnknown[p.String()] || rc.Type == tfkube.TypeKubectlManifest && a.Kind == tfkube.AttrLive {
+			if rc.Type == tfkube.TypeKubectlManifest && (!unknown || a.Kind == tfkube.AttrLive) {
 				if r.Manifest == nil {
 					r.Manifest = manifestOf(am)
 				}
@@ -205,12 +209,12 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		if what == "" {
 			what = p.String()
 		}
-		if isUnknown[p.String()] {
-			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> (known after apply)", rc.Address, what, show(rc, before, p, true, rules.Secret)))
+		if unknown {
+			r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> (known after apply)", rc.Address, what, show(rc, before, p, rules.Secret)))
 			continue
 		}
 		r.Blocking = append(r.Blocking, fmt.Sprintf("%s: %s: %s -> %s", rc.Address, what,
-			show(rc, before, p, true, rules.Secret), show(rc, after, p, false, rules.Secret)))
+			show(rc, before, p, rules.Secret), show(rc, after, p, rules.Secret)))
 	}
 }
 
@@ -333,16 +337,13 @@ func topKeys(a, b map[string]any) []string {
 	return out
 }
 
-// show renders the value at p, or (sensitive) when the plan marks it so, the
-// resource is a Secret, or it is a manifest body.
-func show(rc *tfjson.ResourceChange, v any, p tfkube.Path, before, secret bool) string {
-	mask := rc.Change.AfterSensitive
-	if before {
-		mask = rc.Change.BeforeSensitive
-	}
+// show renders the value at p, or (sensitive) when the plan marks it so on
+// either side (tfkube.SensitiveAt, as the planner's excerpts), the resource
+// is a Secret, or it is a manifest body.
+func show(rc *tfjson.ResourceChange, v any, p tfkube.Path, secret bool) string {
 	a := tfkube.ClassifyAttr(rc.Type, p)
-	if secret || tfkube.Sensitive(mask, p) || a.Kind == tfkube.AttrConfig || a.Kind == tfkube.AttrLive {
-		return "(sensitive)"
+	if secret || tfkube.SensitiveAt(rc.Change.BeforeSensitive, rc.Change.AfterSensitive, p) || a.Kind == tfkube.AttrConfig || a.Kind == tfkube.AttrLive {
+		return tfkube.Redacted
 	}
 	x, ok := tfkube.ValueAt(v, p)
 	if !ok || x == nil {

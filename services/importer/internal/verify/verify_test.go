@@ -6,6 +6,10 @@ import (
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 func plan(t *testing.T, js string) *tfjson.Plan {
@@ -94,5 +98,73 @@ func TestSecretsAreRedacted(t *testing.T) {
 	}
 	if s := strings.Join(r.Blocking, "\n"); strings.Contains(s, "hunter2") || strings.Contains(s, "swordfish") {
 		t.Errorf("secret value in %q", s)
+	}
+}
+
+// TestRulesFor: the verifier ignores what the planner's classifier ignores
+// (tfkube.IgnoreReason with tfkube.OwnerOf), and names fields as the
+// planner does: a keyed list element by its keys (the verifier named it by
+// index before).
+func TestRulesFor(t *testing.T) {
+	const dep = "kubernetes_deployment.web"
+	spec := func(replicas int, image string) string {
+		b, _ := json.Marshal(map[string]any{"metadata": []any{map[string]any{"name": "web", "namespace": "shop"}},
+			"spec": []any{map[string]any{"replicas": replicas, "template": []any{map[string]any{"spec": []any{map[string]any{
+				"container": []any{map[string]any{"name": "web", "image": image}}}}}}}}})
+		return string(b)
+	}
+	obj := tfkube.Object{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web", Resource: "deployments.apps"}
+	hpa := map[string]events.Attribution{"spec.replicas": {Manager: "horizontal-pod-autoscaler", Operation: "Update"}}
+	person := map[string]events.Attribution{"spec.replicas": {Manager: "kubectl-scale", Operation: "Update"},
+		"spec.template.spec.containers[name=web].image": {Manager: "kubectl-set", Operation: "Update"}}
+	byRule := []config.IgnoreRule{{Resource: "deployments.apps", Paths: []string{"spec.replicas"}}}
+	cases := []struct {
+		name     string
+		before   string
+		ignore   []config.IgnoreRule
+		owners   map[string]events.Attribution
+		ok       bool
+		ignored  []string
+		blocking string
+	}{
+		{name: "a controller owns replicas", before: spec(3, "web:1"), owners: hpa, ok: true, ignored: []string{"spec.replicas"}},
+		{name: "an ignore rule covers replicas", before: spec(3, "web:1"), ignore: byRule, owners: person, ok: true, ignored: []string{"spec.replicas"}},
+		{name: "a person owns replicas", before: spec(3, "web:1"), owners: person, blocking: "spec.replicas: 3 -> 2"},
+		{name: "nobody owns replicas", before: spec(3, "web:1"), blocking: "spec.replicas: 3 -> 2"},
+		{name: "a keyed element is named by its key", before: spec(2, "web:2"), owners: person,
+			blocking: `spec.template.spec.containers[name=web].image: "web:2" -> "web:1"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := plan(t, `{"format_version":"1.2","resource_changes":[`+rc(dep, "kubernetes_deployment", []string{"update"}, c.before, spec(2, "web:1"), "{}")+`]}`)
+			r := Check(p, dep, RulesFor(obj, c.ignore, c.owners, nil))
+			if r.OK() != c.ok {
+				t.Fatalf("ok=%v, want %v: %+v", r.OK(), c.ok, r)
+			}
+			if c.ignored != nil && strings.Join(r.Ignored, ",") != strings.Join(c.ignored, ",") {
+				t.Errorf("ignored %q, want %q", r.Ignored, c.ignored)
+			}
+			if c.blocking != "" && !strings.Contains(strings.Join(r.Blocking, "\n"), c.blocking) {
+				t.Errorf("blocking %q lacks %q", r.Blocking, c.blocking)
+			}
+		})
+	}
+}
+
+// TestSensitiveOnEitherSide: a value the plan marks sensitive on one side
+// only is redacted on both, as the planner's excerpts redact it (the
+// verifier showed the unmarked side before).
+func TestSensitiveOnEitherSide(t *testing.T) {
+	const addr = "kubernetes_config_map.c"
+	p := plan(t, `{"format_version":"1.2","resource_changes":[{"address":"`+addr+`","mode":"managed","type":"kubernetes_config_map","name":"c",
+		"change":{"actions":["update"],"before":{"metadata":[{"name":"c"}],"data":{"token":"old-token"}},"after":{"metadata":[{"name":"c"}],"data":{"token":"new-token"}},
+		"after_unknown":{},"before_sensitive":{},"after_sensitive":{"data":{"token":true}}}}]}`)
+	r := Check(p, addr, Rules{})
+	if r.OK() {
+		t.Fatal("a changed value verified")
+	}
+	s := strings.Join(r.Blocking, "\n")
+	if strings.Contains(s, "old-token") || strings.Contains(s, "new-token") || !strings.Contains(s, "data.token") {
+		t.Errorf("blocking %q", s)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/driftgate/driftgate/services/watcher/internal/fieldpath"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // MaxPaths caps the changed paths of one change; beyond it the paths are
@@ -69,8 +69,8 @@ func Changed(old, cur *Snapshot, oldStamps map[string]Stamp) []string {
 // leaf in other (a container that appeared or disappeared as a whole), or p.
 // Map keys stay leaves: a new label is metadata.labels.<key>.
 func wholeSubtree(p string, other []Leaf) string {
-	for _, a := range fieldpath.Ancestors(p) {
-		if fieldpath.IsElement(a) && !hasUnder(other, a) {
+	for _, a := range tfkube.Ancestors(p) {
+		if tfkube.IsElement(a) && !hasUnder(other, a) {
 			return a
 		}
 	}
@@ -92,7 +92,7 @@ func fold(paths []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range paths {
-		t := fieldpath.Top(p)
+		t := tfkube.Top(p)
 		if !seen[t] {
 			seen[t] = true
 			out = append(out, t)

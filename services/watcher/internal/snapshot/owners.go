@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/watcher/internal/fieldpath"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // ownersOf returns the managers owning path: its own owners; else, for a
@@ -29,7 +29,7 @@ func (s *Snapshot) ownersOf(path string) uint64 {
 	if inside != 0 {
 		return inside
 	}
-	anc := fieldpath.Ancestors(path)
+	anc := tfkube.Ancestors(path)
 	for i := len(anc) - 1; i >= 0; i-- {
 		k := sort.Search(len(s.Owned), func(j int) bool { return s.Owned[j].Path >= anc[i] })
 		if k < len(s.Owned) && s.Owned[k].Path == anc[i] {
@@ -39,7 +39,8 @@ func (s *Snapshot) ownersOf(path string) uint64 {
 	return 0
 }
 
-// newestFirst lists the managers of a bit set, most recent operation first.
+// newestFirst lists the managers of a bit set, the field's owner first
+// (tfkube.ClaimsFirst: most recent operation, then Apply, then name).
 func (s *Snapshot) newestFirst(set uint64) []int {
 	var idx []int
 	for set != 0 {
@@ -49,15 +50,16 @@ func (s *Snapshot) newestFirst(set uint64) []int {
 			idx = append(idx, i)
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return s.Managers[idx[a]].Time.After(s.Managers[idx[b]].Time) })
+	sort.SliceStable(idx, func(a, b int) bool { return tfkube.ClaimsFirst(s.attribution(idx[a]), s.attribution(idx[b])) })
 	return idx
 }
 
-// latest is the manager with the most recent operation, or -1.
+// latest is the manager with the most recent operation (ties broken as
+// tfkube.ClaimsFirst does), or -1.
 func (s *Snapshot) latest() int {
 	best := -1
-	for i, m := range s.Managers {
-		if best < 0 || m.Time.After(s.Managers[best].Time) {
+	for i := range s.Managers {
+		if best < 0 || tfkube.ClaimsFirst(s.attribution(i), s.attribution(best)) {
 			best = i
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/driftgate/driftgate/services/watcher/internal/fieldpath"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // Snapshot is a live object as the watcher keeps it. It is what the
@@ -152,12 +152,12 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 		if fields == nil || i >= maxTrackedManagers {
 			continue
 		}
-		o, err := fieldpath.FromFieldsMap(fields)
+		o, err := tfkube.FromFieldsMap(fields)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: managedFields[%d] (%s): %w", s.Namespace, s.Name, i, m.Name, err)
 		}
 		for _, p := range o.Paths {
-			if !b.includeStatus && fieldpath.Top(p) == "status" {
+			if !b.includeStatus && tfkube.Top(p) == "status" {
 				continue
 			}
 			owned[intern(p)] |= 1 << uint(i)
@@ -189,35 +189,34 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 				continue
 			}
 			for mk, mv := range md {
-				if skippedMetadata[mk] {
+				if skippedMetadata(mk) {
 					continue
 				}
-				f.walk(fieldpath.Field("metadata", mk), mv)
+				f.walk(tfkube.Field("metadata", mk), mv)
 			}
 			continue
 		}
-		f.walk(fieldpath.Field("", k), v)
+		f.walk(tfkube.Field("", k), v)
 	}
 	sort.Slice(f.leaves, func(i, j int) bool { return f.leaves[i].Path < f.leaves[j].Path })
 	s.Leaves = f.leaves
 	return s, nil
 }
 
-// skippedMetadata are never changes worth reporting: identity, bookkeeping,
-// and managedFields (which change with every write).
-var skippedMetadata = map[string]bool{
-	"name": true, "namespace": true, "uid": true, "resourceVersion": true, "generation": true,
-	"creationTimestamp": true, "managedFields": true, "selfLink": true,
+// skippedMetadata are never changes worth reporting: identity, and the
+// API server's bookkeeping (managedFields changes with every write).
+func skippedMetadata(field string) bool {
+	return field == "name" || field == "namespace" || tfkube.Bookkeeping(field)
 }
 
 // Sensitive reports whether a Secret's field holds secret material: its
 // data, its stringData, and kubectl's last-applied copy of both.
 func Sensitive(path string) bool {
-	return fieldpath.Under(path, "data") || fieldpath.Under(path, "stringData") ||
+	return tfkube.Under(path, "data") || tfkube.Under(path, "stringData") ||
 		path == lastAppliedPath
 }
 
-var lastAppliedPath = fieldpath.Field(fieldpath.Field("metadata", "annotations"), AnnLastApplied)
+var lastAppliedPath = tfkube.Field(tfkube.Field("metadata", "annotations"), AnnLastApplied)
 
 type flattener struct {
 	b        *Builder
@@ -235,7 +234,7 @@ func (f *flattener) walk(path string, v any) {
 			return
 		}
 		for k, sub := range t {
-			f.walk(fieldpath.Field(path, k), sub)
+			f.walk(tfkube.Field(path, k), sub)
 		}
 	case []any:
 		elems, ok := maps(t)
@@ -246,14 +245,14 @@ func (f *flattener) walk(path string, v any) {
 		keys := f.keysFor(path, elems)
 		for i, e := range elems {
 			if keys == nil {
-				f.walk(fieldpath.Index(path, i), e)
+				f.walk(tfkube.ListIndex(path, i), e)
 				continue
 			}
-			kf := make([]fieldpath.KeyField, len(keys))
+			kf := make([]tfkube.KeyField, len(keys))
 			for j, k := range keys {
-				kf[j] = fieldpath.KeyField{Name: k, Value: keyScalar(e[k])}
+				kf[j] = tfkube.KeyField{Name: k, Value: keyScalar(e[k])}
 			}
-			f.walk(fieldpath.Key(path, kf), e)
+			f.walk(tfkube.Key(path, kf), e)
 		}
 	default:
 		f.leaf(path, v)

@@ -1,4 +1,4 @@
-package fieldpath
+package tfkube
 
 import (
 	"reflect"
@@ -18,7 +18,7 @@ func TestNotation(t *testing.T) {
 		{"keyed element", Key("spec.containers", []KeyField{{"name", "web"}}), "spec.containers[name=web]"},
 		{"keys sorted", Key("spec.ports", []KeyField{{"protocol", "TCP"}, {"port", int64(80)}}), "spec.ports[port=80,protocol=TCP]"},
 		{"odd key value", Key("env", []KeyField{{"name", "a,b"}}), `env[name="a,b"]`},
-		{"index", Index("spec.rules", 2), "spec.rules[2]"},
+		{"index", ListIndex("spec.rules", 2), "spec.rules[2]"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -64,41 +64,22 @@ func TestIsElementUnderTop(t *testing.T) {
 	}
 }
 
-func TestFromFieldsV1(t *testing.T) {
-	raw := []byte(`{
-	  "f:metadata": {"f:labels": {".": {}, "f:app": {}}, "f:finalizers": {".": {}, "v:\"example.com/x\"": {}}},
-	  "f:spec": {
-	    "f:replicas": {},
-	    "f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}, "f:targetPort": {}}},
-	    "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:name": {}}}}}
-	  }
-	}`)
-	o, err := FromFieldsV1(raw)
-	if err != nil {
-		t.Fatal(err)
+func TestFieldShape(t *testing.T) {
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"spec.template.spec.containers[name=web].image", []string{"spec", "template", "spec", "containers", "image"}},
+		{"spec.ports[port=80,protocol=TCP].targetPort", []string{"spec", "ports", "targetPort"}},
+		{"spec.rules[0]", []string{"spec", "rules"}},
+		{"spec.containers.0.image", []string{"spec", "containers", "image"}}, // a flattened manifest key
+		{`data["a[0]"]`, []string{"data", "a[0]"}},                           // a bracketed map key is a name
+		{`env[name="a]b"].value`, []string{"env", "value"}},
+		{"metadata.labels.app.kubernetes.io/name", []string{"metadata", "labels", "app", "kubernetes", "io/name"}},
 	}
-	want := []string{
-		"metadata.finalizers",
-		"metadata.labels",
-		"metadata.labels.app",
-		"spec.ports[port=80,protocol=TCP]",
-		"spec.ports[port=80,protocol=TCP].port",
-		"spec.ports[port=80,protocol=TCP].targetPort",
-		"spec.replicas",
-		"spec.template.spec.containers[name=web]",
-		"spec.template.spec.containers[name=web].image",
-		"spec.template.spec.containers[name=web].name",
-	}
-	if !reflect.DeepEqual(o.Paths, want) {
-		t.Errorf("paths:\n got %q\nwant %q", o.Paths, want)
-	}
-	if got := o.ListKeys["spec.ports"]; !reflect.DeepEqual(got, []string{"port", "protocol"}) {
-		t.Errorf("list keys of spec.ports = %q", got)
-	}
-	if got := o.ListKeys["spec.template.spec.containers"]; !reflect.DeepEqual(got, []string{"name"}) {
-		t.Errorf("list keys of containers = %q", got)
-	}
-	if _, err := FromFieldsV1([]byte(`{"f:spec": [`)); err == nil {
-		t.Error("broken fieldsV1 parsed without error")
+	for _, tt := range tests {
+		if got := FieldShape(tt.path); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("FieldShape(%q) = %q, want %q", tt.path, got, tt.want)
+		}
 	}
 }

@@ -1,4 +1,8 @@
-package fieldpath
+package tfkube
+
+// This file reads metadata.managedFields: which fields each field manager
+// owns (FromFieldsV1, FromFieldsMap) and which manager owns each field
+// (FieldOwners), in the notation of notation.go.
 
 import (
 	"encoding/json"
@@ -6,9 +10,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/driftgate/driftgate/pkg/events"
 )
 
-// Owned is what one managedFields entry owns, in this package's notation.
+// Owned is what one managedFields entry owns, in the field notation.
 type Owned struct {
 	// Paths are the owned fields, sorted, without duplicates. A member of a
 	// set-like list (metadata.finalizers, v:"x") is owned as the list.
@@ -91,7 +100,7 @@ func (w *walker) walk(prefix string, m map[string]any) error {
 			if err != nil {
 				return fmt.Errorf("fieldsV1: index %q under %q: %w", k, prefix, err)
 			}
-			p = Index(prefix, n)
+			p = ListIndex(prefix, n)
 		default:
 			return fmt.Errorf("fieldsV1: bad path element %q under %q", k, prefix)
 		}
@@ -117,4 +126,64 @@ func jsonScalar(v any) any {
 		return strings.Clone(s)
 	}
 	return v
+}
+
+// FieldOwners maps every field owned in managedFields (the paths
+// FromFieldsV1 lists: fields, owned list elements, owned containers) to the
+// manager that owns it. Where several entries own the same field, the one
+// ClaimsFirst puts first owns it. Fields under status are left out (a
+// subresource nobody manages from Terraform); an entry whose fieldsV1 does
+// not parse owns nothing.
+func FieldOwners(mfs []metav1.ManagedFieldsEntry) map[string]events.Attribution {
+	out := map[string]events.Attribution{}
+	for _, mf := range mfs {
+		if mf.FieldsV1 == nil {
+			continue
+		}
+		o, err := FromFieldsV1(mf.FieldsV1.Raw)
+		if err != nil {
+			continue
+		}
+		a := events.Attribution{Manager: mf.Manager, Operation: string(mf.Operation)}
+		if mf.Time != nil {
+			t := mf.Time.UTC()
+			a.Time = &t
+		}
+		for _, p := range o.Paths {
+			if Top(p) == "status" {
+				continue
+			}
+			if prev, ok := out[p]; ok && !ClaimsFirst(a, prev) {
+				continue
+			}
+			out[p] = a
+		}
+	}
+	return out
+}
+
+// ClaimsFirst orders the managers that own the same field, the owner
+// first: the latest write (Time; none is the oldest), then at the same
+// time an Apply over an Update (the applier declared the field; an Update
+// may only have carried it along), then the manager name in byte order.
+// The watcher's attribution, the inventory's and the gate's field owners
+// and OwnerOf all order managers by it.
+func ClaimsFirst(a, b events.Attribution) bool {
+	at, bt := timeOf(a), timeOf(b)
+	if !at.Equal(bt) {
+		return at.After(bt)
+	}
+	aApply := a.Operation == string(metav1.ManagedFieldsOperationApply)
+	bApply := b.Operation == string(metav1.ManagedFieldsOperationApply)
+	if aApply != bApply {
+		return aApply
+	}
+	return a.Manager < b.Manager
+}
+
+func timeOf(a events.Attribution) time.Time {
+	if a.Time == nil {
+		return time.Time{}
+	}
+	return *a.Time
 }

@@ -1,6 +1,9 @@
-// Package fieldpath is the watcher's notation for a field of a Kubernetes
-// object, shared by changed paths, attribution and the inventory's field
-// owners, and the conversion of metadata.managedFields into it.
+package tfkube
+
+// This file is driftgate's one notation for a field of a Kubernetes object:
+// the watcher's changed paths, the planner's findings, the importer's
+// verdicts, field owners and ignore rules all write fields this way, and
+// users read it in alerts.
 //
 // A path is dotted from the object's root: spec.replicas, metadata.labels.app.
 // Map keys are written as they are, dots included, as the planner writes
@@ -12,7 +15,6 @@
 // spec.ports[port=80,protocol=TCP].targetPort; a key value that is not a
 // plain string is JSON. An element of a list without keys is written by
 // index: spec.rules[0]. A list of scalars (args, finalizers) is one field.
-package fieldpath
 
 import (
 	"encoding/json"
@@ -61,8 +63,8 @@ func Key(parent string, key []KeyField) string {
 	return b.String()
 }
 
-// Index appends a list element by position.
-func Index(parent string, i int) string {
+// ListIndex appends a list element by position.
+func ListIndex(parent string, i int) string {
 	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
@@ -193,4 +195,67 @@ func closingQuote(s string, open int) int {
 		}
 	}
 	return len(s) - 1
+}
+
+// FieldMatches reports whether field path a lies at or below b, or b at or
+// below a, ignoring list selectors: spec.template.spec.containers[0].image
+// matches spec.template.spec.containers and
+// spec.template.spec.containers[name=app].image. It is how a changed path
+// is matched to ignore rules and to field owners, whose list selectors may
+// differ (an attribute path knows an element's index, the cluster its key).
+func FieldMatches(a, b string) bool {
+	as, bs := FieldShape(a), FieldShape(b)
+	n := min(len(as), len(bs))
+	for i := 0; i < n; i++ {
+		if as[i] != bs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// FieldUnder reports whether path lies at or below prefix, list selectors
+// ignored (Under is the exact form).
+func FieldUnder(path, prefix string) bool {
+	ps, xs := FieldShape(path), FieldShape(prefix)
+	if len(xs) > len(ps) {
+		return false
+	}
+	for i := range xs {
+		if ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// FieldShape splits a field path into its names, dropping list selectors
+// ([0], [name=x]) and numeric segments (the flattened keys of a manifest
+// comparison, spec.containers.0.image). A bracketed map key (data["a[0]"])
+// is a name.
+func FieldShape(p string) []string {
+	var out []string
+	for _, seg := range Segments(p) {
+		switch {
+		case seg == "" || seg == ".":
+			continue
+		case seg[0] == '[':
+			if len(seg) > 1 && seg[1] == '"' {
+				if end := closingQuote(seg, 1); end+1 == len(seg)-1 {
+					var k string
+					if json.Unmarshal([]byte(seg[1:end+1]), &k) == nil {
+						out = append(out, k)
+					}
+				}
+			}
+			continue
+		case seg[0] == '.':
+			seg = seg[1:]
+		}
+		if _, err := strconv.Atoi(seg); err == nil {
+			continue
+		}
+		out = append(out, seg)
+	}
+	return out
 }

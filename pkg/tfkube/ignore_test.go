@@ -1,0 +1,37 @@
+package tfkube
+
+import (
+	"testing"
+
+	"github.com/driftgate/driftgate/pkg/config"
+)
+
+func TestIgnoreReason(t *testing.T) {
+	deploy := Object{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web", Resource: "deployments.apps"}
+	cm := Object{Version: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "c", Resource: "configmaps"}
+	rules := []config.IgnoreRule{
+		{Resource: "deployments.apps", Paths: []string{"spec.replicas"}, Managers: []string{"kubectl-scale"}},
+		{Paths: []string{"metadata.annotations"}},
+	}
+	tests := []struct {
+		name    string
+		obj     Object
+		field   string
+		manager string
+		want    string
+	}{
+		{"rule: resource, path and manager", deploy, "spec.replicas", "KUBECTL-SCALE", ReasonIgnoreRule},
+		{"rule: another manager", deploy, "spec.replicas", "kubectl-edit", ""},
+		{"rule: another kind", cm, "spec.replicas", "kubectl-scale", ""},
+		{"rule: any kind, a parent path", cm, "metadata.annotations.note", "kubectl-edit", ReasonIgnoreRule},
+		{"rule: list selectors ignored", deploy, "metadata.annotations[\"a[0]\"]", "", ReasonIgnoreRule},
+		{"a controller owns it", deploy, "spec.template.spec.containers[name=web].image", "my-operator", "owned by my-operator"},
+		{"a person owns it", deploy, "spec.template.spec.containers[name=web].image", "kubectl-edit", ""},
+		{"nobody owns it", deploy, "spec.paused", "", ""},
+	}
+	for _, tt := range tests {
+		if got := IgnoreReason(rules, tt.obj, tt.field, tt.manager); got != tt.want {
+			t.Errorf("%s: IgnoreReason = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
