@@ -24,6 +24,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 )
 
@@ -158,7 +159,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := stateindex.NewS3Client(ctx, loc)
+	client, err := tofu.NewS3Client(ctx, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // fakeTool answers version and init, and on plan waits until interrupted,
@@ -71,7 +73,7 @@ func TestCancelInterruptsTheTool(t *testing.T) {
 	r, dir := fakeRunner(t, fakeTool, map[string]string{"MARKER": marker})
 	ctx := cancelWhenStarted(t, marker)
 	_, err := r.Plan(ctx, []string{"kubernetes_deployment.web"})
-	if !errors.Is(err, ErrCanceled) {
+	if !errors.Is(err, tofu.ErrCanceled) {
 		t.Fatalf("want a canceled error, got %v", err)
 	}
 	got, _ := os.ReadFile(marker)

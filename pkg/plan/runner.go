@@ -1,5 +1,5 @@
-// Package plan runs OpenTofu or Terraform for one workspace through
-// terraform-exec, the way the planner and the importer need it:
+// Package plan plans one workspace the way the planner and the gate need
+// it, running OpenTofu or Terraform through package tofu:
 //
 //   - each workspace gets its own working directory under the data dir (a
 //     copy of the module, so the user's checkout is never written to), with
@@ -13,8 +13,8 @@
 //     its resource drift and resource changes only, not the prior state
 //     (see Result.Plan) — and deleted at once (it holds sensitive values);
 //   - cancelling the context interrupts the tool with SIGINT and waits for
-//     it to stop;
-//   - failures come back as *Error, classified (lock, init, provider,
+//     it to stop (tofu.Runner);
+//   - failures come back as *tofu.Error, classified (lock, init, provider,
 //     credentials, config, unreachable, disk-low, timeout);
 //   - a disk guard refuses to start a run below a free-space threshold.
 package plan
@@ -30,16 +30,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/driftgate/driftgate/pkg/config"
-	"github.com/driftgate/driftgate/pkg/stateindex"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Workspace is one root module the runner plans.
@@ -114,11 +112,9 @@ type Runner struct {
 	workDir   string // <data>/workspaces/<name>
 	moduleDir string // <workDir>/module: the tool's working dir
 	cacheDir  string
-	execPath  string
-	env       map[string]string
+	tf        *tofu.Runner
 
 	mu          sync.Mutex
-	tf          *tfexec.Terraform
 	tool        string
 	toolVersion string
 }
@@ -162,62 +158,13 @@ func New(ws Workspace, o Options) (*Runner, error) {
 		workDir:  filepath.Join(data, "workspaces", ws.Name),
 		cacheDir: filepath.Join(data, "plugin-cache")}
 	r.moduleDir = filepath.Join(r.workDir, "module")
-	r.env = ToolEnv(o.Environ, ws.Env, r.cacheDir)
-	bin := ws.Binary
-	if bin == "" {
-		bin = "tofu"
-	}
-	r.execPath, err = lookPath(bin, r.env["PATH"])
+	r.tf, err = tofu.New(tofu.Options{Name: ws.Name, Dir: r.moduleDir, Binary: ws.Binary, Environ: o.Environ,
+		Env: ws.Env, PluginCache: r.cacheDir, BackendConfig: ws.BackendConfig, VarFiles: ws.VarFiles,
+		WaitDelay: o.WaitDelay})
 	if err != nil {
-		return nil, fmt.Errorf("plan: workspace %s: %w", ws.Name, err)
+		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return r, nil
-}
-
-// ToolEnv is the tool's environment: base, then the workspace's env, the
-// shared plugin cache (unless set), with the variables terraform-exec
-// manages itself removed (TF_LOG, TF_CLI_ARGS*, TF_WORKSPACE, ... — so
-// nothing in the environment can turn locking back on).
-func ToolEnv(base []string, extra map[string]string, pluginCache string) map[string]string {
-	env := map[string]string{}
-	for _, kv := range base {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && k != "" {
-			env[k] = v
-		}
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	if env["TF_PLUGIN_CACHE_DIR"] == "" && pluginCache != "" {
-		env["TF_PLUGIN_CACHE_DIR"] = pluginCache
-	}
-	env["CHECKPOINT_DISABLE"] = "1"
-	return tfexec.CleanEnv(env)
-}
-
-// lookPath finds bin on path (the tool's PATH, not necessarily ours).
-func lookPath(bin, path string) (string, error) {
-	if strings.ContainsRune(bin, os.PathSeparator) {
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			return "", err
-		}
-		if st, err := os.Stat(abs); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return "", fmt.Errorf("binary %s is not an executable file", bin)
-		}
-		return abs, nil
-	}
-	for _, d := range filepath.SplitList(path) {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(d, bin)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("binary %q not found on the tool's PATH", bin)
 }
 
 // Name is the workspace's name.
@@ -227,10 +174,10 @@ func (r *Runner) Name() string { return r.ws.Name }
 func (r *Runner) ModuleDir() string { return r.moduleDir }
 
 // Env is the tool's environment. It holds secrets; never log it.
-func (r *Runner) Env() map[string]string { return r.env }
+func (r *Runner) Env() map[string]string { return r.tf.Env() }
 
 // ExecPath is the resolved tool binary.
-func (r *Runner) ExecPath() string { return r.execPath }
+func (r *Runner) ExecPath() string { return r.tf.ExecPath() }
 
 // Tool returns the tool's name (tofu or terraform) and version, known after
 // the first run.
@@ -255,34 +202,20 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	if err := os.MkdirAll(r.moduleDir, 0o700); err != nil {
 		return false, r.wrap(ctx, "prepare", err)
 	}
-	sum, err := syncModule(r.ws.Dir, r.moduleDir)
+	sum, err := tofu.SyncModule(r.ws.Dir, r.moduleDir)
 	if err != nil {
 		return false, r.wrap(ctx, "prepare", fmt.Errorf("copy module %s: %w", r.ws.Dir, err))
 	}
-	if r.tf == nil {
-		tf, err := tfexec.NewTerraform(r.moduleDir, r.execPath)
+	if r.toolVersion == "" {
+		v, err := r.tf.Version(ctx)
 		if err != nil {
-			return false, r.wrap(ctx, "prepare", err)
+			return false, err
 		}
-		if err := tf.SetEnv(r.env); err != nil {
-			return false, r.wrap(ctx, "prepare", err)
-		}
-		_ = tf.SetWaitDelay(r.o.WaitDelay)
-		r.tf = tf
-		v, _, err := tf.Version(ctx, false)
-		if err != nil {
-			return false, Classify(ctx, r.ws.Name, "version", err)
-		}
-		r.toolVersion = v.String()
-		r.tool = "terraform"
-		if strings.Contains(filepath.Base(r.execPath), "tofu") {
-			r.tool = "tofu"
-		}
+		r.tool, r.toolVersion = r.tf.Tool(), v
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "bin %s %s\n", r.execPath, r.toolVersion)
-	backend := config.BackendArgs(r.ws.BackendConfig)
-	for _, kv := range backend {
+	fmt.Fprintf(h, "bin %s %s\n", r.tf.ExecPath(), r.toolVersion)
+	for _, kv := range config.BackendArgs(r.ws.BackendConfig) {
 		fmt.Fprintf(h, "backend %s\n", kv)
 	}
 	h.Write([]byte(sum))
@@ -293,10 +226,6 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 	}
-	opts := []tfexec.InitOption{tfexec.Upgrade(false), tfexec.Reconfigure(true)}
-	for _, kv := range backend {
-		opts = append(opts, tfexec.BackendConfig(kv))
-	}
 	cl := cacheLock(r.cacheDir)
 	cl.Lock()
 	defer cl.Unlock()
@@ -304,9 +233,9 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 		return false, r.wrap(ctx, "init", err)
 	}
 	r.log.Info("init", "reason", "module, lock file, backend or binary changed")
-	if err := r.tf.Init(ctx, opts...); err != nil {
+	if err := r.tf.Init(ctx); err != nil {
 		_ = os.Remove(marker)
-		return false, Classify(ctx, r.ws.Name, "init", err)
+		return false, err
 	}
 	if err := os.WriteFile(marker, []byte(want), 0o600); err != nil {
 		return true, r.wrap(ctx, "init", err)
@@ -325,7 +254,7 @@ func cacheLock(dir string) *sync.RWMutex {
 }
 
 func (r *Runner) wrap(ctx context.Context, op string, err error) error {
-	return Classify(ctx, r.ws.Name, op, err)
+	return tofu.Classify(ctx, r.ws.Name, op, err)
 }
 
 // diskGuard refuses to run below the free-space threshold.
@@ -335,14 +264,14 @@ func (r *Runner) diskGuard() error {
 	}
 	dir := r.o.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &Error{Kind: KindDiskLow, Workspace: r.ws.Name, Op: "disk-guard", Summary: err.Error(), Err: err}
+		return &tofu.Error{Kind: tofu.KindDiskLow, Workspace: r.ws.Name, Op: "disk-guard", Summary: err.Error(), Err: err}
 	}
 	free, err := FreeBytes(dir)
 	if err != nil {
 		return nil // cannot tell: do not block planning on it
 	}
 	if free < r.o.MinFreeBytes {
-		return &Error{Kind: KindDiskLow, Workspace: r.ws.Name, Op: "disk-guard",
+		return &tofu.Error{Kind: tofu.KindDiskLow, Workspace: r.ws.Name, Op: "disk-guard",
 			Summary: fmt.Sprintf("%d MiB free on the data dir's disk, below the %d MiB threshold", free>>20, r.o.MinFreeBytes>>20)}
 	}
 	return nil
@@ -355,25 +284,6 @@ func FreeBytes(dir string) (int64, error) {
 		return 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// PlanOptions are the options of every plan the planner runs: no lock, no
-// input (terraform-exec always passes -input=false), refresh on, the plan
-// written to planFile, narrowed to targets when there are any.
-func PlanOptions(planFile string, targets, varFiles []string, parallelism int) []tfexec.PlanOption {
-	opts := []tfexec.PlanOption{
-		tfexec.Lock(false),
-		tfexec.Refresh(true),
-		tfexec.Out(planFile),
-		tfexec.Parallelism(parallelism),
-	}
-	for _, v := range varFiles {
-		opts = append(opts, tfexec.VarFile(v))
-	}
-	for _, t := range targets {
-		opts = append(opts, tfexec.Target(t))
-	}
-	return opts
 }
 
 // Plan prepares the working dir and plans, narrowed to targets (none: the
@@ -402,63 +312,32 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	}
 	file := filepath.Join(plans, randomName()+".tfplan")
 	defer os.Remove(file)
-	varFiles := make([]string, 0, len(r.ws.VarFiles))
-	for _, v := range r.ws.VarFiles {
-		if !filepath.IsAbs(v) {
-			v = filepath.Join(r.moduleDir, v)
-		}
-		varFiles = append(varFiles, v)
-	}
 	cl := cacheLock(r.cacheDir)
 	cl.RLock()
 	defer cl.RUnlock()
 	pstart := time.Now()
-	changes, err := r.tf.Plan(ctx, PlanOptions(file, targets, varFiles, r.o.Parallelism)...)
+	changes, err := r.tf.Plan(ctx, tofu.PlanOptions{Out: file, Targets: targets, Parallelism: r.o.Parallelism})
 	if err != nil {
-		return nil, r.wrap(ctx, "plan", err)
+		return nil, err
 	}
 	res.PlanDuration = time.Since(pstart)
 	if !changes && r.o.SkipCleanShow {
 		res.Changes, res.Duration = false, res.PlanDuration
 		return res, nil
 	}
-	p, err := r.showChanges(ctx, file)
+	p, err := r.tf.ShowChanges(ctx, file)
 	if err != nil {
-		return nil, r.wrap(ctx, "show", err)
+		return nil, err
 	}
 	res.Plan, res.Changes, res.Duration = p, changes, time.Since(pstart)
 	res.ShowDuration = res.Duration - res.PlanDuration
 	return res, nil
 }
 
-// Do runs fn with the runner's prepared terraform-exec handle, one command
-// at a time with the planner's own plans (for the importer's import and
-// state commands). Errors fn returns are classified as op.
-func (r *Runner) Do(ctx context.Context, op string, fn func(ctx context.Context, tf *tfexec.Terraform) error) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := r.prepare(ctx); err != nil {
-		return err
-	}
-	cl := cacheLock(r.cacheDir)
-	cl.RLock()
-	defer cl.RUnlock()
-	return r.wrap(ctx, op, fn(ctx, r.tf))
-}
-
-// Backend is the backend init recorded in the working dir.
-func (r *Runner) Backend() (stateindex.Backend, error) {
-	return stateindex.ReadBackend(filepath.Join(r.moduleDir, ".terraform"))
-}
-
 // StateLocation is where the workspace's state lives, read from the
 // initialized backend and the tool's environment. Call it after a run.
-func (r *Runner) StateLocation() (stateindex.Location, error) {
-	b, err := r.Backend()
-	if err != nil {
-		return stateindex.Location{}, fmt.Errorf("workspace %s: %w", r.ws.Name, err)
-	}
-	return stateindex.LocationFromBackend(b.Type, b.Config, r.env, r.env["TF_WORKSPACE"])
+func (r *Runner) StateLocation() (tofu.Location, error) {
+	return r.tf.StateLocation()
 }
 
 // Remove deletes the workspace's working dir.

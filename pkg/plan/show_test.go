@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // testdata/show-tofu-1.10.json is OpenTofu 1.10's `show -json` of a
@@ -24,7 +26,7 @@ func TestDecodeChangesMatchesTerraformJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &full); err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeChanges(b)
+	got, err := tofu.DecodeChanges(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestDecodeChangesMatchesTerraformJSON(t *testing.T) {
 
 func TestDecodeChangesChecksTheFormat(t *testing.T) {
 	for _, in := range []string{`{"resource_changes":[]}`, `{"format_version":"9.0"}`, `{"format_version":`} {
-		if _, err := decodeChanges([]byte(in)); err == nil {
+		if _, err := tofu.DecodeChanges([]byte(in)); err == nil {
 			t.Errorf("%s: no error", in)
 		}
 	}
@@ -91,7 +93,7 @@ func TestPlanReadsChangesThroughShow(t *testing.T) {
 
 	r = showRunner(t, map[string]string{"FIXTURE": fixture, "FAIL": "1"})
 	_, err = r.Plan(context.Background(), nil)
-	if !errors.Is(err, ErrProvider) || !strings.Contains(err.Error(), "show") {
+	if !errors.Is(err, tofu.ErrProvider) || !strings.Contains(err.Error(), "show") {
 		t.Fatalf("want a provider error from show, got %v", err)
 	}
 }
@@ -101,7 +103,7 @@ func TestCancelInterruptsShow(t *testing.T) {
 	r := showRunner(t, map[string]string{"HANG": marker})
 	ctx := cancelWhenStarted(t, marker)
 	_, err := r.Plan(ctx, nil)
-	if !errors.Is(err, ErrCanceled) {
+	if !errors.Is(err, tofu.ErrCanceled) {
 		t.Fatalf("want a canceled error, got %v", err)
 	}
 	got, _ := os.ReadFile(marker)

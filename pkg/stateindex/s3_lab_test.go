@@ -10,6 +10,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/stateindex"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -21,7 +22,7 @@ func state(serial, name string) string {
 
 // countingAPI counts the GETs a Source makes.
 type countingAPI struct {
-	stateindex.S3API
+	tofu.S3API
 	gets int
 }
 
@@ -40,11 +41,11 @@ func TestSourceLab(t *testing.T) {
 	l := lab.Start(t, lab.WithoutKubernetes())
 	ctx := context.Background()
 	cfg := map[string]any{"bucket": l.S3.Bucket, "key": "idx/terraform.tfstate", "endpoints": map[string]any{"s3": l.S3.Endpoint}, "use_path_style": true}
-	loc, err := stateindex.LocationFromBackend("s3", cfg, map[string]string{"AWS_ACCESS_KEY_ID": l.S3.AccessKey, "AWS_SECRET_ACCESS_KEY": l.S3.SecretKey, "AWS_REGION": l.S3.Region}, "")
+	loc, err := tofu.LocationFromBackend("s3", cfg, map[string]string{"AWS_ACCESS_KEY_ID": l.S3.AccessKey, "AWS_SECRET_ACCESS_KEY": l.S3.SecretKey, "AWS_REGION": l.S3.Region}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := stateindex.NewS3Client(ctx, loc)
+	client, err := tofu.NewS3Client(ctx, loc)
 	if err != nil {
 		t.Fatal(err)
 	}

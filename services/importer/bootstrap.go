@@ -18,10 +18,9 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/gate"
 	"github.com/driftgate/driftgate/pkg/tfkube"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
-	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/services/importer/internal/verify"
 )
 
@@ -118,7 +117,7 @@ func Bootstrap(ctx context.Context, o BootstrapOptions) (*BootstrapResult, error
 		dir = tmp
 	}
 	ws, wcfg, err := openWorkspace(ctx, o.Config, o.Workspace, filepath.Join(dir, o.Workspace), o.Env,
-		func(s *statestore.Store) execute.Journal { return execute.S3Journal{Store: s} })
+		func(s *tofu.Store) execute.Journal { return execute.S3Journal{Store: s} })
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +283,7 @@ func rank(o events.ObjectRef, risk string) int {
 // classifyPlan plans the whole workspace (no lock) and classifies it the way
 // the planner does.
 func classifyPlan(ctx context.Context, ws *execute.Workspace, w *config.Workspace, cluster string) ([]classify.Result, error) {
-	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{})
+	p, err := ws.TF.PlanJSON(ctx, tofu.PlanOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +449,7 @@ func predict(ctx context.Context, ws *execute.Workspace, items []BootstrapItem) 
 		return err
 	}
 	defer os.Remove(path)
-	p, err := ws.TF.Plan(ctx, tfwork.PlanOptions{})
+	p, err := ws.TF.PlanJSON(ctx, tofu.PlanOptions{})
 	if err != nil {
 		return fmt.Errorf("dry run: plan with import blocks: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 )
 
 // Defaults of the importer section.
@@ -189,7 +189,7 @@ func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspac
 		return w, nil
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
-		func(*statestore.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })
+		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })
 	if err != nil {
 		return nil, err
 	}

@@ -12,10 +12,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
-	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 )
 
 // Env says what the importer's tools run with.
@@ -81,7 +80,7 @@ func restConfig(cl *config.Cluster) (*rest.Config, error) {
 // openWorkspace prepares a workspace for imports: a working copy in dir
 // (init runs there), its state object, the live reader of its cluster, and
 // journal.
-func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env, journal func(*statestore.Store) execute.Journal) (*execute.Workspace, *config.Workspace, error) {
+func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env, journal func(*tofu.Store) execute.Journal) (*execute.Workspace, *config.Workspace, error) {
 	w, err := f.Workspace(name)
 	if err != nil {
 		return nil, nil, err
@@ -98,16 +97,12 @@ func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env,
 		}
 		cl = &cc
 	}
-	be, err := statestore.ParseBackend(w.BackendConfig)
+	be, err := tofu.ParseBackendConfig(w.BackendConfig)
 	if err != nil {
 		return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
 	}
-	if be.DynamoDB != "" {
+	if be.DynamoDBTable != "" {
 		return nil, nil, fmt.Errorf("workspace %s: backend_config.dynamodb_table: DynamoDB state locking is not supported by the importer (its digest would not match a restored state); use use_lockfile", name)
-	}
-	s3c, err := be.Client(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
 	}
 	environ, err := toolEnviron(e, cl, w)
 	if err != nil {
@@ -131,14 +126,20 @@ func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env,
 		}
 		varFiles = append(varFiles, vf)
 	}
-	tw, err := tfwork.Open(ctx, tfwork.Options{
-		Source: f.ResolveDir(w.Dir), Dir: dir, Binary: w.Binary, BackendConfig: w.BackendConfig,
+	tw, err := tofu.Open(ctx, f.ResolveDir(w.Dir), tofu.Options{
+		Name: name, Dir: dir, Binary: w.Binary, BackendConfig: w.BackendConfig,
 		VarFiles: varFiles, Environ: environ, Stderr: e.Stderr,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
 	}
-	store := statestore.New(s3c, be.Bucket, be.Key)
+	// The state is read with the credentials and endpoint the tool uses.
+	loc := be.Location(tw.Env(), "")
+	s3c, err := tofu.NewS3Client(ctx, loc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
+	}
+	store := tofu.NewStore(s3c, loc.Bucket, loc.Key)
 	return &execute.Workspace{
 		Name: name, TF: tw, State: store, Lockfile: be.UseLockfile, Live: lr, Journal: journal(store), Ignore: w.Ignore,
 	}, w, nil

@@ -17,7 +17,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/service"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -300,8 +300,8 @@ func TestServiceOnLab(t *testing.T) {
 		if ent, _ := (kvJournal{kv: js.Buckets.State, ws: ns}).Load(ctx); ent != nil {
 			t.Errorf("journal left: %+v", ent)
 		}
-		be, _ := statestore.ParseBackend(cfg.Workspaces[0].BackendConfig)
-		if h, _ := statestore.New(l.S3.Client(), be.Bucket, be.Key).LockHolder(ctx); h.ID != "" {
+		be, _ := tofu.ParseBackendConfig(cfg.Workspaces[0].BackendConfig)
+		if h, _ := tofu.NewStore(l.S3.Client(), be.Bucket, be.Key).LockHolder(ctx); h.ID != "" {
 			t.Errorf("state lock left: %+v", h)
 		}
 	})

@@ -20,7 +20,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/gate"
-	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -207,7 +207,7 @@ func testGate(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		}
 		bg := gateRun{t, l, workspaceConfig(l, "marketplace", broken.Dir, bin, ns), t.TempDir()}
 		_, err := bg.run()
-		if !errors.Is(err, plan.ErrConfig) {
+		if !errors.Is(err, tofu.ErrConfig) {
 			t.Fatalf("want a config error (exit 1), got %v", err)
 		}
 	})

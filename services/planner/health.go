@@ -6,20 +6,20 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // reportFailure publishes a cluster.health event when a workspace enters a
 // failure condition (lock, init, provider, credentials, config, disk ...).
 // A failure is never drift: no finding changes because of it.
 func (s *Service) reportFailure(ctx context.Context, w *workspace, err error) {
-	kind := plan.KindTool
+	kind := tofu.KindTool
 	summary := err.Error()
-	var pe *plan.Error
+	var pe *tofu.Error
 	if errors.As(err, &pe) {
 		kind, summary = pe.Kind, pe.Summary
 	}
-	if kind == plan.KindCanceled {
+	if kind == tofu.KindCanceled {
 		return
 	}
 	cond := kind.Condition()
@@ -30,7 +30,7 @@ func (s *Service) reportFailure(ctx context.Context, w *workspace, err error) {
 	now := time.Now().UTC()
 	w.conditions[cond] = now
 	sev := events.SeverityWarning
-	if kind == plan.KindDiskLow || kind == plan.KindCredentials {
+	if kind == tofu.KindDiskLow || kind == tofu.KindCredentials {
 		sev = events.SeverityCritical
 	}
 	s.publishHealth(ctx, w, &events.ClusterHealth{

@@ -17,6 +17,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
@@ -218,11 +219,11 @@ func (s *Service) loadIndex(ctx context.Context, w *workspace) error {
 		}
 		loc, err := w.runner.StateLocation()
 		if err != nil {
-			return &plan.Error{Kind: plan.KindInit, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
+			return &tofu.Error{Kind: tofu.KindInit, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
 		}
-		client, err := stateindex.NewS3Client(ctx, loc)
+		client, err := tofu.NewS3Client(ctx, loc)
 		if err != nil {
-			return &plan.Error{Kind: plan.KindCredentials, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
+			return &tofu.Error{Kind: tofu.KindCredentials, Workspace: w.name, Op: "state-location", Summary: err.Error(), Err: err}
 		}
 		w.source.Store(stateindex.NewSource(client, loc))
 		w.log.Info("state index source", "location", loc.String())
@@ -238,7 +239,7 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 	}
 	ix, changed, err := src.Load(ctx)
 	if err != nil {
-		return plan.Classify(ctx, w.name, "read-state", err)
+		return tofu.Classify(ctx, w.name, "read-state", err)
 	}
 	if changed {
 		prev := w.ix.Swap(ix)

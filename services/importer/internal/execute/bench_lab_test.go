@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
-	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -46,7 +46,7 @@ func BenchmarkGatedImport(b *testing.B) {
 					steps[k] += v
 				}
 				t0 = time.Now()
-				if _, err := s.ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{addr}}); err != nil {
+				if _, err := s.ws.TF.PlanJSON(ctx, tofu.PlanOptions{Targets: []string{addr}}); err != nil {
 					b.Fatal(err)
 				}
 				planT += time.Since(t0)

@@ -23,11 +23,10 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
 	"github.com/driftgate/driftgate/services/importer/internal/manifest"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
-	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/services/importer/internal/verify"
 )
 
@@ -75,7 +74,7 @@ type Outcome struct {
 	Ignored []string
 	// Settled are the Terraform-only attributes written into the state.
 	Settled       []string
-	Before, After statestore.Version
+	Before, After tofu.Version
 	Duration      time.Duration
 	// Timings of the steps (preflight, lock, import, verify, settle, untouched, rollback).
 	Timings map[string]time.Duration
@@ -83,10 +82,10 @@ type Outcome struct {
 
 // Entry is the journal of the import in flight in a workspace.
 type Entry struct {
-	Request Request            `json:"request"`
-	Step    string             `json:"step"`
-	Before  statestore.Version `json:"before"`
-	After   statestore.Version `json:"after,omitzero"`
+	Request Request      `json:"request"`
+	Step    string       `json:"step"`
+	Before  tofu.Version `json:"before"`
+	After   tofu.Version `json:"after,omitzero"`
 	// Snapshot is the live object before the import.
 	Snapshot live.Snapshot `json:"snapshot"`
 	// LockID is the S3 lock object we hold (lock-file backends).
@@ -111,8 +110,8 @@ type Journal interface {
 // Workspace is what the engine works on.
 type Workspace struct {
 	Name  string
-	TF    *tfwork.Workspace
-	State *statestore.Store
+	TF    *tofu.Runner
+	State *tofu.Store
 	// Lockfile: the backend locks with an S3 lock object (OpenTofu's
 	// use_lockfile); the engine holds it for the whole transaction and runs
 	// the tool with -lock=false. Otherwise the tool takes its own lock for
@@ -201,7 +200,7 @@ type run struct {
 	out   Outcome
 	start time.Time
 	entry *Entry
-	lock  *statestore.Lock
+	lock  *tofu.Lock
 }
 
 func (r *run) timed(step string) func() {
@@ -358,7 +357,7 @@ func (r *run) verifyAndCommit(ctx context.Context, refresh bool) (Outcome, error
 	ws, req := r.ws, r.req
 	done := r.timed(StepVerify)
 	pctx, cancel := r.e.bounded(ctx)
-	p, err := ws.TF.Plan(pctx, tfwork.PlanOptions{Targets: []string{req.Address}, NoRefresh: !refresh})
+	p, err := ws.TF.PlanJSON(pctx, tofu.PlanOptions{Targets: []string{req.Address}, NoRefresh: !refresh})
 	cancel()
 	done()
 	if err != nil {
@@ -513,7 +512,7 @@ func (r *run) settle(ctx context.Context, values map[string]any, marks [][]state
 // reports whether the plan leaves it alone (or changes only ignored fields).
 func (r *run) settled(ctx context.Context, owners map[string]events.Attribution, liveObj map[string]any) (bool, verify.Result, error) {
 	pctx, cancel := r.e.bounded(ctx)
-	p, err := r.ws.TF.Plan(pctx, tfwork.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
+	p, err := r.ws.TF.PlanJSON(pctx, tofu.PlanOptions{Targets: []string{r.req.Address}, NoRefresh: true})
 	cancel()
 	if err != nil {
 		return false, verify.Result{}, err
@@ -638,7 +637,7 @@ func (r *run) undo(ctx context.Context, step, reason string, diff []string) (Out
 }
 
 // beforeVersion returns the remembered version with its content.
-func (r *run) beforeVersion(ctx context.Context) (statestore.Version, error) {
+func (r *run) beforeVersion(ctx context.Context) (tofu.Version, error) {
 	b := r.entry.Before
 	if !b.Exists {
 		return b, nil
@@ -649,25 +648,25 @@ func (r *run) beforeVersion(ctx context.Context) (statestore.Version, error) {
 	return r.ws.State.Get(ctx, b.ID)
 }
 
-func (r *run) preflight(ctx context.Context) (live.Snapshot, statestore.Version, error) {
+func (r *run) preflight(ctx context.Context) (live.Snapshot, tofu.Version, error) {
 	req, ws := r.req, r.ws
 	if err := CheckImportID(req); err != nil {
-		return live.Snapshot{}, statestore.Version{}, err
+		return live.Snapshot{}, tofu.Version{}, err
 	}
 	if r.e.Preflight != nil {
 		if err := r.e.Preflight(ctx, req); err != nil {
-			return live.Snapshot{}, statestore.Version{}, err
+			return live.Snapshot{}, tofu.Version{}, err
 		}
 	}
 	snap, err := ws.Live.Snapshot(ctx, req.Object)
 	if err != nil {
-		return snap, statestore.Version{}, err
+		return snap, tofu.Version{}, err
 	}
 	switch {
 	case !snap.Exists:
-		return snap, statestore.Version{}, fmt.Errorf("stale request: %s no longer exists live", req.Object.String())
+		return snap, tofu.Version{}, fmt.Errorf("stale request: %s no longer exists live", req.Object.String())
 	case req.Object.UID != "" && snap.UID != req.Object.UID:
-		return snap, statestore.Version{}, fmt.Errorf("stale request: %s was deleted and recreated (uid %s, the request is for %s)",
+		return snap, tofu.Version{}, fmt.Errorf("stale request: %s was deleted and recreated (uid %s, the request is for %s)",
 			req.Object.String(), snap.UID, req.Object.UID)
 	}
 	cur, err := r.checkState(ctx)
@@ -677,7 +676,7 @@ func (r *run) preflight(ctx context.Context) (live.Snapshot, statestore.Version,
 // checkState reads the current state and checks that it is the one the
 // request was made against (or moved only by our own imports since), and
 // that the address is not in it yet.
-func (r *run) checkState(ctx context.Context) (statestore.Version, error) {
+func (r *run) checkState(ctx context.Context) (tofu.Version, error) {
 	req, ws := r.req, r.ws
 	cur, err := ws.State.Current(ctx)
 	if err != nil {
@@ -727,18 +726,18 @@ func (r *run) importWithRetry(ctx context.Context) error {
 			}
 			return nil
 		}
-		var le *tfwork.LockedError
+		var le *tofu.LockedError
 		if !errors.As(err, &le) {
 			return err
 		}
 		if !waited && r.e.OnLockWait != nil {
-			r.e.OnLockWait(r.ws.Name, true, le.Info)
+			r.e.OnLockWait(r.ws.Name, true, le.Error())
 		}
 		waited = true
 		if time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("the state lock was held for longer than %s (%s); not forced", r.e.lockWait(), le.Info)
+			return fmt.Errorf("the state lock was held for longer than %s (%s); not forced", r.e.lockWait(), le.Error())
 		}
-		r.e.log().Info("state locked; waiting", "workspace", r.ws.Name, "holder", le.Info, "retry_in", backoff)
+		r.e.log().Info("state locked; waiting", "workspace", r.ws.Name, "holder", le.Error(), "retry_in", backoff)
 		if err := r.e.wait(ctx, backoff); err != nil {
 			return err
 		}
@@ -748,7 +747,7 @@ func (r *run) importWithRetry(ctx context.Context) error {
 
 // acquire takes the S3 lock object, waiting with backoff while someone else
 // holds it, up to LockWait. It never breaks a lock.
-func (r *run) acquire(ctx context.Context) (*statestore.Lock, error) {
+func (r *run) acquire(ctx context.Context) (*tofu.Lock, error) {
 	deadline := time.Now().Add(r.e.lockWait())
 	backoff, waited := time.Second, false
 	for {
@@ -759,7 +758,7 @@ func (r *run) acquire(ctx context.Context) (*statestore.Lock, error) {
 			}
 			return l, nil
 		}
-		var le *statestore.LockedError
+		var le *tofu.LockedError
 		if !errors.As(err, &le) {
 			return nil, err
 		}
@@ -790,12 +789,12 @@ func (r *run) unlock() {
 }
 
 // meta is v without its content, for the journal.
-func meta(v statestore.Version) statestore.Version {
+func meta(v tofu.Version) tofu.Version {
 	v.Body = nil
 	return v
 }
 
-func sameVersion(a, b statestore.Version) bool {
+func sameVersion(a, b tofu.Version) bool {
 	if !a.Exists || !b.Exists {
 		return a.Exists == b.Exists
 	}

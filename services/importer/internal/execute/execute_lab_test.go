@@ -20,11 +20,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
-	"github.com/driftgate/driftgate/services/importer/internal/tfwork"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -75,7 +74,7 @@ func newShop(t testing.TB, l *lab.Lab, bin lab.Binary, ns string) *shop {
 func (s *shop) open(t testing.TB, j execute.Journal) *execute.Workspace {
 	t.Helper()
 	ctx := context.Background()
-	tw, err := tfwork.Open(ctx, tfwork.Options{Source: s.src, Dir: t.TempDir(), Binary: s.l.BinaryPath(s.bin), Environ: s.environ})
+	tw, err := tofu.Open(ctx, s.src, tofu.Options{Name: s.ns, Dir: t.TempDir(), Binary: s.l.BinaryPath(s.bin), Environ: s.environ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +83,7 @@ func (s *shop) open(t testing.TB, j execute.Journal) *execute.Workspace {
 		t.Fatal(err)
 	}
 	return &execute.Workspace{
-		Name: s.ns, TF: tw, State: statestore.New(s.l.S3.Client(), s.l.S3.Bucket, s.key),
+		Name: s.ns, TF: tw, State: tofu.NewStore(s.l.S3.Client(), s.l.S3.Bucket, s.key),
 		Lockfile: s.bin == lab.Tofu, Live: lr, Journal: j,
 	}
 }
@@ -151,7 +150,7 @@ func testClean(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		t.Errorf("expected Terraform-only attributes to be settled (wait_for_rollout), got none")
 	}
 	// The next plan of the address is clean.
-	p, err := s.ws.TF.Plan(ctx, tfwork.PlanOptions{Targets: []string{req.Address}})
+	p, err := s.ws.TF.PlanJSON(ctx, tofu.PlanOptions{Targets: []string{req.Address}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +362,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tw, err := tfwork.Open(ctx, tfwork.Options{Source: c.Source, Dir: t.TempDir(), Binary: c.Binary, Environ: c.Environ})
+	tw, err := tofu.Open(ctx, c.Source, tofu.Options{Dir: t.TempDir(), Binary: c.Binary, Environ: c.Environ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +374,7 @@ func TestCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := statestore.New(c.S3.Client(), c.Bucket, c.Key)
+	store := tofu.NewStore(c.S3.Client(), c.Bucket, c.Key)
 	ws := &execute.Workspace{Name: "crash", TF: tw, State: store, Lockfile: c.Lockfile, Live: lr, Journal: execute.S3Journal{Store: store}}
 	e := &execute.Engine{Who: "driftgate-importer/crashing", AfterStep: func(step string) {
 		if step == "imported" {
@@ -410,7 +409,7 @@ func testCrash(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		t.Fatalf("helper was not killed: %v\n%s", err, outb.String())
 	}
 	// The crash left an import in the state, unverified, and its journal.
-	store := statestore.New(l.S3.Client(), l.S3.Bucket, s.key)
+	store := tofu.NewStore(l.S3.Client(), l.S3.Bucket, s.key)
 	j := execute.S3Journal{Store: store}
 	ent, err := j.Load(ctx)
 	if err != nil || ent == nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // MemJournal keeps the journal in memory: for tests, and for dry runs.
@@ -63,7 +63,7 @@ func (j *MemJournal) Moves(context.Context) (map[int64]int64, error) {
 // (KEY.driftgate-import.json): a CLI run on an ephemeral CI runner leaves it
 // where the next run finds it.
 type S3Journal struct {
-	Store *statestore.Store
+	Store *tofu.Store
 }
 
 type s3JournalDoc struct {

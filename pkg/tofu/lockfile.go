@@ -1,4 +1,4 @@
-package statestore
+package tofu
 
 import (
 	"bytes"
@@ -18,34 +18,6 @@ import (
 // LockSuffix is what OpenTofu's S3 backend appends to the state key for its
 // lock object (use_lockfile = true).
 const LockSuffix = ".tflock"
-
-// LockInfo is the lock object's content, in OpenTofu's format, so that a
-// tofu run that finds our lock prints who holds it and why.
-type LockInfo struct {
-	ID        string    `json:"ID"`
-	Operation string    `json:"Operation"`
-	Info      string    `json:"Info"`
-	Who       string    `json:"Who"`
-	Version   string    `json:"Version"`
-	Created   time.Time `json:"Created"`
-	Path      string    `json:"Path"`
-}
-
-// LockedError says the state lock is held by someone else.
-type LockedError struct {
-	Holder LockInfo // zero when the lock object could not be read
-	Err    error
-}
-
-func (e *LockedError) Error() string {
-	if e.Holder.ID == "" {
-		return fmt.Sprintf("state is locked: %v", e.Err)
-	}
-	return fmt.Sprintf("state is locked by %s (operation %s, lock %s, since %s)", e.Holder.Who, e.Holder.Operation,
-		e.Holder.ID, e.Holder.Created.Format(time.RFC3339))
-}
-
-func (e *LockedError) Unwrap() error { return e.Err }
 
 // Lock is a held state lock.
 type Lock struct {
@@ -83,7 +55,7 @@ func (s *Store) Lock(ctx context.Context, operation, who, info string) (*Lock, e
 			holder, herr := s.LockHolder(ctx)
 			return nil, &LockedError{Holder: holder, Err: errors.Join(err, herr)}
 		}
-		return nil, fmt.Errorf("lock state s3://%s/%s: %w", s.bucket, s.LockKey(), err)
+		return nil, fmt.Errorf("lock state %s: %w", s.lockURL(), err)
 	}
 	return &Lock{s: s, info: li}, nil
 }
@@ -99,7 +71,7 @@ func (s *Store) LockHolder(ctx context.Context) (LockInfo, error) {
 		if isNotFound(err) {
 			return LockInfo{}, nil
 		}
-		return LockInfo{}, fmt.Errorf("read lock s3://%s/%s: %w", s.bucket, s.LockKey(), err)
+		return LockInfo{}, fmt.Errorf("read lock %s: %w", s.lockURL(), err)
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(out.Body)
@@ -108,7 +80,7 @@ func (s *Store) LockHolder(ctx context.Context) (LockInfo, error) {
 	}
 	var li LockInfo
 	if err := json.Unmarshal(b, &li); err != nil {
-		return LockInfo{}, fmt.Errorf("lock s3://%s/%s: %w", s.bucket, s.LockKey(), err)
+		return LockInfo{}, fmt.Errorf("lock %s: %w", s.lockURL(), err)
 	}
 	return li, nil
 }
@@ -120,10 +92,12 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return err
 	}
 	if cur.ID != l.info.ID {
-		return fmt.Errorf("unlock s3://%s/%s: the lock is %q, not ours (%s)", l.s.bucket, l.s.LockKey(), cur.ID, l.info.ID)
+		return fmt.Errorf("unlock %s: the lock is %q, not ours (%s)", l.s.lockURL(), cur.ID, l.info.ID)
 	}
 	if _, err := l.s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(l.s.bucket), Key: aws.String(l.s.LockKey())}); err != nil {
-		return fmt.Errorf("unlock s3://%s/%s: %w", l.s.bucket, l.s.LockKey(), err)
+		return fmt.Errorf("unlock %s: %w", l.s.lockURL(), err)
 	}
 	return nil
 }
+
+func (s *Store) lockURL() string { return "s3://" + s.bucket + "/" + s.LockKey() }

@@ -1,11 +1,11 @@
 //go:build !linux
 
-package plan
+package tofu
 
 import "syscall"
 
 // sysProcAttr puts the tool in its own process group (a terminal's Ctrl-C
-// reaches the planner, which interrupts the tool itself).
+// reaches the caller, which interrupts the tool itself).
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

@@ -1,4 +1,4 @@
-package plan
+package tofu
 
 import (
 	"bytes"
@@ -36,11 +36,11 @@ func initRelevant(rel string) bool {
 		filepath.Base(rel) == ".terraform.lock.hcl"
 }
 
-// syncModule makes dst a copy of src (minus what skip leaves out), writing
+// SyncModule makes dst a copy of src (minus what skip leaves out), writing
 // only files that changed and deleting files src no longer has, and returns
 // a digest of the init-relevant files. dst's .terraform and a lock file init
 // generated (src has none) are kept.
-func syncModule(src, dst string) (string, error) {
+func SyncModule(src, dst string) (string, error) {
 	want := map[string]bool{}
 	var relevant []string
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {

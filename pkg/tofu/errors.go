@@ -1,4 +1,4 @@
-package plan
+package tofu
 
 import (
 	"context"
@@ -8,21 +8,22 @@ import (
 )
 
 // Kind classifies why a tool run failed. None of them is drift: the planner
-// reports each as a cluster.health event.
+// reports each as a cluster.health event, the importer refuses or retries.
 type Kind string
 
 // Failure kinds.
 const (
-	KindInit        Kind = "init"        // init failed for another reason
-	KindLock        Kind = "lock"        // the state lock is in the way
-	KindProvider    Kind = "provider"    // a provider cannot be installed, started or configured
-	KindCredentials Kind = "credentials" // S3 or Kubernetes refused the credentials
-	KindConfig      Kind = "config"      // the configuration is invalid
-	KindUnreachable Kind = "unreachable" // the cluster or the state store cannot be reached
-	KindDiskLow     Kind = "disk-low"    // below the free-space threshold, or the disk filled up
-	KindTimeout     Kind = "timeout"     // the plan ran past its timeout and was interrupted
-	KindCanceled    Kind = "canceled"    // the caller cancelled; the tool was interrupted with SIGINT
-	KindTool        Kind = "tool"        // any other failure of the tool
+	KindInit         Kind = "init"          // init failed for another reason
+	KindLock         Kind = "lock"          // the state lock is held by someone else (Err is a *LockedError)
+	KindStateMissing Kind = "state-missing" // the command needs a state and there is none
+	KindProvider     Kind = "provider"      // a provider cannot be installed, started or configured
+	KindCredentials  Kind = "credentials"   // S3 or Kubernetes refused the credentials
+	KindConfig       Kind = "config"        // the configuration is invalid
+	KindUnreachable  Kind = "unreachable"   // the cluster or the state store cannot be reached
+	KindDiskLow      Kind = "disk-low"      // below the free-space threshold, or the disk filled up
+	KindTimeout      Kind = "timeout"       // the plan ran past its timeout and was interrupted
+	KindCanceled     Kind = "canceled"      // the caller cancelled; the tool was interrupted with SIGINT
+	KindTool         Kind = "tool"          // any other failure of the tool
 )
 
 // Condition is the cluster.health condition that reports this kind.
@@ -32,6 +33,8 @@ func (k Kind) Condition() string {
 		return "InitFailed"
 	case KindLock:
 		return "LockHeld"
+	case KindStateMissing:
+		return "StateMissing"
 	case KindProvider:
 		return "ProviderFailed"
 	case KindCredentials:
@@ -49,7 +52,8 @@ func (k Kind) Condition() string {
 }
 
 // Error is a failed tool run, classified. Check the kind with errors.Is
-// against the Err* sentinels, or errors.As for the details.
+// against the Err* sentinels, or errors.As for the details; a held lock
+// also answers errors.As with a *LockedError naming the holder.
 type Error struct {
 	Kind      Kind
 	Workspace string
@@ -78,15 +82,16 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is.
 var (
-	ErrInit        = &Error{Kind: KindInit}
-	ErrLock        = &Error{Kind: KindLock}
-	ErrProvider    = &Error{Kind: KindProvider}
-	ErrCredentials = &Error{Kind: KindCredentials}
-	ErrConfig      = &Error{Kind: KindConfig}
-	ErrUnreachable = &Error{Kind: KindUnreachable}
-	ErrDiskLow     = &Error{Kind: KindDiskLow}
-	ErrTimeout     = &Error{Kind: KindTimeout}
-	ErrCanceled    = &Error{Kind: KindCanceled}
+	ErrInit         = &Error{Kind: KindInit}
+	ErrLock         = &Error{Kind: KindLock}
+	ErrStateMissing = &Error{Kind: KindStateMissing}
+	ErrProvider     = &Error{Kind: KindProvider}
+	ErrCredentials  = &Error{Kind: KindCredentials}
+	ErrConfig       = &Error{Kind: KindConfig}
+	ErrUnreachable  = &Error{Kind: KindUnreachable}
+	ErrDiskLow      = &Error{Kind: KindDiskLow}
+	ErrTimeout      = &Error{Kind: KindTimeout}
+	ErrCanceled     = &Error{Kind: KindCanceled}
 )
 
 // patterns map tool output to a kind, checked in order.
@@ -95,7 +100,9 @@ var patterns = []struct {
 	any  []string
 }{
 	{KindDiskLow, []string{"no space left on device"}},
-	{KindLock, []string{"error acquiring the state lock", "error locking state", "state lock", "lock info:", "conditionalcheckfailed"}},
+	{KindLock, []string{"error acquiring the state lock", "error locking state", "state lock", "lock info:",
+		"conditionalcheckfailed", "conditionalrequestconflict"}},
+	{KindStateMissing, []string{"no state file was found"}},
 	{KindCredentials, []string{"invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "access denied", "expiredtoken",
 		"no valid credential sources", "nocredentialproviders", "invalidclienttokenid", "failed to refresh cached credentials",
 		"unauthorized", "forbidden", "invalid bearer token", "x509: certificate signed by unknown authority"}},
@@ -149,6 +156,10 @@ func Classify(ctx context.Context, workspace, op string, err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
+	var le *LockedError
+	if errors.As(err, &le) {
+		return &Error{Kind: KindLock, Workspace: workspace, Op: op, Summary: le.Error(), Err: err}
+	}
 	text := err.Error()
 	k := kindOf(op, text)
 	// The context says which: terraform-exec's error matches both
@@ -158,6 +169,9 @@ func Classify(ctx context.Context, workspace, op string, err error) error {
 		k = KindTimeout
 	case ctx.Err() != nil:
 		k = KindCanceled
+	}
+	if k == KindLock && ctx.Err() == nil {
+		err = &LockedError{Holder: parseLockInfo(text), Err: err}
 	}
 	return &Error{Kind: k, Workspace: workspace, Op: op, Summary: summary(text), Err: err}
 }
