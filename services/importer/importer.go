@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -58,20 +57,21 @@ type hooks struct {
 	afterStep func(step string)
 }
 
-// New builds the importer from the config. It has nothing to do (nil, nil)
-// when no workspace is configured.
-func New(cfg *config.File, d service.Deps) (service.Runner, error) {
+// Option adjusts what New builds; tests use them.
+type Option func(*Service)
+
+// withHooks lets a test stop the service at precise points.
+func withHooks(h hooks) Option { return func(s *Service) { s.hooks = h } }
+
+// New builds the importer from the config. Its tools run with d.Environ as
+// their base environment and read the variables the config names through
+// d.Getenv: the importer reads no environment itself. It returns a nil
+// *Service when no workspace is configured: there is nothing to do.
+func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	if len(cfg.Workspaces) == 0 {
 		return nil, nil
 	}
-	getenv := d.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	return newService(cfg, d, Env{Environ: os.Environ(), Getenv: getenv})
-}
-
-func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
+	env := Env{Environ: d.Environ, Getenv: d.Env}
 	if d.Buckets == nil || d.JS == nil || d.Conn == nil {
 		return nil, errors.New("importer: NATS, JetStream and the KV buckets are required")
 	}
@@ -102,6 +102,9 @@ func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
 				s.hooks.afterStep(step)
 			}
 		},
+	}
+	for _, opt := range opts {
+		opt(s)
 	}
 	return s, nil
 }

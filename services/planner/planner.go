@@ -75,8 +75,8 @@ func WithStatePoll(d time.Duration) Option { return func(o *options) { o.statePo
 // WithMaxTargets sets the widest targeted plan (see DefaultMaxTargets).
 func WithMaxTargets(n int) Option { return func(o *options) { o.maxTargets = n } }
 
-// WithEnviron sets the base environment of tofu/terraform (default: the
-// process's, as for any child process).
+// WithEnviron sets the base environment of tofu/terraform (default:
+// Deps.Environ, which main fills from the process's).
 func WithEnviron(env []string) Option { return func(o *options) { o.environ = env } }
 
 // WithConsumer names the durable consumer (default "planner").
@@ -103,34 +103,21 @@ type Service struct {
 	syncedCh chan struct{}
 }
 
-// New builds the planner from the config: nil, nil when the config has no
-// workspaces.
-func New(cfg *config.File, d service.Deps) (service.Runner, error) {
-	s, err := NewService(cfg, d)
-	if s == nil || err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// NewService is New with options; it returns a nil *Service when the config
-// has no workspaces.
-func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
+// New builds the planner from the config. It returns a nil *Service when
+// the config has no workspaces: there is nothing to do.
+func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	if len(cfg.Workspaces) == 0 {
 		return nil, nil
 	}
 	if d.JS == nil || d.Buckets == nil {
 		return nil, errors.New("planner: JetStream and the KV buckets are required")
 	}
-	o := options{leaseTTL: DefaultLeaseTTL, statePoll: DefaultStatePoll, maxTargets: DefaultMaxTargets, consumer: "planner"}
+	o := options{leaseTTL: DefaultLeaseTTL, statePoll: DefaultStatePoll, maxTargets: DefaultMaxTargets, consumer: "planner", environ: d.Environ}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
-	}
-	if d.Getenv == nil {
-		d.Getenv = func(string) string { return "" }
 	}
 	if d.Instance == "" {
 		d.Instance = service.Instance()
@@ -167,7 +154,7 @@ func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, err
 			env[k] = v
 		}
 		for k, from := range wc.EnvFrom {
-			env[k] = d.Getenv(from)
+			env[k] = d.Env(from)
 		}
 		runner, err := plan.New(plan.Workspace{
 			Name: wc.Name, Dir: cfg.ResolveDir(wc.Dir), Binary: wc.Binary, BackendConfig: wc.BackendConfig,

@@ -150,7 +150,7 @@ func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance 
 // startPlanner runs a planner replica in this process; stop ends it.
 func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance, dataDir string, opts ...planner.Option) (stop func()) {
 	t.Helper()
-	s, err := planner.NewService(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "planner", "instance", instance),
+	s, err := planner.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "planner", "instance", instance),
 		Health: obs.NewHealth(), Instance: instance, DataDir: dataDir, Getenv: os.Getenv}, opts...)
 	if err != nil {
 		t.Fatal(err)
