@@ -128,7 +128,7 @@ func Bootstrap(ctx context.Context, o BootstrapOptions) (*BootstrapResult, error
 		ws.Journal = &execute.MemJournal{}
 	}
 	eng := &execute.Engine{LockWait: o.LockWait, Who: "driftgate-import-bootstrap/" + hostname(), Log: log,
-		ToolTimeout: o.Config.Importer.VerifyTimeout.Or(DefaultToolTimeout)}
+		ToolTimeout: o.Config.Importer.VerifyTimeout.Duration}
 	res := &BootstrapResult{Workspace: o.Workspace, DryRun: o.DryRun, Items: []BootstrapItem{}, Other: []events.Finding{}, Remaining: []events.Finding{}}
 
 	if !o.DryRun {

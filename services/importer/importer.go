@@ -18,12 +18,7 @@ import (
 	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 )
 
-// Defaults of the importer section.
 const (
-	DefaultLockWait = 5 * time.Minute
-	// DefaultToolTimeout bounds each tool run of an import
-	// (importer.verify_timeout).
-	DefaultToolTimeout = 10 * time.Minute
 	// LeaseTTL bounds how long a crashed importer keeps a workspace: its
 	// lease expires and another replica recovers the journal.
 	LeaseTTL = 2 * time.Minute
@@ -80,9 +75,6 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		log = slog.Default()
 	}
 	tokenEnv := cfg.Importer.ApproverEnv
-	if tokenEnv == "" {
-		tokenEnv = DefaultApproverEnv
-	}
 	token := env.Getenv(tokenEnv)
 	if token == "" {
 		log.Warn("no approver token: manual approvals are refused until one is set", "env", tokenEnv)
@@ -94,8 +86,8 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		workDir: filepath.Join(d.DataDir, "importer"),
 	}
 	s.engine = &execute.Engine{
-		LockWait: cfg.Importer.LockWait.Or(DefaultLockWait), Who: s.holder, Log: log,
-		ToolTimeout: cfg.Importer.VerifyTimeout.Or(DefaultToolTimeout),
+		LockWait: cfg.Importer.LockWait.Duration, Who: s.holder, Log: log,
+		ToolTimeout: cfg.Importer.VerifyTimeout.Duration,
 		OnLockWait:  s.reportLock, Preflight: s.inventoryPreflight,
 		AfterStep: func(step string) {
 			if s.hooks.afterStep != nil {

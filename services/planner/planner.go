@@ -39,14 +39,8 @@ import (
 
 // Defaults of the planner section of the config.
 const (
-	DefaultDebounce         = 150 * time.Millisecond
-	DefaultMaxWait          = 10 * time.Second
-	DefaultChurnFlips       = 4
-	DefaultChurnWindow      = 10 * time.Minute
-	DefaultPlanTimeout      = 10 * time.Minute
-	DefaultFullPlanInterval = 10 * time.Minute
-	DefaultLeaseTTL         = 15 * time.Second
-	DefaultStatePoll        = 15 * time.Second
+	DefaultLeaseTTL  = 15 * time.Second
+	DefaultStatePoll = 15 * time.Second
 	// DefaultMaxTargets: a scope wider than this is planned in full (one
 	// full plan is cheaper than hundreds of -target flags).
 	DefaultMaxTargets = 50
@@ -131,15 +125,12 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		pub:         events.NewPublisher(d.JS, d.Source("planner")),
 		store:       findings.Store{KV: d.Buckets.Findings},
 		inv:         live.Inventory{KV: d.Buckets.Inventory},
-		debounce:    p.Debounce.Or(DefaultDebounce),
-		maxWait:     p.MaxWait.Or(DefaultMaxWait),
-		churnWindow: p.ChurnWindow.Or(DefaultChurnWindow),
+		debounce:    p.Debounce.Duration,
+		maxWait:     p.MaxWait.Duration,
+		churnWindow: p.ChurnWindow.Duration,
 		churnFlips:  p.ChurnFlips,
 		byName:      map[string]*workspace{},
 		syncedCh:    make(chan struct{}),
-	}
-	if s.churnFlips <= 0 {
-		s.churnFlips = DefaultChurnFlips
 	}
 	dataDir := filepath.Join(d.DataDir, "planner")
 	var names []string
@@ -161,7 +152,7 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 			VarFiles: wc.VarFiles, Env: env,
 		}, plan.Options{
 			DataDir: dataDir, Environ: o.environ, MinFreeBytes: p.MinFreeBytes,
-			Timeout: p.PlanTimeout.Or(DefaultPlanTimeout), Log: d.Log, SkipCleanShow: true,
+			Timeout: p.PlanTimeout.Duration, Log: d.Log, SkipCleanShow: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("planner: %w", err)
@@ -170,7 +161,7 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		w := &workspace{
 			cfg: wc, name: wc.Name, cluster: cluster, runner: runner, rules: rules,
 			classifier: classify.New(rules, s.inv),
-			interval:   wc.FullPlanInterval.Or(DefaultFullPlanInterval),
+			interval:   wc.FullPlanInterval.Duration,
 			wake:       make(chan struct{}, 1),
 			pending:    map[string]*pendingEntry{},
 			conditions: map[string]time.Time{},

@@ -101,6 +101,7 @@ func quietLogger() *slog.Logger {
 // called (or the test ends).
 func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string, opts ...watcher.Option) (stop func()) {
 	t.Helper()
+	cfg.ApplyDefaults() // as config.Load does; tests build their configs in code
 	r, err := watcher.New(cfg, service.Deps{
 		Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLogger().With("instance", instance),
 		Health: obs.NewHealth(), Instance: instance, Getenv: os.Getenv,
