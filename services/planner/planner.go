@@ -28,13 +28,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/service"
-	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/service"
 )
 
 // Defaults of the planner section of the config.
