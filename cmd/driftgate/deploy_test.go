@@ -26,8 +26,10 @@ func TestComposeFile(t *testing.T) {
 	var compose struct {
 		Services map[string]struct {
 			Build *struct {
-				Context    string `yaml:"context"`
-				Dockerfile string `yaml:"dockerfile"`
+				Context    string            `yaml:"context"`
+				Dockerfile string            `yaml:"dockerfile"`
+				Target     string            `yaml:"target"`
+				Args       map[string]string `yaml:"args"`
 			} `yaml:"build"`
 			Image string `yaml:"image"`
 		} `yaml:"services"`
@@ -48,7 +50,10 @@ func TestComposeFile(t *testing.T) {
 			continue
 		}
 		built++
-		checkDockerfile(t, filepath.Join(root, s.Build.Context, s.Build.Dockerfile))
+		checkDockerfile(t, filepath.Join(root, s.Build.Context, s.Build.Dockerfile), s.Build.Target, s.Build.Args)
+		if s.Build.Args["SERVICE"] != name {
+			t.Errorf("service %s builds with SERVICE=%q", name, s.Build.Args["SERVICE"])
+		}
 	}
 	if built != 4 {
 		t.Errorf("compose builds %d driftgate services, want 4", built)
@@ -60,13 +65,23 @@ func TestComposeFile(t *testing.T) {
 
 var goBuildRE = regexp.MustCompile(`cd (services/[a-z]+) && .*go build .* (\./cmd/[a-z-]+)`)
 
-func checkDockerfile(t *testing.T, path string) {
+// checkDockerfile checks the Dockerfile as built with the build args and
+// target: the target stage exists, and so on.
+func checkDockerfile(t *testing.T, path, target string, args map[string]string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Error(err)
 		return
 	}
+	text := string(raw)
+	for k, v := range args {
+		text = strings.ReplaceAll(strings.ReplaceAll(text, "${"+k+"}", v), "$"+k, v)
+	}
+	if target != "" && !regexp.MustCompile(`(?m)^FROM .* AS `+regexp.QuoteMeta(target)+`$`).MatchString(text) {
+		t.Errorf("%s: no stage %s", path, target)
+	}
+	b := []byte(text)
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[0] == "COPY" && !strings.HasPrefix(f[1], "--from") {

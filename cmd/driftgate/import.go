@@ -69,7 +69,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	res, err := importer.Bootstrap(ctx, importer.BootstrapOptions{
 		Config: cfg, Workspace: *wcmd.ws, DataDir: *dataDir, DryRun: *dryRun, Approve: approve,
 		Env:      importer.Env{Environ: os.Environ(), Getenv: os.Getenv},
-		LockWait: cfg.Importer.LockWait.Or(importer.DefaultLockWait),
+		LockWait: cfg.Importer.LockWait.Duration,
 		Log:      wcmd.log,
 		Progress: func(it importer.BootstrapItem) {
 			if text {

@@ -14,10 +14,10 @@ import (
 // one errgroup; each is also a subcommand of its own. A service the config
 // gives nothing to do (no clusters, no workspaces, no sinks) is not started.
 var services = []service.Registration{
-	{Name: "watcher", Factory: watcher.New},
-	{Name: "planner", Factory: planner.New},
-	{Name: "importer", Factory: importer.New},
-	{Name: "notifier", Factory: notifier.New},
+	{Name: "watcher", Factory: service.FactoryOf(watcher.New)},
+	{Name: "planner", Factory: service.FactoryOf(planner.New)},
+	{Name: "importer", Factory: service.FactoryOf(importer.New)},
+	{Name: "notifier", Factory: service.FactoryOf(notifier.New)},
 }
 
 func init() {

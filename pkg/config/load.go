@@ -83,6 +83,7 @@ func Parse(name string, b []byte) (*File, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
+	f.ApplyDefaults()
 	return f, nil
 }
 

@@ -152,8 +152,7 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if strings.HasPrefix(m.Subject(), DeadLetterRoot+".") {
-		// Never handle dead letters: a filter that reaches them would loop.
+	if IsDeadLetter(m.Subject()) {
 		_ = m.Ack()
 		return
 	}
@@ -200,23 +199,50 @@ func (c *Consumer) safeHandle(ctx context.Context, e cloudevents.Event, d Data) 
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, m jetstream.Msg, md *jetstream.MsgMetadata, reason string) {
-	dl := nats.NewMsg(DeadLetterSubject(c.cfg.Durable))
+	deadLetter(ctx, c.js, c.cfg.Durable, m, md, reason, c.log)
+}
+
+// DeadLetter parks m, a message consumer durable can never handle, on the
+// consumer's dead-letter subject with reason, counts it in
+// driftgate_events_dead_lettered_total{consumer} and terminates it. When
+// the dead letter cannot be published, m is handed back (Nak) to come
+// again. Consumer does this itself; DeadLetter is for a consumer that pulls
+// messages on its own (the notifier holds them until a sink accepts).
+func DeadLetter(ctx context.Context, js jetstream.JetStream, durable string, m jetstream.Msg, reason string, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		log.Error("message metadata", "err", err)
+		_ = m.Term()
+		return
+	}
+	deadLetter(ctx, js, durable, m, md, reason, log)
+}
+
+// IsDeadLetter says whether subject is a dead letter, which no consumer
+// handles (a filter that reaches them would loop).
+func IsDeadLetter(subject string) bool { return strings.HasPrefix(subject, DeadLetterRoot+".") }
+
+func deadLetter(ctx context.Context, js jetstream.JetStream, durable string, m jetstream.Msg, md *jetstream.MsgMetadata, reason string, log *slog.Logger) {
+	dl := nats.NewMsg(DeadLetterSubject(durable))
 	dl.Data = m.Data()
 	dl.Header.Set(HeaderReason, reason)
 	dl.Header.Set(HeaderOrigSubj, m.Subject())
 	dl.Header.Set(HeaderOrigSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	dl.Header.Set(HeaderConsumer, c.cfg.Durable)
-	id := fmt.Sprintf("dl-%s-%d", c.cfg.Durable, md.Sequence.Stream)
+	dl.Header.Set(HeaderConsumer, durable)
+	id := fmt.Sprintf("dl-%s-%d", durable, md.Sequence.Stream)
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, dl, jetstream.WithMsgID(id)); err != nil {
+	if _, err := js.PublishMsg(pctx, dl, jetstream.WithMsgID(id)); err != nil {
 		// Not terminated: it comes back and we try to dead-letter it again.
-		c.log.Error("dead-letter publish failed; message will be redelivered", "seq", md.Sequence.Stream, "err", err)
+		log.Error("dead-letter publish failed; message will be redelivered", "seq", md.Sequence.Stream, "err", err)
 		_ = m.NakWithDelay(time.Second)
 		return
 	}
-	deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.cfg.Durable)))
-	c.log.Warn("dead-lettered", "seq", md.Sequence.Stream, "subject", m.Subject(), "reason", reason)
+	deadLetters.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", durable)))
+	log.Warn("dead-lettered", "seq", md.Sequence.Stream, "subject", m.Subject(), "reason", reason)
 	_ = m.TermWithReason(truncate(reason, 200))
 }
 

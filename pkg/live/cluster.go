@@ -101,7 +101,7 @@ func (c *Cluster) Get(ctx context.Context, o events.ObjectRef) (*events.Inventor
 	if err != nil || u == nil {
 		return nil, false, err
 	}
-	return Record(c.name, u, mapping.Resource), true, nil
+	return ObjectRecord(c.name, tfkube.ResourceName(mapping.Resource.Resource, mapping.Resource.Group), u, time.Now()), true, nil
 }
 
 // Object reads o's content.
@@ -111,33 +111,4 @@ func (c *Cluster) Object(ctx context.Context, o events.ObjectRef) (map[string]an
 		return nil, false, err
 	}
 	return u.Object, true, nil
-}
-
-// Record builds an inventory record from a live object, as the watcher
-// would.
-func Record(cluster string, u *unstructured.Unstructured, gvr schema.GroupVersionResource) *events.InventoryRecord {
-	gvk := u.GroupVersionKind()
-	rec := &events.InventoryRecord{
-		Object: events.ObjectRef{Cluster: cluster, Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind,
-			Namespace: u.GetNamespace(), Name: u.GetName(), UID: string(u.GetUID())},
-		Resource:        tfkube.ResourceName(gvr.Resource, gvr.Group),
-		ResourceVersion: u.GetResourceVersion(),
-		Generation:      u.GetGeneration(),
-		FieldOwners:     tfkube.FieldOwners(u.GetManagedFields()),
-		Labels:          u.GetLabels(),
-		UpdatedAt:       time.Now().UTC(),
-	}
-	for _, mf := range u.GetManagedFields() {
-		a := events.Attribution{Manager: mf.Manager, Operation: string(mf.Operation)}
-		if mf.Time != nil {
-			t := mf.Time.UTC()
-			a.Time = &t
-		}
-		rec.Managers = append(rec.Managers, events.PathOwner{Attribution: a})
-	}
-	for _, r := range u.GetOwnerReferences() {
-		rec.Owners.OwnerReferences = append(rec.Owners.OwnerReferences, events.OwnerReference{
-			APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: string(r.UID), Controller: r.Controller != nil && *r.Controller})
-	}
-	return rec
 }

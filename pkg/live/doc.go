@@ -6,6 +6,9 @@
 //   - Cluster reads the cluster itself (for driftgate gate, which runs with
 //     no pipeline), and can read whole objects (classify.ObjectReader).
 //
-// A record's field owners come from tfkube.FieldOwners, as the watcher's
-// inventory records' do.
+// Record builds the inventory record of a live object (identity, uid,
+// resourceVersion, managers, owner hints), the one builder the watcher, the
+// gate and bootstrap share; OwnerHints is the one reading of Helm, Argo CD
+// and ownerReferences. Field owners come from tfkube.FieldOwners, as the
+// watcher's inventory records' do.
 package live

@@ -85,7 +85,7 @@ func (p *Process) Run(nc *nats.Conn, regs []Registration, httpAddr string) error
 		return err
 	}
 	d := Deps{Conn: nc, JS: js, Buckets: b, Log: p.Log, Health: obs.NewHealth(), Instance: Instance(),
-		DataDir: p.DataDir, Getenv: os.Getenv}
+		DataDir: p.DataDir, Getenv: os.Getenv, Environ: os.Environ()}
 	return RunAll(p.Ctx, p.Cfg, d, regs, httpAddr, p.tel)
 }
 

@@ -36,8 +36,19 @@ type Deps struct {
 	// DataDir is where the service may keep files (workspaces, caches).
 	DataDir string
 	// Getenv reads the environment; services use it only for the variables
-	// the config names in *_env fields.
+	// the config names in *_env fields. Nil reads as an empty environment.
 	Getenv func(string) string
+	// Environ is the base environment of the tools a service runs
+	// (tofu, terraform): os.Environ() in main.
+	Environ []string
+}
+
+// Env reads one environment variable through Getenv; "" when Getenv is nil.
+func (d Deps) Env(key string) string {
+	if d.Getenv == nil {
+		return ""
+	}
+	return d.Getenv(key)
 }
 
 // Source is the CloudEvents source for a service of this process.
@@ -55,6 +66,24 @@ type Runner interface {
 // under this config (no workspaces for the planner, no sinks for the
 // notifier) returns (nil, nil) and is not started.
 type Factory func(cfg *config.File, d Deps) (Runner, error)
+
+// FactoryOf is the Factory of a service constructor. Every service has the
+// one form New(cfg, deps, ...Option) (*Service, error), returning a nil
+// *Service when the config gives it nothing to do; FactoryOf turns that
+// into a nil Runner (not a non-nil interface holding a nil pointer).
+func FactoryOf[S interface {
+	comparable
+	Runner
+}, O any](newService func(cfg *config.File, d Deps, opts ...O) (S, error)) Factory {
+	return func(cfg *config.File, d Deps) (Runner, error) {
+		s, err := newService(cfg, d)
+		var none S
+		if err != nil || s == none {
+			return nil, err
+		}
+		return s, nil
+	}
+}
 
 // Registration names a service and how to build it.
 type Registration struct {
@@ -127,7 +156,7 @@ func RunAll(ctx context.Context, cfg *config.File, d Deps, regs []Registration, 
 	for _, r := range regs {
 		svc, err := r.Factory(cfg, Deps{
 			Conn: d.Conn, JS: d.JS, Buckets: d.Buckets, Health: d.Health, Instance: d.Instance,
-			DataDir: d.DataDir, Getenv: d.Getenv, Log: d.Log.With("service", r.Name),
+			DataDir: d.DataDir, Getenv: d.Getenv, Environ: d.Environ, Log: d.Log.With("service", r.Name),
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.Name, err)

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/gate"
+	pkglive "github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
@@ -125,7 +127,7 @@ func Bootstrap(ctx context.Context, o BootstrapOptions) (*BootstrapResult, error
 		ws.Journal = &execute.MemJournal{}
 	}
 	eng := &execute.Engine{LockWait: o.LockWait, Who: "driftgate-import-bootstrap/" + hostname(), Log: log,
-		ToolTimeout: o.Config.Importer.VerifyTimeout.Or(DefaultToolTimeout)}
+		ToolTimeout: o.Config.Importer.VerifyTimeout.Duration}
 	res := &BootstrapResult{Workspace: o.Workspace, DryRun: o.DryRun, Items: []BootstrapItem{}, Other: []events.Finding{}, Remaining: []events.Finding{}}
 
 	if !o.DryRun {
@@ -309,59 +311,12 @@ func (l liveRecords) Get(ctx context.Context, o events.ObjectRef) (*events.Inven
 	if !s.Exists {
 		return nil, false, nil
 	}
+	rec := pkglive.ObjectRecord(l.cluster, s.Resource, &unstructured.Unstructured{Object: s.Object}, time.Now())
+	// The record answers for the object as it was asked for (the group and
+	// version the state names), as the inventory would.
 	o.UID, o.Cluster = s.UID, l.cluster
-	rec := &events.InventoryRecord{Object: o, Resource: s.Resource, ResourceVersion: s.ResourceVersion, Generation: s.Generation,
-		FieldOwners: map[string]events.Attribution{}}
-	for _, m := range s.ManagedFields {
-		rec.Managers = append(rec.Managers, events.PathOwner{Attribution: events.Attribution{Manager: m.Manager, Operation: m.Operation, Time: parseTime(m.Time)}})
-	}
-	for p, a := range s.FieldOwners {
-		rec.FieldOwners[p] = a
-	}
-	rec.Owners, rec.Labels = ownerHints(s.Object)
+	rec.Object = o
 	return rec, true, nil
-}
-
-// ownerHints reads who else manages an object: its owner references, the
-// Helm release and the Argo CD application it belongs to.
-func ownerHints(obj map[string]any) (events.OwnerHints, map[string]string) {
-	var h events.OwnerHints
-	md, _ := obj["metadata"].(map[string]any)
-	labels := strMap(md["labels"])
-	ann := strMap(md["annotations"])
-	if refs, ok := md["ownerReferences"].([]any); ok {
-		for _, r := range refs {
-			m, _ := r.(map[string]any)
-			or := events.OwnerReference{}
-			or.APIVersion, _ = m["apiVersion"].(string)
-			or.Kind, _ = m["kind"].(string)
-			or.Name, _ = m["name"].(string)
-			or.UID, _ = m["uid"].(string)
-			or.Controller, _ = m["controller"].(bool)
-			h.OwnerReferences = append(h.OwnerReferences, or)
-		}
-	}
-	if strings.EqualFold(labels["app.kubernetes.io/managed-by"], "Helm") || ann["meta.helm.sh/release-name"] != "" {
-		h.Helm = &events.HelmRelease{Release: ann["meta.helm.sh/release-name"], Namespace: ann["meta.helm.sh/release-namespace"]}
-	}
-	if a := labels["argocd.argoproj.io/instance"]; a != "" {
-		h.ArgoCD = a
-	} else if t := ann["argocd.argoproj.io/tracking-id"]; t != "" {
-		h.ArgoCD, _, _ = strings.Cut(t, ":")
-	}
-	return h, labels
-}
-
-func strMap(v any) map[string]string {
-	out := map[string]string{}
-	if m, ok := v.(map[string]any); ok {
-		for k, x := range m {
-			if s, ok := x.(string); ok {
-				out[k] = s
-			}
-		}
-	}
-	return out
 }
 
 // ReportFromPlan builds the decision table without a pipeline: a dry-run
@@ -418,14 +373,6 @@ func (l liveRecords) Object(ctx context.Context, o events.ObjectRef) (map[string
 		return nil, false, err
 	}
 	return s.Object, true, nil
-}
-
-func parseTime(s string) *time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return nil
-	}
-	return &t
 }
 
 // ImportBlocksFile is the file a dry run writes into the working copy: one

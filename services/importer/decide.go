@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/driftgate/driftgate/pkg/config"
 )
 
 // DecideSubject is the importer's decision endpoint (NATS request/reply,
@@ -23,7 +25,7 @@ const DecideSubject = "driftgate-rpc.importer.decide"
 
 // DefaultApproverEnv is the environment variable holding the approver token
 // when importer.approver_token_env does not name another.
-const DefaultApproverEnv = "DRIFTGATE_APPROVER_TOKEN"
+const DefaultApproverEnv = config.DefaultApproverEnv
 
 // MaxDecisionSkew bounds the age of a signed decision (and its clock skew).
 const MaxDecisionSkew = 5 * time.Minute

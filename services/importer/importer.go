@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,12 +18,7 @@ import (
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 )
 
-// Defaults of the importer section.
 const (
-	DefaultLockWait = 5 * time.Minute
-	// DefaultToolTimeout bounds each tool run of an import
-	// (importer.verify_timeout).
-	DefaultToolTimeout = 10 * time.Minute
 	// LeaseTTL bounds how long a crashed importer keeps a workspace: its
 	// lease expires and another replica recovers the journal.
 	LeaseTTL = 2 * time.Minute
@@ -58,20 +52,21 @@ type hooks struct {
 	afterStep func(step string)
 }
 
-// New builds the importer from the config. It has nothing to do (nil, nil)
-// when no workspace is configured.
-func New(cfg *config.File, d service.Deps) (service.Runner, error) {
+// Option adjusts what New builds; tests use them.
+type Option func(*Service)
+
+// withHooks lets a test stop the service at precise points.
+func withHooks(h hooks) Option { return func(s *Service) { s.hooks = h } }
+
+// New builds the importer from the config. Its tools run with d.Environ as
+// their base environment and read the variables the config names through
+// d.Getenv: the importer reads no environment itself. It returns a nil
+// *Service when no workspace is configured: there is nothing to do.
+func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	if len(cfg.Workspaces) == 0 {
 		return nil, nil
 	}
-	getenv := d.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	return newService(cfg, d, Env{Environ: os.Environ(), Getenv: getenv})
-}
-
-func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
+	env := Env{Environ: d.Environ, Getenv: d.Env}
 	if d.Buckets == nil || d.JS == nil || d.Conn == nil {
 		return nil, errors.New("importer: NATS, JetStream and the KV buckets are required")
 	}
@@ -80,9 +75,6 @@ func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
 		log = slog.Default()
 	}
 	tokenEnv := cfg.Importer.ApproverEnv
-	if tokenEnv == "" {
-		tokenEnv = DefaultApproverEnv
-	}
 	token := env.Getenv(tokenEnv)
 	if token == "" {
 		log.Warn("no approver token: manual approvals are refused until one is set", "env", tokenEnv)
@@ -94,14 +86,17 @@ func newService(cfg *config.File, d service.Deps, env Env) (*Service, error) {
 		workDir: filepath.Join(d.DataDir, "importer"),
 	}
 	s.engine = &execute.Engine{
-		LockWait: cfg.Importer.LockWait.Or(DefaultLockWait), Who: s.holder, Log: log,
-		ToolTimeout: cfg.Importer.VerifyTimeout.Or(DefaultToolTimeout),
+		LockWait: cfg.Importer.LockWait.Duration, Who: s.holder, Log: log,
+		ToolTimeout: cfg.Importer.VerifyTimeout.Duration,
 		OnLockWait:  s.reportLock, Preflight: s.inventoryPreflight,
 		AfterStep: func(step string) {
 			if s.hooks.afterStep != nil {
 				s.hooks.afterStep(step)
 			}
 		},
+	}
+	for _, opt := range opts {
+		opt(s)
 	}
 	return s, nil
 }

@@ -106,12 +106,11 @@ type pipeline struct {
 func startService(t *testing.T, js *eventstest.Env, cfg *config.File, env Env, dataDir string, h hooks) *pipeline {
 	t.Helper()
 	d := service.Deps{Conn: js.Conn, JS: js.JS, Buckets: js.Buckets, Instance: fmt.Sprintf("test-%d", time.Now().UnixNano()),
-		DataDir: dataDir, Getenv: env.Getenv}
-	svc, err := newService(cfg, d, env)
+		DataDir: dataDir, Getenv: env.Getenv, Environ: env.Environ}
+	svc, err := New(cfg, d, withHooks(h))
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.hooks = h
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeline{env: js, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- svc.Run(ctx) }()

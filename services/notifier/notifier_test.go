@@ -27,7 +27,7 @@ func TestNew(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := notifier.New(cfg, deps)
+			r, err := service.FactoryOf(notifier.New)(cfg, deps)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -47,7 +47,7 @@ func childFactory(cfg *config.File, d service.Deps) (service.Runner, error) {
 	if v := os.Getenv(childEnvironEnv); v != "" {
 		opts = append(opts, planner.WithEnviron(strings.Split(v, "\n")))
 	}
-	s, err := planner.NewService(cfg, d, opts...)
+	s, err := planner.New(cfg, d, opts...)
 	if s == nil || err != nil {
 		return nil, err
 	}

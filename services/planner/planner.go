@@ -39,14 +39,8 @@ import (
 
 // Defaults of the planner section of the config.
 const (
-	DefaultDebounce         = 150 * time.Millisecond
-	DefaultMaxWait          = 10 * time.Second
-	DefaultChurnFlips       = 4
-	DefaultChurnWindow      = 10 * time.Minute
-	DefaultPlanTimeout      = 10 * time.Minute
-	DefaultFullPlanInterval = 10 * time.Minute
-	DefaultLeaseTTL         = 15 * time.Second
-	DefaultStatePoll        = 15 * time.Second
+	DefaultLeaseTTL  = 15 * time.Second
+	DefaultStatePoll = 15 * time.Second
 	// DefaultMaxTargets: a scope wider than this is planned in full (one
 	// full plan is cheaper than hundreds of -target flags).
 	DefaultMaxTargets = 50
@@ -75,8 +69,8 @@ func WithStatePoll(d time.Duration) Option { return func(o *options) { o.statePo
 // WithMaxTargets sets the widest targeted plan (see DefaultMaxTargets).
 func WithMaxTargets(n int) Option { return func(o *options) { o.maxTargets = n } }
 
-// WithEnviron sets the base environment of tofu/terraform (default: the
-// process's, as for any child process).
+// WithEnviron sets the base environment of tofu/terraform (default:
+// Deps.Environ, which main fills from the process's).
 func WithEnviron(env []string) Option { return func(o *options) { o.environ = env } }
 
 // WithConsumer names the durable consumer (default "planner").
@@ -103,34 +97,21 @@ type Service struct {
 	syncedCh chan struct{}
 }
 
-// New builds the planner from the config: nil, nil when the config has no
-// workspaces.
-func New(cfg *config.File, d service.Deps) (service.Runner, error) {
-	s, err := NewService(cfg, d)
-	if s == nil || err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// NewService is New with options; it returns a nil *Service when the config
-// has no workspaces.
-func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
+// New builds the planner from the config. It returns a nil *Service when
+// the config has no workspaces: there is nothing to do.
+func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	if len(cfg.Workspaces) == 0 {
 		return nil, nil
 	}
 	if d.JS == nil || d.Buckets == nil {
 		return nil, errors.New("planner: JetStream and the KV buckets are required")
 	}
-	o := options{leaseTTL: DefaultLeaseTTL, statePoll: DefaultStatePoll, maxTargets: DefaultMaxTargets, consumer: "planner"}
+	o := options{leaseTTL: DefaultLeaseTTL, statePoll: DefaultStatePoll, maxTargets: DefaultMaxTargets, consumer: "planner", environ: d.Environ}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
-	}
-	if d.Getenv == nil {
-		d.Getenv = func(string) string { return "" }
 	}
 	if d.Instance == "" {
 		d.Instance = service.Instance()
@@ -144,15 +125,12 @@ func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, err
 		pub:         events.NewPublisher(d.JS, d.Source("planner")),
 		store:       findings.Store{KV: d.Buckets.Findings},
 		inv:         live.Inventory{KV: d.Buckets.Inventory},
-		debounce:    p.Debounce.Or(DefaultDebounce),
-		maxWait:     p.MaxWait.Or(DefaultMaxWait),
-		churnWindow: p.ChurnWindow.Or(DefaultChurnWindow),
+		debounce:    p.Debounce.Duration,
+		maxWait:     p.MaxWait.Duration,
+		churnWindow: p.ChurnWindow.Duration,
 		churnFlips:  p.ChurnFlips,
 		byName:      map[string]*workspace{},
 		syncedCh:    make(chan struct{}),
-	}
-	if s.churnFlips <= 0 {
-		s.churnFlips = DefaultChurnFlips
 	}
 	dataDir := filepath.Join(d.DataDir, "planner")
 	var names []string
@@ -167,14 +145,14 @@ func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, err
 			env[k] = v
 		}
 		for k, from := range wc.EnvFrom {
-			env[k] = d.Getenv(from)
+			env[k] = d.Env(from)
 		}
 		runner, err := plan.New(plan.Workspace{
 			Name: wc.Name, Dir: cfg.ResolveDir(wc.Dir), Binary: wc.Binary, BackendConfig: wc.BackendConfig,
 			VarFiles: wc.VarFiles, Env: env,
 		}, plan.Options{
 			DataDir: dataDir, Environ: o.environ, MinFreeBytes: p.MinFreeBytes,
-			Timeout: p.PlanTimeout.Or(DefaultPlanTimeout), Log: d.Log, SkipCleanShow: true,
+			Timeout: p.PlanTimeout.Duration, Log: d.Log, SkipCleanShow: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("planner: %w", err)
@@ -183,7 +161,7 @@ func NewService(cfg *config.File, d service.Deps, opts ...Option) (*Service, err
 		w := &workspace{
 			cfg: wc, name: wc.Name, cluster: cluster, runner: runner, rules: rules,
 			classifier: classify.New(rules, s.inv),
-			interval:   wc.FullPlanInterval.Or(DefaultFullPlanInterval),
+			interval:   wc.FullPlanInterval.Duration,
 			wake:       make(chan struct{}, 1),
 			pending:    map[string]*pendingEntry{},
 			conditions: map[string]time.Time{},

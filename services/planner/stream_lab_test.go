@@ -139,6 +139,7 @@ func planCompleted(ws, trigger string) func(events.Data) bool {
 // startWatcher runs the real watcher in this process until the test ends.
 func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string) {
 	t.Helper()
+	cfg.ApplyDefaults() // as config.Load does; tests build their configs in code
 	r, err := watcher.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "watcher"),
 		Health: obs.NewHealth(), Instance: instance, Getenv: os.Getenv})
 	if err != nil {
@@ -150,7 +151,8 @@ func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance 
 // startPlanner runs a planner replica in this process; stop ends it.
 func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance, dataDir string, opts ...planner.Option) (stop func()) {
 	t.Helper()
-	s, err := planner.NewService(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "planner", "instance", instance),
+	cfg.ApplyDefaults()
+	s, err := planner.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "planner", "instance", instance),
 		Health: obs.NewHealth(), Instance: instance, DataDir: dataDir, Getenv: os.Getenv}, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,11 @@ func childFactory(cfg *config.File, d service.Deps) (service.Runner, error) {
 		opts = append(opts, shortLease(ds[0], ds[1], ds[2]))
 	}
 	opts = append(opts, func(o *cluster.Options) { o.SyncTimeout = 10 * time.Second })
-	return watcher.NewWithOptions(cfg, d, opts...)
+	s, err := watcher.New(cfg, d, opts...)
+	if s == nil || err != nil {
+		return nil, err // a nil *Service is no Runner
+	}
+	return s, nil
 }
 
 func shortLease(lease, renew, retry time.Duration) watcher.Option {
@@ -97,7 +101,8 @@ func quietLogger() *slog.Logger {
 // called (or the test ends).
 func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string, opts ...watcher.Option) (stop func()) {
 	t.Helper()
-	r, err := watcher.NewWithOptions(cfg, service.Deps{
+	cfg.ApplyDefaults() // as config.Load does; tests build their configs in code
+	r, err := watcher.New(cfg, service.Deps{
 		Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLogger().With("instance", instance),
 		Health: obs.NewHealth(), Instance: instance, Getenv: os.Getenv,
 	}, opts...)

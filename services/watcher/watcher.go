@@ -18,15 +18,10 @@ import (
 // Option adjusts what New builds; tests and benchmarks use them.
 type Option func(*cluster.Options)
 
-// New builds the watcher for every cluster of cfg, or returns (nil, nil)
-// when no cluster is configured.
-func New(cfg *config.File, d service.Deps) (service.Runner, error) {
-	return NewWithOptions(cfg, d)
-}
-
-// NewWithOptions is New with options applied to every cluster's options
-// after they are read from cfg.
-func NewWithOptions(cfg *config.File, d service.Deps, opts ...Option) (service.Runner, error) {
+// New builds the watcher for every cluster of cfg; opts apply to every
+// cluster's options after they are read from cfg. It returns a nil
+// *Service when no cluster is configured: there is nothing to do.
+func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	if len(cfg.Clusters) == 0 {
 		return nil, nil
 	}
@@ -37,7 +32,7 @@ func NewWithOptions(cfg *config.File, d service.Deps, opts ...Option) (service.R
 	w := cfg.Watch
 	pub := events.NewPublisher(d.JS, d.Source("watcher"))
 	inv := inventory.NewStore(d.Buckets.Inventory)
-	r := &runner{}
+	r := &Service{}
 	seen := map[string]bool{}
 	for _, cl := range cfg.Clusters {
 		if seen[cl.Name] {
@@ -73,12 +68,13 @@ func NewWithOptions(cfg *config.File, d service.Deps, opts ...Option) (service.R
 	return r, nil
 }
 
-type runner struct {
+// Service is the watcher: one controller per cluster.
+type Service struct {
 	clusters []*cluster.Controller
 }
 
 // Run watches every cluster until ctx ends.
-func (r *runner) Run(ctx context.Context) error {
+func (r *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range r.clusters {
 		g.Go(func() error { return c.Run(gctx) })

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main("importer", importer.New, os.Args[1:], os.Stderr))
+	os.Exit(service.Main("importer", service.FactoryOf(importer.New), os.Args[1:], os.Stderr))
 }

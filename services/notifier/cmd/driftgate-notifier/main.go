@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main("notifier", notifier.New, os.Args[1:], os.Stderr))
+	os.Exit(service.Main("notifier", service.FactoryOf(notifier.New), os.Args[1:], os.Stderr))
 }

@@ -28,20 +28,11 @@ import (
 	"github.com/driftgate/driftgate/services/notifier/internal/sink"
 )
 
-// Defaults of the per-sink delivery policy (config.Sink) and the notify
-// section.
-const (
-	DefaultMaxAttempts  = 30
-	DefaultTimeout      = 10 * time.Second
-	DefaultBackoffMin   = time.Second
-	DefaultBackoffMax   = time.Minute
-	DefaultSlackPerMin  = 60
-	DefaultDigestWindow = 10 * time.Second
-	// MaxDigest caps one digest; more findings make several.
-	MaxDigest = 500
-)
+// MaxDigest caps one digest; more findings make several.
+const MaxDigest = 500
 
-// SinkConfig is one sink with its delivery policy, defaults applied.
+// SinkConfig is one sink with its delivery policy, as config loading
+// defaulted it.
 type SinkConfig struct {
 	Name        string
 	Sink        sink.Sink
@@ -135,7 +126,7 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Notifier, error) {
 		}
 		nt.workers = append(nt.workers, &worker{
 			cfg: sc, d: d, o: o, routes: routes, pub: pub, metrics: m,
-			digest:   n.DigestWindow.Or(DefaultDigestWindow),
+			digest:   n.DigestWindow.Duration,
 			remind:   n.ReminderInterval.Duration,
 			durable:  "notifier-" + s.Name,
 			subjects: routes.Subjects(s.Name),
@@ -156,14 +147,8 @@ func sinkConfig(i int, s config.Sink, getenv func(string) string, hc *http.Clien
 	p := fmt.Sprintf("notify.sinks[%d] (%s)", i, s.Name)
 	sc := SinkConfig{
 		Name: s.Name, RatePerMin: s.RatePerMin,
-		MaxAttempts: s.MaxAttempts, Timeout: s.Timeout.Or(DefaultTimeout),
-		BackoffMin: s.BackoffMin.Or(DefaultBackoffMin), BackoffMax: s.BackoffMax.Or(DefaultBackoffMax),
-	}
-	if sc.MaxAttempts == 0 {
-		sc.MaxAttempts = DefaultMaxAttempts
-	}
-	if sc.BackoffMax < sc.BackoffMin {
-		sc.BackoffMax = sc.BackoffMin
+		MaxAttempts: s.MaxAttempts, Timeout: s.Timeout.Duration,
+		BackoffMin: s.BackoffMin.Duration, BackoffMax: s.BackoffMax.Duration,
 	}
 	switch {
 	case s.Slack != nil:
@@ -176,9 +161,6 @@ func sinkConfig(i int, s config.Sink, getenv func(string) string, hc *http.Clien
 			return sc, fmt.Errorf("%s: environment variable %s does not hold an http(s) URL", p, s.Slack.WebhookURLEnv)
 		}
 		sc.Sink, sc.Reminders = sink.NewSlack(u, hc), true
-		if sc.RatePerMin == 0 {
-			sc.RatePerMin = DefaultSlackPerMin
-		}
 	case s.Webhook != nil:
 		secret := getenv(s.Webhook.SecretEnv)
 		if secret == "" {

@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -660,6 +662,7 @@ func TestMalformedEventIsDeadLetteredAndDeliveryGoesOn(t *testing.T) {
 	w.vars["HOOK_SECRET"] = secret
 	w.start(webhookConfig(hook.srv.URL, ""))
 	ctx := context.Background()
+	before := deadLettered(t, "notifier-hook")
 	if _, err := w.env.JS.Publish(ctx, "driftgate.import.succeeded.marketplace.x", []byte(`{"specversion":"1.0","oops"`)); err != nil {
 		t.Fatal(err)
 	}
@@ -676,4 +679,41 @@ func TestMalformedEventIsDeadLetteredAndDeliveryGoesOn(t *testing.T) {
 	if r := m.Header.Get(events.HeaderReason); !strings.Contains(r, "not a CloudEvent") {
 		t.Errorf("dead letter reason %q", r)
 	}
+	if n := deadLettered(t, "notifier-hook") - before; n != 1 {
+		t.Errorf("driftgate_events_dead_lettered_total{consumer=notifier-hook} grew by %d, want 1", n)
+	}
+	// The notifier goes on after the dead letter.
+	w.publish(importEvent(events.ImportSucceeded, "r2"))
+	eventually(t, "r2", func() bool { return len(hook.accepted()) == 2 })
+}
+
+// eventsMetrics reads pkg/events' counters, which go to the global meter
+// provider; it is set once per test binary, so counts are read as deltas.
+var eventsMetrics = sync.OnceValue(func() *sdkmetric.ManualReader {
+	r := sdkmetric.NewManualReader()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(r)))
+	return r
+})
+
+// deadLettered is driftgate_events_dead_lettered_total of a consumer.
+func deadLettered(t *testing.T, consumer string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := eventsMetrics().Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "driftgate_events_dead_lettered_total" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				if c, _ := dp.Attributes.Value("consumer"); c.AsString() == consumer {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
 }

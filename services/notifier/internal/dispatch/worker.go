@@ -8,12 +8,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -242,7 +239,7 @@ func (w *worker) fetch(it jetstream.MessagesContext, in chan<- jetstream.Msg, st
 // accept decides what one stream message becomes: nothing (acked at once),
 // a new alert, or one more entry of an open digest.
 func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) {
-	if strings.HasPrefix(m.Subject(), events.DeadLetterRoot+".") {
+	if events.IsDeadLetter(m.Subject()) {
 		_ = m.Ack()
 		return
 	}
@@ -438,33 +435,9 @@ func (w *worker) receipt(ctx context.Context, it *item, r sendResult) {
 }
 
 // deadLetter parks a message this sink can never handle on the consumer's
-// dead-letter subject with the reason, as events.Consumer does.
+// dead-letter subject, counted, as events.Consumer does.
 func (w *worker) deadLetter(ctx context.Context, m jetstream.Msg, reason string) {
-	md, err := m.Metadata()
-	if err != nil {
-		_ = m.Term()
-		return
-	}
-	dl := nats.NewMsg(events.DeadLetterSubject(w.durable))
-	dl.Data = m.Data()
-	dl.Header.Set(events.HeaderReason, reason)
-	dl.Header.Set(events.HeaderOrigSubj, m.Subject())
-	dl.Header.Set(events.HeaderOrigSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-	dl.Header.Set(events.HeaderConsumer, w.durable)
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	id := fmt.Sprintf("dl-%s-%d", w.durable, md.Sequence.Stream)
-	if _, err := w.d.JS.PublishMsg(pctx, dl, jetstream.WithMsgID(id)); err != nil {
-		w.log.Error("dead-letter publish failed; message will be redelivered", "seq", md.Sequence.Stream, "err", err)
-		_ = m.NakWithDelay(time.Second)
-		return
-	}
-	w.log.Warn("dead-lettered", "seq", md.Sequence.Stream, "subject", m.Subject(), "reason", reason)
-	r := reason
-	if len(r) > 200 {
-		r = r[:200]
-	}
-	_ = m.TermWithReason(r)
+	events.DeadLetter(ctx, w.d.JS, w.durable, m, reason, w.log)
 }
 
 // enqueueReminders queues, per workspace, one reminder of the findings this

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main("planner", planner.New, os.Args[1:], os.Stderr))
+	os.Exit(service.Main("planner", service.FactoryOf(planner.New), os.Args[1:], os.Stderr))
 }

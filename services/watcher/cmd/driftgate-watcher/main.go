@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(service.Main("watcher", watcher.New, os.Args[1:], os.Stderr))
+	os.Exit(service.Main("watcher", service.FactoryOf(watcher.New), os.Args[1:], os.Stderr))
 }

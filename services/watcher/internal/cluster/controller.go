@@ -79,9 +79,6 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultWorkers       = 8
-	DefaultProbeInterval = 5 * time.Second
-	DefaultProbeFailures = 3
 	DefaultLeaseDuration = 15 * time.Second
 	DefaultRenewDeadline = 10 * time.Second
 	DefaultRetryPeriod   = 2 * time.Second
@@ -134,13 +131,11 @@ func New(opts Options, deps Deps) (*Controller, error) {
 			*d = v
 		}
 	}
-	if opts.Workers <= 0 {
-		opts.Workers = DefaultWorkers
+	// watch.workers, probe_interval and probe_failures are defaulted when
+	// the config is loaded (config.File.ApplyDefaults).
+	if opts.Workers <= 0 || opts.ProbeFailures <= 0 || opts.ProbeInterval <= 0 {
+		return nil, fmt.Errorf("cluster %s: workers, probe_failures and probe_interval must be positive (config defaults not applied?)", opts.Cluster.Name)
 	}
-	if opts.ProbeFailures <= 0 {
-		opts.ProbeFailures = DefaultProbeFailures
-	}
-	def(&opts.ProbeInterval, DefaultProbeInterval)
 	def(&opts.ProbeTimeout, min(opts.ProbeInterval, 5*time.Second))
 	def(&opts.LeaseDuration, DefaultLeaseDuration)
 	def(&opts.RenewDeadline, DefaultRenewDeadline)

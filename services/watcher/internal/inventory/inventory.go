@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/services/watcher/internal/snapshot"
 )
 
@@ -32,17 +33,7 @@ type Record struct {
 
 // FromSnapshot makes the record of a live object.
 func FromSnapshot(cluster, resource string, gv schema.GroupVersion, s *snapshot.Snapshot, now time.Time) *Record {
-	r := &Record{InventoryRecord: events.InventoryRecord{
-		Object:          Ref(cluster, gv, s),
-		Resource:        resource,
-		ResourceVersion: s.ResourceVersion,
-		Generation:      s.Generation,
-		Managers:        s.ManagerList(),
-		FieldOwners:     s.FieldOwners(),
-		Owners:          s.Hints(),
-		Labels:          s.Labels,
-		UpdatedAt:       now.UTC(),
-	}}
+	r := &Record{InventoryRecord: live.Record(cluster, resource, gv.WithKind(s.Kind), s, s.ManagerList(), s.FieldOwners(), now)}
 	r.Fingerprint = make(map[string]uint64, len(s.Leaves))
 	for _, l := range s.Leaves {
 		if l.Sensitive {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
@@ -140,43 +141,15 @@ func StampOf(a events.Attribution) Stamp {
 	return st
 }
 
-// argoManagers are the field managers Argo CD's application controller
-// writes as.
-var argoManagers = map[string]bool{"argocd-controller": true, "argocd-application-controller": true}
-
-// Hints reads the owner hints: Helm from its managed-by label and release
-// annotations, Argo CD from its tracking-id annotation or instance label
-// (app.kubernetes.io/instance counts only when Argo CD also manages fields,
-// since Helm charts set that label too), and ownerReferences.
+// Hints reads the owner hints of the object (live.OwnerHints: Helm, Argo CD,
+// ownerReferences).
 func (s *Snapshot) Hints() events.OwnerHints {
-	var h events.OwnerHints
-	if rel := s.Annotations[AnnHelmRelease]; rel != "" || s.Labels[LabelManagedBy] == "Helm" {
-		if rel == "" {
-			rel = s.Labels[LabelInstance]
-		}
-		h.Helm = &events.HelmRelease{Release: rel, Namespace: s.Annotations[AnnHelmNamespace]}
-	}
-	switch {
-	case s.Annotations[AnnArgoTrackingID] != "":
-		app, _, _ := strings.Cut(s.Annotations[AnnArgoTrackingID], ":")
-		h.ArgoCD = app
-	case s.Labels[LabelArgoInstance] != "":
-		h.ArgoCD = s.Labels[LabelArgoInstance]
-	case s.Labels[LabelInstance] != "" && s.managedBy(argoManagers):
-		h.ArgoCD = s.Labels[LabelInstance]
-	}
-	for _, r := range s.OwnerReferences {
-		h.OwnerReferences = append(h.OwnerReferences, events.OwnerReference{
-			APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: string(r.UID),
-			Controller: r.Controller != nil && *r.Controller,
-		})
-	}
-	return h
+	return live.OwnerHints(s, s.argoCDManaged())
 }
 
-func (s *Snapshot) managedBy(names map[string]bool) bool {
+func (s *Snapshot) argoCDManaged() bool {
 	for _, m := range s.Managers {
-		if names[m.Name] {
+		if live.IsArgoCDManager(m.Name) {
 			return true
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
@@ -70,19 +71,14 @@ func (s *Snapshot) DeepCopyObject() runtime.Object {
 	return c
 }
 
-// Annotations kept for owner hints; every other annotation is only hashed.
 const (
-	AnnHelmRelease     = "meta.helm.sh/release-name"
-	AnnHelmNamespace   = "meta.helm.sh/release-namespace"
-	AnnArgoTrackingID  = "argocd.argoproj.io/tracking-id"
 	AnnLastApplied     = "kubectl.kubernetes.io/last-applied-configuration"
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	LabelInstance      = "app.kubernetes.io/instance"
-	LabelArgoInstance  = "argocd.argoproj.io/instance"
 	maxTrackedManagers = 64
 )
 
-var keptAnnotations = []string{AnnHelmRelease, AnnHelmNamespace, AnnArgoTrackingID}
+// keptAnnotations are the annotations live.OwnerHints reads; every other
+// annotation is only hashed.
+var keptAnnotations = []string{live.AnnHelmRelease, live.AnnHelmNamespace, live.AnnArgoTrackingID}
 
 // Builder turns unstructured objects into snapshots.
 type Builder struct {
