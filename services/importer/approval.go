@@ -112,11 +112,11 @@ func verifyApproval(r *RequestRecord, token string) error {
 	}
 	switch {
 	case d.Verb != VerbApprove:
-		return fmt.Errorf("%w: the decision is %q, not %q", errUnverified, d.Verb, VerbApprove)
+		return fmt.Errorf("%w: the decision is %q, not %q", errUnverified, clip(d.Verb, 20), VerbApprove)
 	case d.ID != r.ID && (r.FindingID == "" || d.ID != r.FindingID):
-		return fmt.Errorf("%w: the decision is for %s, not for request %s (finding %s)", errUnverified, d.ID, r.ID, r.FindingID)
+		return fmt.Errorf("%w: the decision is for %s, not for request %s (finding %s)", errUnverified, clip(d.ID, 100), clip(r.ID, 100), clip(r.FindingID, 100))
 	case d.By != r.By:
-		return fmt.Errorf("%w: the record names %q, its decision %q", errUnverified, r.By, d.By)
+		return fmt.Errorf("%w: the record names %q, its decision %q", errUnverified, clip(r.By, 100), clip(d.By, 100))
 	case r.Seal == "":
 		return fmt.Errorf("%w: the decision is not sealed to the request", errUnverified)
 	}

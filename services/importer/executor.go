@@ -287,8 +287,8 @@ func (s *Service) refuse(ctx context.Context, rec *RequestRecord) error {
 		if why == nil {
 			return errAlready
 		}
-		claimedStatus, claimedBy = r.Status, r.By
-		reason = fmt.Sprintf("refused: status %q (by %q) in KV %v", r.Status, r.By, why)
+		claimedStatus, claimedBy = r.Status, clip(r.By, 100)
+		reason = fmt.Sprintf("refused: status %q (by %q) in KV %v", claimedStatus, claimedBy, why)
 		r.Status, r.Step, r.Diff = StatusRejected, "decision", nil
 		r.Attempts++
 		takeDecision(r, s.ownDecision(r.ID, VerbReject, "driftgate", reason), s.token)
@@ -308,6 +308,14 @@ func (s *Service) refuse(ctx context.Context, rec *RequestRecord) error {
 	e.By, e.Reason, e.Step, e.Attempt = "driftgate", reason, "decision", refused.Attempts
 	s.publish(ctx, e)
 	return nil
+}
+
+// clip shortens what a stranger wrote before it is quoted in a reason.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // finish records an outcome and publishes its event.

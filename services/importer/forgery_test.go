@@ -247,6 +247,14 @@ func TestForgedStatusIsRefused(t *testing.T) {
 		refused(t, req, `status "running" (by "mallory")`)
 	})
 
+	t.Run("a huge by is quoted clipped", func(t *testing.T) {
+		req := request("kv-huge")
+		forge(t, js, ws, req.ID, func(m map[string]any) {
+			m["status"], m["by"] = "approved", strings.Repeat("m", 100000)
+		})
+		refused(t, req, `(by "`+strings.Repeat("m", 100)+`…")`)
+	})
+
 	t.Run("another request's decision and seal copied in", func(t *testing.T) {
 		req := request("kv-copied")
 		forge(t, js, ws, req.ID, func(m map[string]any) {
