@@ -58,9 +58,7 @@ func (d *Decision) canonical() []byte {
 // Sign sets Timestamp to now and Signature with token.
 func (d *Decision) Sign(token string, now time.Time) {
 	d.Timestamp = now.Unix()
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write(d.canonical())
-	d.Signature = hex.EncodeToString(m.Sum(nil))
+	d.Signature = hex.EncodeToString(mac(token, d.canonical()))
 }
 
 // ErrUnauthenticated is returned by Verify for a decision not signed with the
@@ -72,6 +70,23 @@ func (d *Decision) Verify(token string, now time.Time) error {
 	if token == "" {
 		return fmt.Errorf("%w: approvals are disabled: the importer has no approver token (importer.approver_token_env)", ErrUnauthenticated)
 	}
+	if err := d.verifySignature(token); err != nil {
+		return err
+	}
+	age := now.Sub(time.Unix(d.Timestamp, 0))
+	if age > MaxDecisionSkew || age < -MaxDecisionSkew {
+		return fmt.Errorf("%w: the decision was signed %s ago (allowed: %s)", ErrUnauthenticated, age.Round(time.Second), MaxDecisionSkew)
+	}
+	return nil
+}
+
+// verifySignature checks the signature against token, not the age: the
+// executor checks a stored decision again with it, long after the decide
+// path checked its age (see verifyApproval).
+func (d *Decision) verifySignature(token string) error {
+	if token == "" {
+		return fmt.Errorf("%w: the importer has no approver token (importer.approver_token_env)", ErrUnauthenticated)
+	}
 	if d.Signature == "" {
 		return fmt.Errorf("%w: the decision is not signed (set the approver token)", ErrUnauthenticated)
 	}
@@ -79,16 +94,16 @@ func (d *Decision) Verify(token string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("%w: malformed signature", ErrUnauthenticated)
 	}
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write(d.canonical())
-	if !hmac.Equal(sig, m.Sum(nil)) {
+	if !hmac.Equal(sig, mac(token, d.canonical())) {
 		return fmt.Errorf("%w: bad signature (wrong approver token?)", ErrUnauthenticated)
 	}
-	age := now.Sub(time.Unix(d.Timestamp, 0))
-	if age > MaxDecisionSkew || age < -MaxDecisionSkew {
-		return fmt.Errorf("%w: the decision was signed %s ago (allowed: %s)", ErrUnauthenticated, age.Round(time.Second), MaxDecisionSkew)
-	}
 	return nil
+}
+
+func mac(token string, msg []byte) []byte {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // Validate checks the fields a decision must have.

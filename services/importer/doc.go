@@ -18,5 +18,9 @@
 // Approvals over the network are authenticated: a decision is signed with
 // the approver token (HMAC-SHA256), which the importer checks before it
 // publishes the decision; an unsigned or wrongly signed decision is refused
-// and never enters the audit trail.
+// and never enters the audit trail. The importer keeps the signed decision
+// with the request, sealed to the request's content (policy approvals are
+// decisions it signs itself), and the executor verifies both again before
+// every import: a status in the bucket that no verified decision backs is
+// refused (import.rejected by driftgate), never carried out.
 package importer

@@ -15,7 +15,11 @@ import (
 // execLoop carries out approved requests: at start (recovering journals a
 // crash left), after every decision, and every rescan interval.
 func (s *Service) execLoop(ctx context.Context) error {
-	t := time.NewTicker(rescan)
+	every := rescan
+	if s.hooks.rescan > 0 {
+		every = s.hooks.rescan
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	s.drainAll(ctx)
 	for {
@@ -37,6 +41,9 @@ func (s *Service) drainAll(ctx context.Context) {
 		}
 		s.drain(ctx, w.Name)
 	}
+	if s.hooks.afterPass != nil {
+		s.hooks.afterPass()
+	}
 }
 
 // drain runs the workspace's approved requests one at a time under the
@@ -51,6 +58,23 @@ func (s *Service) drain(ctx context.Context, ws string) {
 	if err != nil {
 		s.log.Error("load journal", "workspace", ws, "err", err)
 		return
+	}
+	// A status the importer cannot back with a decision it verifies is
+	// refused here, before the workspace is even opened, and again right
+	// before each import (runOne).
+	if s.token != "" {
+		for _, r := range recs {
+			if (r.Status == StatusApproved || r.Status == StatusRunning) && verifyApproval(r, s.token) != nil {
+				if err := s.refuse(ctx, r); err != nil {
+					s.log.Error("refuse request", "workspace", ws, "request", r.ID, "err", err)
+					return
+				}
+			}
+		}
+		if recs, err = s.reqs.list(ctx, ws); err != nil {
+			s.log.Error("list requests", "workspace", ws, "err", err)
+			return
+		}
 	}
 	if ent == nil && !hasWork(recs) {
 		return
@@ -75,6 +99,12 @@ func (s *Service) drain(ctx context.Context, ws string) {
 			recs, err := s.reqs.list(lctx, ws)
 			if err != nil {
 				return err
+			}
+			if s.token == "" {
+				if hasWork(recs) {
+					s.log.Warn("approved imports wait: the importer has no approver token to verify their decisions with", "workspace", ws)
+				}
+				return nil
 			}
 			next, why := pick(recs)
 			if next == nil {
@@ -165,8 +195,14 @@ func pick(recs []*RequestRecord) (*RequestRecord, string) {
 	return ready[0], ""
 }
 
-// runOne carries out one request and records its outcome.
+// runOne carries out one request and records its outcome — only when the
+// record holds a decision the importer verifies now, with its approver
+// token; any other record is refused (refuse). The import.approved event is
+// in the stream before import.started.
 func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *RequestRecord) error {
+	if verifyApproval(rec, s.token) != nil {
+		return s.refuse(ctx, rec)
+	}
 	if rec.Status == StatusRunning {
 		// Running without a journal: the last attempt ended before the
 		// state could change, or after its commit but before this record
@@ -186,27 +222,100 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 			}
 		}
 	}
-	rec, err := s.reqs.update(ctx, rec.Workspace, rec.ID, func(r *RequestRecord) error {
+	if !rec.Announced {
+		if err := s.announce(ctx, rec); err != nil {
+			return fmt.Errorf("import %s: its approval is not in the stream yet: %w", rec.ID, err)
+		}
+	}
+	// What runs is the record verified in this compare-and-set, not the
+	// one read before: a change in between is verified again.
+	unverified := false
+	claimed, err := s.reqs.update(ctx, rec.Workspace, rec.ID, func(r *RequestRecord) error {
 		if r.Status != StatusApproved && r.Status != StatusRunning {
 			return fmt.Errorf("request %s is %s", r.ID, r.Status)
 		}
+		if err := verifyApproval(r, s.token); err != nil {
+			unverified = true
+			return err
+		}
 		r.Status = StatusRunning
 		r.Attempts++
+		r.Announced = true
 		return nil
 	})
+	if unverified {
+		return s.refuse(ctx, claimed)
+	}
 	if err != nil {
 		return err
 	}
+	rec = claimed
 	started := rec.event(events.ImportStarted)
-	started.Attempt, started.By = rec.Attempts, rec.By
+	started.Attempt, started.By = rec.Attempts, rec.Decision.By
 	s.publish(ctx, started)
-	s.log.Info("import started", "request", rec.ID, "address", rec.Address, "attempt", rec.Attempts)
-	out, err := s.engine.Execute(ctx, w, rec.execRequest())
+	s.log.Info("import started", "request", rec.ID, "address", rec.Address, "attempt", rec.Attempts, "by", rec.Decision.By)
+	run := s.engine.Execute
+	if s.hooks.execute != nil {
+		run = s.hooks.execute
+	}
+	out, err := run(ctx, w, rec.execRequest())
 	if err != nil {
 		return fmt.Errorf("import %s: %w", rec.ID, err)
 	}
 	s.finish(ctx, out, rec.Attempts)
 	return nil
+}
+
+// refuse rejects a request whose status (approved or running) no decision
+// the importer verifies backs — a status someone wrote into the bucket —
+// instead of carrying it out: the record becomes rejected by driftgate with
+// the reason, the refusal is logged and published (import.rejected). A
+// record that changed meanwhile is checked again: one that now verifies, or
+// is no longer approved or running, is left alone.
+func (s *Service) refuse(ctx context.Context, rec *RequestRecord) error {
+	if s.token == "" {
+		// Nothing can be verified, so nothing is judged either: approved
+		// requests wait (drain) until the token is set.
+		return fmt.Errorf("request %s: no approver token to verify its decision with", rec.ID)
+	}
+	var reason, claimedStatus, claimedBy string
+	refused, err := s.reqs.update(ctx, rec.Workspace, rec.ID, func(r *RequestRecord) error {
+		if r.Status != StatusApproved && r.Status != StatusRunning {
+			return errAlready
+		}
+		why := verifyApproval(r, s.token)
+		if why == nil {
+			return errAlready
+		}
+		claimedStatus, claimedBy = r.Status, clip(r.By, 100)
+		reason = fmt.Sprintf("refused: status %q (by %q) in KV %v", claimedStatus, claimedBy, why)
+		r.Status, r.Step, r.Diff = StatusRejected, "decision", nil
+		r.Attempts++
+		takeDecision(r, s.ownDecision(r.ID, VerbReject, "driftgate", reason), s.token)
+		return nil
+	})
+	if errors.Is(err, errAlready) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("refuse %s: %w", rec.ID, err)
+	}
+	s.log.Error("import refused: its status is not backed by a verified decision", "request", refused.ID,
+		"workspace", refused.Workspace, "address", refused.Address, "status", claimedStatus, "by", claimedBy, "reason", reason)
+	e := refused.event(events.ImportRejected)
+	// Each refusal is its own event (the id counts attempts), also after a
+	// person's rejection of the same request.
+	e.By, e.Reason, e.Step, e.Attempt = "driftgate", reason, "decision", refused.Attempts
+	s.publish(ctx, e)
+	return nil
+}
+
+// clip shortens what a stranger wrote before it is quoted in a reason.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // finish records an outcome and publishes its event.

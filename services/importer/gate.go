@@ -91,7 +91,15 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	switch {
 	case policy == config.ApprovalAuto,
 		policy == config.ApprovalAutoLowRisk && rec.Risk == events.RiskLow:
-		_, err := s.approve(ctx, rec.Workspace, rec.ID, "policy:"+policy, "approved by the workspace's import policy")
+		if s.token == "" {
+			// A policy approval is a decision the importer signs with the
+			// approver token, so that the executor can verify it like any
+			// other; without the token there is none.
+			s.log.Warn("import policy approval needs the approver token; the request waits", "request", rec.ID,
+				"workspace", rec.Workspace, "policy", policy)
+			return nil
+		}
+		_, err := s.approve(ctx, rec.Workspace, rec.ID, s.ownDecision(rec.ID, VerbApprove, "policy:"+policy, "approved by the workspace's import policy"))
 		return err
 	}
 	return nil
@@ -106,17 +114,21 @@ func (s *Service) withdraw(ctx context.Context, d *events.DriftResolved) error {
 	if err != nil || prev == nil || prev.Status != StatusPending {
 		return err
 	}
-	_, err = s.reject(ctx, prev.Workspace, prev.ID, "driftgate", "the finding was resolved before approval (plan "+d.PlanID+")")
+	_, err = s.reject(ctx, prev.Workspace, prev.ID, s.ownDecision(prev.ID, VerbReject, "driftgate",
+		"the finding was resolved before approval (plan "+d.PlanID+")"))
 	return err
 }
 
-// approve moves a pending request to approved and publishes the decision.
-func (s *Service) approve(ctx context.Context, ws, id, by, reason string) (*RequestRecord, error) {
+// approve moves a pending request to approved on d — a person's decision
+// the decide path verified, or the importer's own signed policy decision —
+// keeps d with the record, sealed to it, and publishes the decision.
+func (s *Service) approve(ctx context.Context, ws, id string, d Decision) (*RequestRecord, error) {
 	already := false
 	rec, err := s.reqs.update(ctx, ws, id, func(r *RequestRecord) error {
 		switch r.Status {
 		case StatusPending:
-			r.Status, r.By, r.Reason = StatusApproved, by, reason
+			r.Status = StatusApproved
+			takeDecision(r, d, s.token)
 			return nil
 		case StatusApproved, StatusRunning, StatusSucceeded:
 			already = true
@@ -130,22 +142,54 @@ func (s *Service) approve(ctx context.Context, ws, id, by, reason string) (*Requ
 	if err != nil {
 		return rec, err
 	}
-	e := rec.event(events.ImportApproved)
-	e.By, e.Reason = by, reason
-	s.publish(ctx, e)
-	s.log.Info("import approved", "request", id, "by", by)
+	if err := s.announce(ctx, rec); err != nil {
+		// The executor publishes it before it starts the import.
+		s.log.Error("publish import event", "verb", events.ImportApproved, "request", id, "err", err)
+	}
+	s.log.Info("import approved", "request", id, "by", d.By)
 	s.poke(ws)
 	return rec, nil
 }
 
-// reject moves a pending or approved request to rejected and publishes the
-// decision.
-func (s *Service) reject(ctx context.Context, ws, id, by, reason string) (*RequestRecord, error) {
+// announce publishes the import.approved event of rec's decision and marks
+// the record: an import starts only after its approval is in the stream.
+// The event's id is the same however often it is published (approve, then
+// the executor), so the stream's duplicate window keeps one.
+func (s *Service) announce(ctx context.Context, rec *RequestRecord) error {
+	d := rec.Decision
+	if d == nil {
+		return fmt.Errorf("request %s holds no decision to announce", rec.ID)
+	}
+	e := rec.event(events.ImportApproved)
+	e.By, e.Reason = d.By, d.Reason
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.pub.Publish(pctx, e); err != nil {
+		return err
+	}
+	_, err := s.reqs.update(ctx, rec.Workspace, rec.ID, func(r *RequestRecord) error {
+		if r.Announced || r.Decision == nil || r.Decision.Signature != d.Signature {
+			return errAlready
+		}
+		r.Announced = true
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAlready) {
+		return err
+	}
+	return nil
+}
+
+// reject moves a pending or approved request to rejected on d and publishes
+// the decision.
+func (s *Service) reject(ctx context.Context, ws, id string, d Decision) (*RequestRecord, error) {
 	already := false
+	by, reason := d.By, d.Reason
 	rec, err := s.reqs.update(ctx, ws, id, func(r *RequestRecord) error {
 		switch r.Status {
 		case StatusPending, StatusApproved:
-			r.Status, r.By, r.Reason = StatusRejected, by, reason
+			r.Status = StatusRejected
+			takeDecision(r, d, s.token)
 			return nil
 		case StatusRejected:
 			already = true
@@ -201,9 +245,9 @@ func (s *Service) decide(m *nats.Msg) {
 		return
 	}
 	if d.Verb == VerbApprove {
-		rec, err = s.approve(ctx, rec.Workspace, rec.ID, d.By, d.Reason)
+		rec, err = s.approve(ctx, rec.Workspace, rec.ID, d)
 	} else {
-		rec, err = s.reject(ctx, rec.Workspace, rec.ID, d.By, d.Reason)
+		rec, err = s.reject(ctx, rec.Workspace, rec.ID, d)
 	}
 	if err != nil {
 		reply(DecisionReply{Error: err.Error(), Request: rec})

@@ -47,9 +47,19 @@ type Service struct {
 	workDir    string
 }
 
-// hooks let tests stop the service at precise points.
+// hooks let tests stop the service at precise points, or stand in for the
+// parts that need tools and a cluster.
 type hooks struct {
 	afterStep func(step string)
+	// open replaces opening a workspace (working copy, init, S3, cluster).
+	open func(ctx context.Context, ws string) (*execute.Workspace, error)
+	// execute replaces the import transaction.
+	execute func(ctx context.Context, w *execute.Workspace, r execute.Request) (execute.Outcome, error)
+	// rescan replaces how often every workspace is checked.
+	rescan time.Duration
+	// afterPass is called after each pass of the executor over every
+	// workspace.
+	afterPass func()
 }
 
 // Option adjusts what New builds; tests use them.
@@ -77,7 +87,7 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 	tokenEnv := cfg.Importer.ApproverEnv
 	token := env.Getenv(tokenEnv)
 	if token == "" {
-		log.Warn("no approver token: manual approvals are refused until one is set", "env", tokenEnv)
+		log.Warn("no approver token: decisions are refused and approved imports wait until one is set (policy approvals are signed with it too)", "env", tokenEnv)
 	}
 	s := &Service{
 		cfg: cfg, d: d, log: log, pub: events.NewPublisher(d.JS, d.Source("importer")),
@@ -182,6 +192,9 @@ func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspac
 	defer s.mu.Unlock()
 	if w := s.opened[name]; w != nil {
 		return w, nil
+	}
+	if s.hooks.open != nil {
+		return s.hooks.open(ctx, name)
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
 		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })

@@ -53,11 +53,23 @@ type RequestRecord struct {
 	Status      string           `json:"status"`
 	By          string           `json:"by,omitempty"`
 	Reason      string           `json:"reason,omitempty"` // of the decision, or of the outcome
-	Attempts    int              `json:"attempts,omitempty"`
-	Step        string           `json:"step,omitempty"`
-	Diff        []string         `json:"diff,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	UpdatedAt   time.Time        `json:"updated_at"`
+	// Decision is the signed decision the status rests on: a person's, as
+	// the decide RPC carried it (its id may be the finding's), or the
+	// importer's own for a policy approval or a withdrawal. The executor
+	// verifies it again before every run (verifyApproval).
+	Decision *Decision `json:"decision,omitempty"`
+	// Seal binds Decision to this request's content: hex HMAC-SHA256 with
+	// the approver token, made by the importer when it took the decision.
+	Seal string `json:"seal,omitempty"`
+	// Announced is set once the decision's event (import.approved) is in
+	// the stream; the executor publishes it itself before it starts an
+	// import whose record is not marked.
+	Announced bool      `json:"announced,omitempty"`
+	Attempts  int       `json:"attempts,omitempty"`
+	Step      string    `json:"step,omitempty"`
+	Diff      []string  `json:"diff,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // event returns the import.<verb> event data for the record.
