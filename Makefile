@@ -11,26 +11,30 @@ TEST_TIMEOUT ?= 40m
 BENCHTIME ?= 1x
 BIN := bin
 
-.PHONY: all build test lint vet staticcheck tidy-check tidy bench tools lab-up lab-down demo clean help
+.PHONY: all build build-check test lint vet staticcheck tidy-check tidy bench tools lab-up lab-down demo clean help
 
 all: build
 
 help:
-	@echo "make demo   - build, start the lab, apply the example, run driftgate against it"
+	@echo "make demo   - build what the demo runs, start the lab, apply the example, run driftgate against it"
 	@echo "make test   - install the lab tools (cached), then test every module against the real lab"
-	@echo "make build | lint | tidy-check | bench | tools | lab-up | lab-down | clean"
+	@echo "make build | build-check | lint | tidy-check | bench | tools | lab-up | lab-down | clean"
 
-## build: compile every module, then the CLI and each service's own binary into bin/.
+## build: compile every module, then the CLI and each service's own binary into bin/, then build-check.
 build:
 	@for m in $(MODULES); do echo "go build $$m"; (cd $$m && go build ./...); done
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/driftgate ./cmd/driftgate
 	@for s in services/*/cmd/*/; do [ -d "$$s" ] || continue; echo "go build $$s"; go build -o $(BIN)/ ./$$s; done
-	@for s in services/*/; do [ -f $$s/go.mod ] && [ -d $$s/cmd ] || continue; \
-		(cd $$s && GOWORK=off go build -o /dev/null ./cmd/...) && echo "GOWORK=off build $$s ok"; done
+	@$(MAKE) --no-print-directory build-check
 
-## test: every module's tests, against an in-process JetStream and the local lab.
-test: tools
+## build-check: each service builds on its own (GOWORK=off), as its image does, and imports no other service.
+build-check:
+	@./hack/build-check.sh
+
+## test: every service builds on its own (build-check), then every module's tests, against an
+## in-process JetStream and the local lab.
+test: tools build-check
 	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
 	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi; echo "all modules passed"
 
@@ -68,7 +72,8 @@ lab-up: tools
 lab-down:
 	@./hack/lab-down.sh
 
-demo: tools build
+## demo: hack/demo.sh installs the tools (cached) and builds only the three binaries it runs.
+demo:
 	@./hack/demo.sh
 
 clean:

@@ -212,7 +212,9 @@ func TestNakRedelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "third delivery", func() bool { return attempts.Load() == 3 })
-	time.Sleep(200 * time.Millisecond)
+	// The server holds the third delivery's ack: it will not deliver again,
+	// so a fourth attempt would have been counted already.
+	env.WaitConsumed(t, "t", 15*time.Second)
 	if n := attempts.Load(); n != 3 {
 		t.Fatalf("handled %d times after ack, want 3", n)
 	}

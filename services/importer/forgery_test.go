@@ -20,8 +20,8 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
-	"github.com/driftgate/driftgate/services/importer/internal/statestore"
 )
 
 // These tests run the importer service on an in-process JetStream with the
@@ -43,7 +43,7 @@ func tokenEnv() Env {
 
 // absentState is a state store whose S3 answers every read with NoSuchKey:
 // an empty state.
-func absentState(t *testing.T) *statestore.Store {
+func absentState(t *testing.T) *tofu.Store {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
@@ -53,7 +53,7 @@ func absentState(t *testing.T) *statestore.Store {
 	t.Cleanup(srv.Close)
 	c := s3.New(s3.Options{BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	return statestore.New(c, "b", "k")
+	return tofu.NewStore(c, "b", "k")
 }
 
 // recorder stands in for the import transaction.
@@ -414,8 +414,8 @@ func TestRunOneVerifiesWhatItClaims(t *testing.T) {
 	ctx := context.Background()
 	x := newRecorder()
 	h := x.hooks(t, js)
-	svc, err := newService(policyConfig(t), service.Deps{Conn: js.Conn, JS: js.JS, Buckets: js.Buckets, Instance: "direct",
-		DataDir: t.TempDir(), Getenv: tokenEnv().Getenv}, tokenEnv())
+	svc, err := New(policyConfig(t), service.Deps{Conn: js.Conn, JS: js.JS, Buckets: js.Buckets, Instance: "direct",
+		DataDir: t.TempDir(), Getenv: tokenEnv().Getenv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.8
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/driftgate/driftgate/pkg v0.0.0
-	github.com/driftgate/driftgate/services/watcher v0.0.0
-	github.com/hashicorp/terraform-exec v0.26.0
 	github.com/nats-io/nats.go v1.55.0
 	golang.org/x/sync v0.24.0
 	k8s.io/apimachinery v0.34.2
@@ -18,10 +16,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/config v1.33.19 // indirect
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.1 // indirect
 	github.com/aws/smithy-go v1.28.9 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/hashicorp/terraform-exec v0.26.0 // indirect
 	github.com/hashicorp/terraform-json v0.29.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/spf13/pflag v1.0.6 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.12.0 // indirect
 	k8s.io/client-go v0.34.2 // indirect
@@ -117,8 +114,8 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
-	gopkg.in/yaml.v3 v3.0.1
-	k8s.io/api v0.34.2
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+	k8s.io/api v0.34.2 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b // indirect
 	k8s.io/utils v0.0.0-20250604170112-4c0f3b243397 // indirect
@@ -130,5 +127,3 @@ require (
 replace github.com/driftgate/driftgate/pkg => ../../pkg
 
 replace github.com/driftgate/driftgate/test => ../../test
-
-replace github.com/driftgate/driftgate/services/watcher => ../watcher

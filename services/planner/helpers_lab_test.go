@@ -14,45 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/pkg/obs"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/service/servicetest"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
 )
-
-// childEnv makes the test binary run as a planner process (TestMain), so a
-// test can kill a planner mid-plan for real. childLeaseEnv carries the lease
-// TTL, childEnvironEnv the tool environment (KEY=VALUE lines).
-const (
-	childEnv        = "DRIFTGATE_PLANNER_TEST_CHILD"
-	childLeaseEnv   = "DRIFTGATE_PLANNER_TEST_LEASE"
-	childEnvironEnv = "DRIFTGATE_PLANNER_TEST_ENVIRON"
-)
-
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(service.Main("planner", childFactory, os.Args[1:], os.Stderr))
-	}
-	os.Exit(m.Run())
-}
-
-func childFactory(cfg *config.File, d service.Deps) (service.Runner, error) {
-	var opts []planner.Option
-	if v := os.Getenv(childLeaseEnv); v != "" {
-		ttl, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, planner.WithLeaseTTL(ttl))
-	}
-	if v := os.Getenv(childEnvironEnv); v != "" {
-		opts = append(opts, planner.WithEnviron(strings.Split(v, "\n")))
-	}
-	s, err := planner.New(cfg, d, opts...)
-	if s == nil || err != nil {
-		return nil, err
-	}
-	return s, nil
-}
 
 const marketplaceSrc = "../../examples/marketplace"
 
@@ -169,4 +137,20 @@ func marketplaceImportIDs(ns string) map[string]string {
 		"kubectl_manifest.recommendations_deployment":  "apps/v1//Deployment//recommendations//" + ns,
 		"kubectl_manifest.recommendations_service":     "v1//Service//recommendations//" + ns,
 	}
+}
+
+// startPlanner runs a planner replica in this process until the test ends;
+// log is where it logs (quietLog when nil).
+func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance, dataDir string, log *slog.Logger, opts ...planner.Option) {
+	t.Helper()
+	if log == nil {
+		log = quietLog()
+	}
+	cfg.ApplyDefaults() // as config.Load does; tests build their configs in code
+	s, err := planner.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: log.With("svc", "planner", "instance", instance),
+		Health: obs.NewHealth(), Instance: instance, DataDir: dataDir, Getenv: os.Getenv}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicetest.Run(t, "planner "+instance, s)
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
-	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tfkube"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // workspace is one configured workspace and its scheduling state.

@@ -38,8 +38,8 @@ func testLeaderElection(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	r := s.wait(t, 30*time.Second, "change seen by the leader", isChange("ConfigMap", ns, "before", events.ChangeAdded))
-	if !strings.HasSuffix(r.event.Source(), holder) {
-		t.Fatalf("published by %s, want the leader %s", r.event.Source(), holder)
+	if !strings.HasSuffix(r.Event.Source(), holder) {
+		t.Fatalf("published by %s, want the leader %s", r.Event.Source(), holder)
 	}
 
 	a.kill()
@@ -50,8 +50,8 @@ func testLeaderElection(t *testing.T, l *lab.Lab) {
 	newHolder := waitLeaseHolder(t, l, ns, func(h string) bool { return strings.HasSuffix(h, fmt.Sprintf("-%d", b.pid())) })
 	took := time.Since(killed)
 	r = s.wait(t, 30*time.Second, "change published by the new leader", isChange("ConfigMap", ns, "after", events.ChangeAdded))
-	if !strings.HasSuffix(r.event.Source(), newHolder) {
-		t.Fatalf("published by %s, want the new leader %s", r.event.Source(), newHolder)
+	if !strings.HasSuffix(r.Event.Source(), newHolder) {
+		t.Fatalf("published by %s, want the new leader %s", r.Event.Source(), newHolder)
 	}
 	t.Logf("standby %s took over %s after the leader was killed (lease %s); change published %s after the kill",
 		newHolder, took.Round(100*time.Millisecond), lease, time.Since(killed).Round(100*time.Millisecond))

@@ -56,31 +56,31 @@ func testNodeHealth(t *testing.T, l *lab.Lab) {
 	pressureAt := time.Now().Truncate(time.Second)
 	setConds(corev1.ConditionTrue, pressureAt)
 	r := s.wait(t, 30*time.Second, "DiskPressure=True", func(r received) bool {
-		h, ok := r.data.(*events.ClusterHealth)
+		h, ok := r.Data.(*events.ClusterHealth)
 		return ok && isHealth(events.ComponentNode, "DiskPressure", "True")(r) && h.Node == name
 	})
-	h := r.data.(*events.ClusterHealth)
+	h := r.Data.(*events.ClusterHealth)
 	if h.Severity != events.SeverityCritical || !h.Since.Equal(pressureAt) || h.Cluster != "lab" || h.Message == "" {
 		t.Fatalf("disk pressure event %+v", h)
 	}
 	recoveredAt := pressureAt.Add(90 * time.Second)
 	setConds(corev1.ConditionFalse, recoveredAt)
 	r = s.wait(t, 30*time.Second, "DiskPressure=False", func(r received) bool {
-		h, ok := r.data.(*events.ClusterHealth)
+		h, ok := r.Data.(*events.ClusterHealth)
 		return ok && isHealth(events.ComponentNode, "DiskPressure", "False")(r) && h.Node == name
 	})
-	if h := r.data.(*events.ClusterHealth); h.Severity != events.SeverityInfo || h.Duration != "1m30s" {
+	if h := r.Data.(*events.ClusterHealth); h.Severity != events.SeverityInfo || h.Duration != "1m30s" {
 		t.Fatalf("recovery event %+v", h)
 	}
 	// The healthy first sighting and the heartbeat-only updates say nothing.
 	count := 0
 	for _, r := range s.all() {
-		if h, ok := r.data.(*events.ClusterHealth); ok && h.Node == name {
+		if h, ok := r.Data.(*events.ClusterHealth); ok && h.Node == name {
 			count++
 		}
 	}
 	if count != 2 {
-		t.Fatalf("%d node events, want 2:\n%s", count, s.summary())
+		t.Fatalf("%d node events, want 2:\n%s", count, s.Describe(0))
 	}
 }
 
@@ -100,7 +100,7 @@ func testOutage(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	r := s.wait(t, 30*time.Second, "Unreachable=True", isHealth(events.ComponentAPIServer, "Unreachable", "True"))
-	down := r.data.(*events.ClusterHealth)
+	down := r.Data.(*events.ClusterHealth)
 	if down.Severity != events.SeverityCritical || down.Message == "" {
 		t.Fatalf("outage event %+v", down)
 	}
@@ -117,7 +117,7 @@ func testOutage(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	r = s.wait(t, 30*time.Second, "Unreachable=False", isHealth(events.ComponentAPIServer, "Unreachable", "False"))
-	up := r.data.(*events.ClusterHealth)
+	up := r.Data.(*events.ClusterHealth)
 	d, err := time.ParseDuration(up.Duration)
 	if err != nil || !up.Since.Equal(down.Since) || up.Severity != events.SeverityInfo {
 		t.Fatalf("recovery event %+v", up)

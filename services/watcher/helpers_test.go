@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/config"
@@ -186,92 +185,24 @@ watch:
 }
 
 // received is one event read back from the stream.
-type received struct {
-	event cloudevents.Event
-	data  events.Data
-	raw   []byte
-	seq   uint64
-}
+type received = eventstest.Recorded
 
-// stream collects every message of the DRIFTGATE stream.
-type stream struct {
-	mu   sync.Mutex
-	got  []received
-	cond chan struct{}
-}
+// stream is the shared recorder of the DRIFTGATE stream with the watcher
+// tests' helpers on top.
+type stream struct{ *eventstest.Recorder }
 
 func collect(t testing.TB, env *eventstest.Env) *stream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cons, err := env.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stream{cond: make(chan struct{})}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, _ := m.Metadata()
-		r := received{raw: append([]byte(nil), m.Data()...)}
-		if md != nil {
-			r.seq = md.Sequence.Stream
-		}
-		e, d, err := events.Decode(m.Data())
-		if err == nil {
-			r.event, r.data = e, d
-		}
-		s.mu.Lock()
-		s.got = append(s.got, r)
-		close(s.cond)
-		s.cond = make(chan struct{})
-		s.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Stop()
-		cancel()
-	})
-	return s
+	return &stream{env.Record(t)}
 }
 
-func (s *stream) all() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.got...)
-}
+func (s *stream) all() []received { return s.All() }
 
-// wait returns the first event after index from that matches, failing the
+// wait returns the first event of the stream that matches, failing the
 // test after timeout.
 func (s *stream) wait(t testing.TB, timeout time.Duration, what string, match func(received) bool) received {
 	t.Helper()
-	deadline := time.After(timeout)
-	for i := 0; ; {
-		s.mu.Lock()
-		got, cond := s.got, s.cond
-		s.mu.Unlock()
-		for ; i < len(got); i++ {
-			if got[i].data != nil && match(got[i]) {
-				return got[i]
-			}
-		}
-		select {
-		case <-cond:
-		case <-deadline:
-			t.Fatalf("no event within %s: %s\nevents so far:\n%s", timeout, what, s.summary())
-		}
-	}
-}
-
-func (s *stream) summary() string {
-	var b strings.Builder
-	for _, r := range s.all() {
-		if r.data == nil {
-			fmt.Fprintf(&b, "  #%d undecodable\n", r.seq)
-			continue
-		}
-		fmt.Fprintf(&b, "  #%d %s %s\n", r.seq, r.event.Source(), r.data.Summary())
-	}
-	return b.String()
+	return s.WaitFor(t, 0, timeout, what, match)
 }
 
 // changes returns the object.changed events about one object (by name, in
@@ -279,7 +210,7 @@ func (s *stream) summary() string {
 func (s *stream) changes(kind, ns, name string) []*events.ObjectChanged {
 	var out []*events.ObjectChanged
 	for _, r := range s.all() {
-		if oc, ok := r.data.(*events.ObjectChanged); ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name {
+		if oc, ok := r.Data.(*events.ObjectChanged); ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name {
 			out = append(out, oc)
 		}
 	}
@@ -288,14 +219,14 @@ func (s *stream) changes(kind, ns, name string) []*events.ObjectChanged {
 
 func isChange(kind, ns, name, change string) func(received) bool {
 	return func(r received) bool {
-		oc, ok := r.data.(*events.ObjectChanged)
+		oc, ok := r.Data.(*events.ObjectChanged)
 		return ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name && oc.Change == change
 	}
 }
 
 func isHealth(component, condition, status string) func(received) bool {
 	return func(r received) bool {
-		h, ok := r.data.(*events.ClusterHealth)
+		h, ok := r.Data.(*events.ClusterHealth)
 		return ok && h.Component == component && h.Condition == condition && h.Status == status
 	}
 }
@@ -303,7 +234,7 @@ func isHealth(component, condition, status string) func(received) bool {
 // synced matches the watcher's Synced=True event published by source.
 func synced(sourceSuffix string) func(received) bool {
 	return func(r received) bool {
-		return isHealth(events.ComponentWatcher, "Synced", "True")(r) && strings.HasSuffix(r.event.Source(), sourceSuffix)
+		return isHealth(events.ComponentWatcher, "Synced", "True")(r) && strings.HasSuffix(r.Event.Source(), sourceSuffix)
 	}
 }
 

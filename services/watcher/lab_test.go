@@ -188,7 +188,7 @@ func testChanges(t *testing.T, l *lab.Lab) {
 				}
 				return err
 			})
-			added := s.wait(t, 30*time.Second, "added "+name, isChange(k.kind, namespace, name, events.ChangeAdded)).data.(*events.ObjectChanged)
+			added := s.wait(t, 30*time.Second, "added "+name, isChange(k.kind, namespace, name, events.ChangeAdded)).Data.(*events.ObjectChanged)
 			want = append(want, "added")
 			if added.Relist || added.Resource != k.resource || added.Object.UID == "" || added.Object.Version != "v1" || added.Object.Cluster != "lab" {
 				t.Fatalf("added event %+v", added)
@@ -202,11 +202,11 @@ func testChanges(t *testing.T, l *lab.Lab) {
 			expectUpdate := func(what string, paths []string, manager string) {
 				t.Helper()
 				r := s.wait(t, 30*time.Second, what+" of "+name, func(r received) bool {
-					oc, ok := r.data.(*events.ObjectChanged)
+					oc, ok := r.Data.(*events.ObjectChanged)
 					return ok && isChange(k.kind, namespace, name, events.ChangeUpdated)(r) && !bookkeeping(oc) &&
 						slices.ContainsFunc(oc.Attribution, func(a events.PathOwner) bool { return a.Manager == manager })
 				})
-				oc := r.data.(*events.ObjectChanged)
+				oc := r.Data.(*events.ObjectChanged)
 				if got := commandPaths(oc); !reflect.DeepEqual(got, paths) {
 					t.Fatalf("%s: paths %q, want %q", what, oc.Paths, paths)
 				}
@@ -257,14 +257,16 @@ func testChanges(t *testing.T, l *lab.Lab) {
 				}
 				return ri.Delete(ctx, name, metav1.DeleteOptions{})
 			})
-			deleted := s.wait(t, 2*time.Minute, "deleted "+name, isChange(k.kind, namespace, name, events.ChangeDeleted)).data.(*events.ObjectChanged)
+			deleted := s.wait(t, 2*time.Minute, "deleted "+name, isChange(k.kind, namespace, name, events.ChangeDeleted)).Data.(*events.ObjectChanged)
 			want = append(want, "deleted")
 			if deleted.Object.UID != added.Object.UID || deleted.Relist {
 				t.Fatalf("deleted event %+v", deleted)
 			}
 
-			// One event per command: nothing else but the controllers' bookkeeping.
-			time.Sleep(500 * time.Millisecond)
+			// One event per command: nothing else but the controllers'
+			// bookkeeping. The watcher handles one object's changes one at a
+			// time and publishes them in order, and the deletion is its last:
+			// every event about it is in the stream before the deletion's.
 			var got []string
 			for _, oc := range s.changes(k.kind, namespace, name) {
 				if bookkeeping(oc) {
@@ -344,7 +346,7 @@ func testSecretCanary(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	r := s.wait(t, 30*time.Second, "secret edited", isChange("Secret", ns, "db", events.ChangeUpdated))
-	oc := r.data.(*events.ObjectChanged)
+	oc := r.Data.(*events.ObjectChanged)
 	if !reflect.DeepEqual(oc.Paths, []string{"data.token"}) || oc.Attribution[0].Manager != "kubectl-edit" {
 		t.Fatalf("secret edit: paths %q attribution %+v", oc.Paths, oc.Attribution)
 	}
@@ -369,7 +371,7 @@ func testSecretCanary(t *testing.T, l *lab.Lab) {
 		t.Fatalf("only %d messages in the stream", len(all))
 	}
 	for _, r := range all {
-		leaks(fmt.Sprintf("stream message #%d", r.seq), r.raw)
+		leaks(fmt.Sprintf("stream message #%d", r.Seq), r.Raw)
 	}
 	for _, b := range []struct {
 		name string

@@ -168,7 +168,7 @@ func testRBAC(t *testing.T, l *lab.Lab) {
 	}
 	startWatcher(t, env, cfg, "rbac", shortLease(4*time.Second, 3*time.Second, 500*time.Millisecond))
 	r := s.wait(t, time.Minute, "watcher synced with its ServiceAccount", synced("rbac"))
-	if h := r.data.(*events.ClusterHealth); !strings.Contains(h.Message, "watching 8 resources") {
+	if h := r.Data.(*events.ClusterHealth); !strings.Contains(h.Message, "watching 8 resources") {
 		t.Fatalf("synced: %s", h.Message)
 	}
 	waitLeaseHolder(t, l, saNS, func(h string) bool { return h == "rbac" })
@@ -182,7 +182,7 @@ func testRBAC(t *testing.T, l *lab.Lab) {
 	}
 	s.wait(t, 30*time.Second, "role added", isChange("Role", ns, "r", events.ChangeAdded))
 	for _, r := range s.all() {
-		if h, ok := r.data.(*events.ClusterHealth); ok && h.Component == events.ComponentWatcher && h.Status != "True" {
+		if h, ok := r.Data.(*events.ClusterHealth); ok && h.Component == events.ComponentWatcher && h.Status != "True" {
 			t.Errorf("watcher health with its ServiceAccount: %s", h.Summary())
 		}
 	}

@@ -100,7 +100,7 @@ func testRestart(t *testing.T, l *lab.Lab) {
 		if name == "creds" {
 			kind = "Secret"
 		}
-		oc := s.wait(t, 30*time.Second, change+" "+name+" after restart", isChange(kind, ns, name, change)).data.(*events.ObjectChanged)
+		oc := s.wait(t, 30*time.Second, change+" "+name+" after restart", isChange(kind, ns, name, change)).Data.(*events.ObjectChanged)
 		return oc
 	}
 	if oc := relisted("del", events.ChangeDeleted); !oc.Relist {
@@ -113,7 +113,7 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	waitLast := func(kind, name string, pred func(*events.ObjectChanged) bool, what string) {
 		t.Helper()
 		s.wait(t, 30*time.Second, what, func(r received) bool {
-			oc, ok := r.data.(*events.ObjectChanged)
+			oc, ok := r.Data.(*events.ObjectChanged)
 			return ok && oc.Object.Kind == kind && oc.Object.Namespace == ns && oc.Object.Name == name && pred(oc)
 		})
 	}
@@ -131,19 +131,24 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	}
 	waitLast("ConfigMap", "churn", func(oc *events.ObjectChanged) bool { return oc.ResourceVersion == live.ResourceVersion }, "churn's live version "+live.ResourceVersion)
 
-	// Settle, then: nothing twice, nothing about what did not change.
-	time.Sleep(2 * time.Second)
+	// Then: nothing twice, nothing about what did not change. The second
+	// watcher queued every object it listed before it reported Synced; a
+	// marker created now is queued after all of them, so once its event is
+	// read, whatever the relist had to say (a duplicate, keep) was said.
+	mkCM("marker")
+	s.wait(t, 30*time.Second, "the marker added", isChange("ConfigMap", ns, "marker", events.ChangeAdded))
+	s.WaitCaughtUp(t, 30*time.Second)
 	if got := s.changes("ConfigMap", ns, "keep"); len(got) != 0 {
 		t.Errorf("unchanged object reported: %+v", got)
 	}
 	ids := map[string]int{}
 	facts := map[string]int{}
 	for _, r := range s.all() {
-		oc, ok := r.data.(*events.ObjectChanged)
+		oc, ok := r.Data.(*events.ObjectChanged)
 		if !ok || oc.Object.Namespace != ns {
 			continue
 		}
-		ids[r.event.ID()]++
+		ids[r.Event.ID()]++
 		if oc.Change != events.ChangeUpdated {
 			facts[oc.Object.UID+" "+oc.Change]++
 		}

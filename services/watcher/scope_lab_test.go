@@ -38,7 +38,7 @@ func testScope(t *testing.T, l *lab.Lab) {
 	startWatcher(t, env, cfg, "scope")
 	for _, c := range []string{"east", "west"} {
 		s.wait(t, time.Minute, c+" synced", func(r received) bool {
-			h, ok := r.data.(*events.ClusterHealth)
+			h, ok := r.Data.(*events.ClusterHealth)
 			return ok && synced("scope")(r) && h.Cluster == c
 		})
 	}
@@ -57,7 +57,7 @@ func testScope(t *testing.T, l *lab.Lab) {
 	mk(other, "a-elsewhere", "a")
 	mk(ns, "a-team", "a")
 	r := s.wait(t, 30*time.Second, "a-team added", isChange("ConfigMap", ns, "a-team", events.ChangeAdded))
-	if oc := r.data.(*events.ObjectChanged); oc.Resource != "configmaps" {
+	if oc := r.Data.(*events.ObjectChanged); oc.Resource != "configmaps" {
 		t.Fatalf("resource %q: the short name cm is reported as configmaps", oc.Resource)
 	}
 	// Relabelled into the selector: it appears.
@@ -65,16 +65,15 @@ func testScope(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	s.wait(t, 30*time.Second, "relabelled b-team", isChange("ConfigMap", ns, "b-team", events.ChangeAdded))
-	time.Sleep(time.Second)
-	if got := s.changes("ConfigMap", other, "a-elsewhere"); len(got) != 0 {
-		t.Errorf("object outside the watched namespaces reported: %+v", got)
-	}
-	if got := s.changes("ConfigMap", ns, "b-team"); len(got) != 1 {
-		t.Errorf("b-team: %d events, want one", len(got))
-	}
-	deadline := time.Now().Add(10 * time.Second)
+	// A marker created last: once each cluster has recorded it in its
+	// inventory (a record is written after its event is published), each
+	// cluster's queue is past what came before it, a-elsewhere's creation
+	// and b-team's relabel, so a second b-team event or one of a-elsewhere
+	// would be in the stream already.
+	mk(ns, "z-marker", "a")
+	deadline := time.Now().Add(30 * time.Second)
 	for _, c := range []string{"east", "west"} {
-		for _, name := range []string{"a-team", "b-team"} {
+		for _, name := range []string{"a-team", "b-team", "z-marker"} {
 			key := events.InventoryKey(events.ObjectRef{Cluster: c, Kind: "ConfigMap", Namespace: ns, Name: name})
 			for {
 				if _, ok := kvContents(t, env.Buckets.Inventory)[key]; ok {
@@ -86,6 +85,15 @@ func testScope(t *testing.T, l *lab.Lab) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
+	}
+	s.WaitCaughtUp(t, 30*time.Second)
+	if got := s.changes("ConfigMap", other, "a-elsewhere"); len(got) != 0 {
+		t.Errorf("object outside the watched namespaces reported: %+v", got)
+	}
+	if got := s.changes("ConfigMap", ns, "b-team"); len(got) != 1 {
+		t.Errorf("b-team: %d events, want one", len(got))
+	}
+	for _, c := range []string{"east", "west"} {
 		if _, ok := kvContents(t, env.Buckets.Inventory)[events.InventoryKey(events.ObjectRef{Cluster: c, Kind: "ConfigMap", Namespace: other, Name: "a-elsewhere"})]; ok {
 			t.Errorf("inventory of %s holds an object outside the watched namespaces", c)
 		}
@@ -105,7 +113,7 @@ func testCRDLater(t *testing.T, l *lab.Lab) {
 		o.ResolveRetry = time.Second
 	})
 	r := s.wait(t, time.Minute, "NotServed", isHealth(events.ComponentWatcher, "Synced", "False"))
-	if h := r.data.(*events.ClusterHealth); h.Reason != "NotServed" || !strings.Contains(h.Message, resource) {
+	if h := r.Data.(*events.ClusterHealth); h.Reason != "NotServed" || !strings.Contains(h.Message, resource) {
 		t.Fatalf("health %+v", h)
 	}
 	s.wait(t, time.Minute, "configmaps watched meanwhile", synced("crd"))
@@ -132,14 +140,14 @@ func testCRDLater(t *testing.T, l *lab.Lab) {
 		}
 		time.Sleep(200 * time.Millisecond) // the CRD is not established yet
 	}
-	oc := s.wait(t, time.Minute, "widget added", isChange("Widget", ns, "w1", events.ChangeAdded)).data.(*events.ObjectChanged)
+	oc := s.wait(t, time.Minute, "widget added", isChange("Widget", ns, "w1", events.ChangeAdded)).Data.(*events.ObjectChanged)
 	if oc.Resource != resource || oc.Object.Group != group {
 		t.Fatalf("widget event %+v", oc)
 	}
 	if _, err := widgets.Patch(ctx, "w1", types.MergePatchType, []byte(`{"spec":{"size":5}}`), metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
 		t.Fatal(err)
 	}
-	oc = s.wait(t, 30*time.Second, "widget patched", isChange("Widget", ns, "w1", events.ChangeUpdated)).data.(*events.ObjectChanged)
+	oc = s.wait(t, 30*time.Second, "widget patched", isChange("Widget", ns, "w1", events.ChangeUpdated)).Data.(*events.ObjectChanged)
 	if len(oc.Paths) != 1 || oc.Paths[0] != "spec.size" || oc.Attribution[0].Manager != "kubectl-patch" {
 		t.Fatalf("widget update %+v", oc)
 	}
@@ -158,7 +166,7 @@ func testAutoFromState(t *testing.T, l *lab.Lab) {
 	startWatcher(t, env, cfg, "auto")
 	watching := func(n int) func(received) bool {
 		return func(r received) bool {
-			return synced("auto")(r) && strings.HasPrefix(r.data.(*events.ClusterHealth).Message, fmt.Sprintf("watching %d resources", n))
+			return synced("auto")(r) && strings.HasPrefix(r.Data.(*events.ClusterHealth).Message, fmt.Sprintf("watching %d resources", n))
 		}
 	}
 	s.wait(t, time.Minute, "namespaces and services synced", watching(2))
@@ -176,20 +184,20 @@ func testAutoFromState(t *testing.T, l *lab.Lab) {
 		}
 	}
 	r := s.wait(t, time.Minute, "configmaps and deployments added", watching(4))
-	if got := r.data.(*events.ClusterHealth).Message; strings.Contains(got, "5 resources") {
+	if got := r.Data.(*events.ClusterHealth).Message; strings.Contains(got, "5 resources") {
 		t.Fatalf("health %q", got)
 	}
 	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	oc := s.wait(t, 30*time.Second, "after added", isChange("ConfigMap", ns, "after", events.ChangeAdded)).data.(*events.ObjectChanged)
+	oc := s.wait(t, 30*time.Second, "after added", isChange("ConfigMap", ns, "after", events.ChangeAdded)).Data.(*events.ObjectChanged)
 	if oc.Resource != "configmaps" {
 		t.Fatalf("resource %q, want configmaps", oc.Resource)
 	}
 	if _, err := cms.Patch(ctx, "before", types.MergePatchType, []byte(`{"data":{"k":"v"}}`), metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
 		t.Fatal(err)
 	}
-	oc = s.wait(t, 30*time.Second, "before patched", isChange("ConfigMap", ns, "before", events.ChangeUpdated)).data.(*events.ObjectChanged)
+	oc = s.wait(t, 30*time.Second, "before patched", isChange("ConfigMap", ns, "before", events.ChangeUpdated)).Data.(*events.ObjectChanged)
 	if len(oc.Paths) != 1 || oc.Paths[0] != "data.k" {
 		t.Fatalf("paths %q", oc.Paths)
 	}

@@ -1,4 +1,5 @@
-// Package eventstest starts a real in-process JetStream server for tests.
+// Package eventstest starts a real in-process JetStream server for tests,
+// records its stream, and waits for facts in it instead of sleeping.
 package eventstest
 
 import (
@@ -70,11 +71,19 @@ func (e *Env) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 // message of the stream it was given: its handler is done with all of them.
 func (e *Env) WaitConsumed(t testing.TB, durable string, timeout time.Duration) {
 	t.Helper()
+	WaitConsumed(t, e.JS, durable, timeout)
+}
+
+// WaitConsumed waits until the durable consumer on js's DRIFTGATE stream has
+// acknowledged every message it was given: nothing is pending, waiting for an
+// ack or being redelivered, so its handler is done with all of them.
+func WaitConsumed(t testing.TB, js jetstream.JetStream, durable string, timeout time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var last *jetstream.ConsumerInfo
 	for {
-		c, err := e.JS.Consumer(ctx, events.StreamName, durable)
+		c, err := js.Consumer(ctx, events.StreamName, durable)
 		if err == nil {
 			if last, err = c.Info(ctx); err == nil && last.NumPending == 0 && last.NumAckPending == 0 && last.NumRedelivered == 0 {
 				return

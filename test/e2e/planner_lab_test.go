@@ -1,4 +1,4 @@
-package planner_test
+package e2e_test
 
 import (
 	"context"
@@ -60,7 +60,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	startPlanner(t, env, cfg, "planner-1", t.TempDir(), planner.WithEnviron(toolEnv(l)),
 		planner.WithLeaseTTL(5*time.Second), planner.WithStatePoll(time.Second))
 	first := s.wait(0, 3*time.Minute, "the startup plan", planCompleted("marketplace", ""))
-	if pc := first.data.(*events.PlanCompleted); pc.Error != "" || !pc.Full {
+	if pc := first.Data.(*events.PlanCompleted); pc.Error != "" || !pc.Full {
 		t.Fatalf("startup plan: %+v", pc)
 	}
 	// fresh's startup plan reports its creates as pending-config (nothing
@@ -78,7 +78,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		m := s.mark()
 		patch(t, l, "kubectl-patch", "deployments", ns, "marketplace", `{"spec":{"replicas":5}}`)
 		r := s.wait(m, 2*time.Minute, "drift.detected changed", detected("kubernetes_deployment.marketplace", events.ClassChanged))
-		f := r.data.(*events.DriftDetected).Finding
+		f := r.Data.(*events.DriftDetected).Finding
 		if len(f.Paths) != 1 || f.Paths[0] != "spec.replicas" || len(f.Attribution) == 0 || f.Attribution[0].Manager != "kubectl-patch" {
 			t.Fatalf("finding %+v", f)
 		}
@@ -97,14 +97,14 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		patch(t, l, "kubectl-edit", "secrets", ns, "marketplace-db",
 			`{"data":{"DATABASE_URL":"`+base64.StdEncoding.EncodeToString([]byte(canary))+`"}}`)
 		r := s.wait(m, 2*time.Minute, "drift.detected for the Secret", detected("kubernetes_secret.marketplace", events.ClassChanged))
-		id := r.data.(*events.DriftDetected).Finding.ID
+		id := r.Data.(*events.DriftDetected).Finding.ID
 		m2 := s.mark()
 		apply(t, seed)
 		s.wait(m2, 2*time.Minute, "drift.resolved for the Secret", resolved(id))
 		for _, rec := range s.since(0) {
 			for _, leak := range []string{canary, base64.StdEncoding.EncodeToString([]byte(canary))} {
-				if strings.Contains(string(rec.raw), leak) {
-					t.Fatalf("the Secret's value is in the stream: %s", rec.subj)
+				if strings.Contains(string(rec.Raw), leak) {
+					t.Fatalf("the Secret's value is in the stream: %s", rec.Subject)
 				}
 			}
 		}
@@ -125,7 +125,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		r := s.wait(m, 2*time.Minute, "drift.detected deleted", detected("kubernetes_config_map.marketplace", events.ClassDeleted))
 		m = s.mark()
 		apply(t, seed)
-		s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+		s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.Data.(*events.DriftDetected).Finding.ID))
 	})
 
 	t.Run("UnappliedConfigEditIsPendingConfig", func(t *testing.T) {
@@ -133,13 +133,13 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		setVars(t, seed.Dir, map[string]string{"namespace": `"` + ns + `"`, "marketplace_replicas": "3"})
 		r := s.wait(m, 2*time.Minute, "pending-config", detected("kubernetes_deployment.marketplace", events.ClassPendingConfig))
 		for _, rec := range s.since(m) {
-			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Class == events.ClassChanged {
+			if dd, ok := rec.Data.(*events.DriftDetected); ok && dd.Finding.Class == events.ClassChanged {
 				t.Fatalf("a config edit reported as drift: %+v", dd.Finding)
 			}
 		}
 		m = s.mark()
 		setVars(t, seed.Dir, vars)
-		s.wait(m, 2*time.Minute, "the edit's finding resolving", resolved(r.data.(*events.DriftDetected).Finding.ID))
+		s.wait(m, 2*time.Minute, "the edit's finding resolving", resolved(r.Data.(*events.DriftDetected).Finding.ID))
 	})
 
 	t.Run("HandMadeObjectIsUnmanaged", func(t *testing.T) {
@@ -154,13 +154,13 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 			return ok && dd.Finding.Class == events.ClassUnmanaged && dd.Finding.Object.Name == "hand-made"
 		}
 		r := s.wait(m, 2*time.Minute, "drift.detected unmanaged", unmanaged)
-		f := r.data.(*events.DriftDetected).Finding
+		f := r.Data.(*events.DriftDetected).Finding
 		if f.Workspace != "marketplace" || f.Address != "" || f.Object.Kind != "ConfigMap" || f.RecommendedAction != "adopt-or-ignore" ||
 			len(f.Attribution) == 0 || f.Attribution[0].Manager != "kubectl-create" {
 			t.Fatalf("unmanaged finding %+v", f)
 		}
 		for _, rec := range s.since(m) {
-			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Object.Name == "kube-root-ca.crt" {
+			if dd, ok := rec.Data.(*events.DriftDetected); ok && dd.Finding.Object.Name == "kube-root-ca.crt" {
 				t.Fatalf("a system object reported: %+v", dd.Finding)
 			}
 		}
@@ -180,16 +180,10 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 			o := objs[i%len(objs)]
 			patch(t, l, "kubectl-annotate", o.res, ns, o.name, fmt.Sprintf(`{"metadata":{"annotations":{"burst":"%d"}}}`, i))
 		}
-		deadline := time.Now().Add(3 * time.Minute)
-		for pendingLeft(t, env) > 0 || !settled(s, m, ns) {
-			if time.Now().After(deadline) {
-				t.Fatalf("pending changes left after the burst: %d", pendingLeft(t, env))
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+		waitSettled(t, env, s, m, ns, 3*time.Minute)
 		changes, plans, accounted := 0, 0, 0
 		for _, rec := range s.since(m) {
-			switch d := rec.data.(type) {
+			switch d := rec.Data.(type) {
 			case *events.ObjectChanged:
 				if d.Object.Namespace == ns {
 					changes++
@@ -228,7 +222,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 			time.Sleep(1500 * time.Millisecond) // let the controller put its label back
 			apply(t, seed)
 			for _, rec := range s.since(m) {
-				if detected("kubernetes_deployment.marketplace", events.ClassChurn)(rec.data) {
+				if detected("kubernetes_deployment.marketplace", events.ClassChurn)(rec.Data) {
 					churned = &rec
 					break
 				}
@@ -238,10 +232,17 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 			t.Fatalf("no churn finding after 8 applies:\n%s", s.describe(m))
 		}
 		apply(t, seed)
-		time.Sleep(3 * time.Second)
+		// One more round of the fight, then count once it is over: the
+		// controller has put its label back (the last change), the planner
+		// has handled every change the watcher reported and the plan after
+		// the last of them has completed with nothing pending. A second
+		// churn alert, or a changed one, would be in the stream by then.
+		labelBack(t, l, ns, "marketplace")
+		waitSettled(t, env, s, m, ns, 3*time.Minute)
+		s.WaitCaughtUp(t, 30*time.Second)
 		n := 0
 		for _, rec := range s.since(m) {
-			if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Address == "kubernetes_deployment.marketplace" {
+			if dd, ok := rec.Data.(*events.DriftDetected); ok && dd.Finding.Address == "kubernetes_deployment.marketplace" {
 				switch dd.Finding.Class {
 				case events.ClassChurn:
 					n++
@@ -264,7 +265,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		got := map[string]string{}
 		for len(got) < len(want) && time.Now().Before(deadline) {
 			for _, rec := range s.since(m) {
-				if dd, ok := rec.data.(*events.DriftDetected); ok && dd.Finding.Workspace == "fresh" {
+				if dd, ok := rec.Data.(*events.DriftDetected); ok && dd.Finding.Workspace == "fresh" {
 					if dd.Finding.Class != events.ClassUnimported {
 						t.Fatalf("%s: class %s, want unimported", dd.Finding.Address, dd.Finding.Class)
 					}
@@ -296,11 +297,11 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 			dr, ok := d.(*events.DriftResolved)
 			return ok && dr.Finding.Workspace == "fresh" && dr.Finding.Address == addr
 		})
-		if f := r.data.(*events.DriftResolved).Finding; f.Class != events.ClassUnimported {
+		if f := r.Data.(*events.DriftResolved).Finding; f.Class != events.ClassUnimported {
 			t.Fatalf("resolved %+v", f)
 		}
 		for _, rec := range s.since(m) {
-			if dr, ok := rec.data.(*events.DriftResolved); ok && dr.Finding.Workspace == "fresh" && dr.Finding.Address != addr {
+			if dr, ok := rec.Data.(*events.DriftResolved); ok && dr.Finding.Workspace == "fresh" && dr.Finding.Address != addr {
 				t.Errorf("%s resolved, but only %s was imported", dr.Finding.Address, addr)
 			}
 		}
@@ -312,7 +313,7 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 func settled(s *stream, mark int, ns string) bool {
 	var lastChange, lastPlan int
 	for i, rec := range s.since(mark) {
-		switch d := rec.data.(type) {
+		switch d := rec.Data.(type) {
 		case *events.ObjectChanged:
 			if d.Object.Namespace == ns {
 				lastChange = i
@@ -324,6 +325,44 @@ func settled(s *stream, mark int, ns string) bool {
 		}
 	}
 	return lastPlan > lastChange
+}
+
+// waitSettled waits until the planner has handled every change reported so
+// far (its consumer caught up), has nothing pending, and a marketplace plan
+// completed after the last object.changed of ns since mark.
+func waitSettled(t *testing.T, env *eventstest.Env, s *stream, mark int, ns string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		env.WaitConsumed(t, "planner", time.Until(deadline))
+		if pendingLeft(t, env) == 0 && settled(s, mark, ns) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled within %s: %d pending changes\n%s", timeout, pendingLeft(t, env), s.describe(mark))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// labelBack waits until the churn controller has put its label back on the
+// deployment.
+func labelBack(t *testing.T, l *lab.Lab, ns, name string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d, err := l.Kube().AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.Labels[churn.Label]; ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the churn controller did not put %s back on %s/%s", churn.Label, ns, name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // quiesce waits until the planner has had nothing pending for two seconds,

@@ -1,4 +1,4 @@
-package planner_test
+package e2e_test
 
 import (
 	"bytes"
@@ -59,7 +59,7 @@ func TestKilledMidPlanLab(t *testing.T) {
 	_ = a.Wait()
 	t.Logf("killed replica A (pid %d) while its tofu (pid %d) planned", a.Process.Pid, tool)
 	for _, rec := range s.since(m) {
-		if _, ok := rec.data.(*events.DriftDetected); ok {
+		if _, ok := rec.Data.(*events.DriftDetected); ok {
 			t.Fatalf("replica A finished before it was killed; the test did not kill it mid-plan:\n%s", s.describe(m))
 		}
 	}
@@ -70,11 +70,11 @@ func TestKilledMidPlanLab(t *testing.T) {
 	// Replica B takes over once A's lease expires.
 	startPlanner(t, env, cfg, "planner-B", t.TempDir(), planner.WithEnviron(toolEnv(l)), planner.WithLeaseTTL(4*time.Second))
 	r := s.wait(m, 3*time.Minute, "drift.detected from replica B", detected("kubernetes_deployment.marketplace", events.ClassChanged))
-	if !strings.Contains(r.raw2source(), "planner-B") {
-		t.Fatalf("drift.detected came from %s, want replica B", r.raw2source())
+	if !strings.Contains(r.Event.Source(), "planner-B") {
+		t.Fatalf("drift.detected came from %s, want replica B", r.Event.Source())
 	}
 	pc := s.wait(m, time.Minute, "replica B's plan.completed", planCompleted("marketplace", planner.TriggerChange))
-	if n := pc.data.(*events.PlanCompleted).Changes; n < 1 {
+	if n := pc.Data.(*events.PlanCompleted).Changes; n < 1 {
 		t.Fatalf("replica B's plan accounts for %d changes", n)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -84,19 +84,6 @@ func TestKilledMidPlanLab(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// raw2source extracts the CloudEvents source of a stored event.
-func (r record) raw2source() string {
-	i := bytes.Index(r.raw, []byte(`"source":"`))
-	if i < 0 {
-		return ""
-	}
-	rest := r.raw[i+len(`"source":"`):]
-	if j := bytes.IndexByte(rest, '"'); j >= 0 {
-		return string(rest[:j])
-	}
-	return ""
 }
 
 func writeConfig(t testing.TB, cfg *config.File) string {

@@ -1,15 +1,10 @@
-package planner_test
+package e2e_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
@@ -22,98 +17,33 @@ import (
 )
 
 // record is one event read back from the stream.
-type record struct {
-	seq  uint64
-	subj string
-	raw  []byte
-	at   time.Time // when the test read it
-	data events.Data
-}
+type record = eventstest.Recorded
 
-// stream collects every event of the DRIFTGATE stream as it is stored.
+// stream is the shared recorder of the DRIFTGATE stream, with the helpers
+// these tests read it through: waits and counts take a mark and see only
+// the events after it.
 type stream struct {
-	t   testing.TB
-	mu  sync.Mutex
-	all []record
-	new chan struct{}
+	*eventstest.Recorder
+	t testing.TB
 }
 
 func collect(t testing.TB, env *eventstest.Env) *stream {
 	t.Helper()
-	s := &stream{t: t, new: make(chan struct{}, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cons, err := env.JS.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		md, _ := m.Metadata()
-		r := record{subj: m.Subject(), raw: append([]byte(nil), m.Data()...), at: time.Now()}
-		if md != nil {
-			r.seq = md.Sequence.Stream
-		}
-		if _, d, err := events.Decode(m.Data()); err == nil {
-			r.data = d
-		}
-		s.mu.Lock()
-		s.all = append(s.all, r)
-		s.mu.Unlock()
-		select {
-		case s.new <- struct{}{}:
-		default:
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return s
+	return &stream{Recorder: env.Record(t), t: t}
 }
 
-// mark is the number of events read so far: waits and counts after it see
-// only later events.
-func (s *stream) mark() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.all)
-}
+// mark is the number of events read so far.
+func (s *stream) mark() int { return s.Mark() }
 
-func (s *stream) since(mark int) []record {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]record(nil), s.all[mark:]...)
-}
+func (s *stream) since(mark int) []record { return s.Since(mark) }
 
 // wait returns the first event after mark for which ok holds.
 func (s *stream) wait(mark int, timeout time.Duration, what string, ok func(events.Data) bool) record {
 	s.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		for _, r := range s.since(mark) {
-			if r.data != nil && ok(r.data) {
-				return r
-			}
-		}
-		select {
-		case <-s.new:
-		case <-deadline:
-			s.t.Fatalf("no %s within %s; events since mark:\n%s", what, timeout, s.describe(mark))
-		}
-	}
+	return s.WaitFor(s.t, mark, timeout, what, func(r record) bool { return ok(r.Data) })
 }
 
-func (s *stream) describe(mark int) string {
-	var b strings.Builder
-	for _, r := range s.since(mark) {
-		if r.data == nil {
-			fmt.Fprintf(&b, "  %s (undecodable)\n", r.subj)
-			continue
-		}
-		fmt.Fprintf(&b, "  %s %s\n", r.data.EventType(), r.data.Summary())
-	}
-	return b.String()
-}
+func (s *stream) describe(mark int) string { return s.Describe(mark) }
 
 func detected(addr, class string) func(events.Data) bool {
 	return func(d events.Data) bool {

@@ -1,4 +1,4 @@
-package planner_test
+package e2e_test
 
 import (
 	"context"
@@ -96,20 +96,20 @@ func (t *target) measure(b *testing.B, l *lab.Lab, s *stream, i int) {
 	start := time.Now()
 	patch(b, l, "kubectl-patch", t.resource, t.ns, t.name, fmt.Sprintf(t.change, i+3))
 	r := s.wait(m, 2*time.Minute, "drift.detected", detected(t.addr, events.ClassChanged))
-	t.pipeline = append(t.pipeline, r.at.Sub(start))
-	planID := r.data.(*events.DriftDetected).PlanID
+	t.pipeline = append(t.pipeline, r.At.Sub(start))
+	planID := r.Data.(*events.DriftDetected).PlanID
 	pc := s.wait(m, 2*time.Minute, "plan.completed", func(d events.Data) bool {
 		pc, ok := d.(*events.PlanCompleted)
 		return ok && pc.PlanID == planID
-	}).data.(*events.PlanCompleted)
+	}).Data.(*events.PlanCompleted)
 	for k, v := range pc.PhasesMS {
 		t.phases[k] = append(t.phases[k], time.Duration(v)*time.Millisecond)
 	}
 	t.phases["(change->plan start)"] = append(t.phases["(change->plan start)"], pc.StartedAt.Sub(start))
-	t.phases["(plan start->drift.detected)"] = append(t.phases["(plan start->drift.detected)"], r.at.Sub(pc.StartedAt))
+	t.phases["(plan start->drift.detected)"] = append(t.phases["(plan start->drift.detected)"], r.At.Sub(pc.StartedAt))
 	for _, rec := range s.since(m) {
-		if oc, ok := rec.data.(*events.ObjectChanged); ok && oc.Object.Name == t.name && oc.Object.Namespace == t.ns {
-			t.watched = append(t.watched, rec.at.Sub(start))
+		if oc, ok := rec.Data.(*events.ObjectChanged); ok && oc.Object.Name == t.name && oc.Object.Namespace == t.ns {
+			t.watched = append(t.watched, rec.At.Sub(start))
 			break
 		}
 	}
@@ -123,7 +123,7 @@ func (t *target) measure(b *testing.B, l *lab.Lab, s *stream, i int) {
 	}
 	m = s.mark()
 	patch(b, l, "kubectl-patch", t.resource, t.ns, t.name, t.revert)
-	s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.data.(*events.DriftDetected).Finding.ID))
+	s.wait(m, 2*time.Minute, "drift.resolved", resolved(r.Data.(*events.DriftDetected).Finding.ID))
 }
 
 // toolPlanShow times, by hand, the two tool runs the planner makes for a
@@ -337,7 +337,7 @@ func benchBurst(b *testing.B, l *lab.Lab) {
 	plans, accounted := 0, 0
 	var full []string
 	for _, rec := range s.since(m) {
-		if pc, ok := rec.data.(*events.PlanCompleted); ok && pc.WS == ns && pc.Trigger == planner.TriggerChange {
+		if pc, ok := rec.Data.(*events.PlanCompleted); ok && pc.WS == ns && pc.Trigger == planner.TriggerChange {
 			plans++
 			accounted += pc.Changes
 			full = append(full, fmt.Sprintf("full=%v/%dms", pc.Full, pc.DurationMS))
@@ -355,8 +355,8 @@ func benchBurst(b *testing.B, l *lab.Lab) {
 func quietFor(s *stream, mark int, ws string, d time.Duration) bool {
 	recs := s.since(mark)
 	for i := len(recs) - 1; i >= 0; i-- {
-		if pc, ok := recs[i].data.(*events.PlanCompleted); ok && pc.WS == ws {
-			return time.Since(recs[i].at) > d
+		if pc, ok := recs[i].Data.(*events.PlanCompleted); ok && pc.WS == ws {
+			return time.Since(recs[i].At) > d
 		}
 	}
 	return false

@@ -1,6 +1,7 @@
-package planner_test
+package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestOperatorDBLab(t *testing.T) {
 			}
 			t.Logf("ignored: %v by %s", ignored.Paths, ignored.Attribution[0].Manager)
 			for _, rec := range s.since(m) {
-				if dd, ok := rec.data.(*events.DriftDetected); ok {
+				if dd, ok := rec.Data.(*events.DriftDetected); ok {
 					t.Errorf("the operator's fields raised an alert: %s %s %v", dd.Finding.Class, dd.Finding.Address, dd.Finding.Paths)
 				}
 			}
@@ -88,4 +89,10 @@ func TestOperatorDBLab(t *testing.T) {
 			}
 		})
 	}
+}
+
+func dumpReport(r *gate.Report) string {
+	var b bytes.Buffer
+	_ = r.Write(&b, "text")
+	return b.String()
 }
