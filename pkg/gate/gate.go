@@ -24,8 +24,8 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
-	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/pkg/stateindex"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Exit codes of driftgate gate.
