@@ -1,0 +1,487 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/test/lab"
+)
+
+// decideSubject is services/importer.DecideSubject (this module does not
+// depend on the importer; TestPermsConfigNamesDecideSubject keeps them equal).
+const decideSubject = "driftgate-rpc.importer.decide"
+
+// permsUsers are the users of deploy/nats/accounts.conf; each password comes
+// from DRIFTGATE_NATS_<USER>_PASSWORD.
+var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader"}
+
+// permsServer runs the nats-server of the lab's tools cache with JetStream
+// and the shipped deploy/nats/accounts.conf; it returns the URL and the
+// password of each user.
+func permsServer(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	tools, err := lab.FindTools()
+	if err != nil {
+		t.Skipf("nats-server not found: %v", err)
+	}
+	if err := tools.Check(tools.NATSServer); err != nil {
+		t.Skipf("skipping: the real nats-server is missing: %v", err)
+	}
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "accounts.conf"), shipped, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	conf := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream { store_dir: %q }\ninclude ./accounts.conf\n",
+		port, filepath.Join(dir, "js"))
+	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw := map[string]string{}
+	env := os.Environ()
+	for _, u := range permsUsers {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		pw[u] = hex.EncodeToString(b)
+		env = append(env, fmt.Sprintf("DRIFTGATE_NATS_%s_PASSWORD=%s", strings.ToUpper(u), pw[u]))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, tools.NATSServer, "-c", filepath.Join(dir, "server.conf"))
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("nats-server output:\n%s", out.String())
+		}
+	})
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	// Ready is a fact: the admin user connects.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		nc, err := nats.Connect(url, nats.UserInfo("admin", pw["admin"]), nats.Timeout(time.Second))
+		if err == nil {
+			nc.Close()
+			return url, pw
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("nats-server exited: %v\n%s", err, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not accept admin within 15s: %v\n%s", err, out.String())
+		}
+	}
+}
+
+// permsConn is one user's connection and the permission violations the
+// server reported on it.
+type permsConn struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	violations chan string
+}
+
+func connectAs(t *testing.T, url, user, password string) *permsConn {
+	t.Helper()
+	pc := &permsConn{violations: make(chan string, 64)}
+	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.Name("perms-"+user),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				select {
+				case pc.violations <- err.Error():
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	pc.nc = nc
+	if pc.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+// waitViolation waits for the server's permissions violation naming subject.
+func (pc *permsConn) waitViolation(t *testing.T, subject string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case v := <-pc.violations:
+			if strings.Contains(v, `"`+subject+`"`) {
+				return
+			}
+			t.Logf("other violation: %s", v)
+		case <-timeout:
+			t.Fatalf("no permissions violation for %q within 10s", subject)
+		}
+	}
+}
+
+func publishAck(subject string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		_, err := pc.js.Publish(ctx, subject, []byte(`{"perms":"test"}`))
+		return err
+	}
+}
+
+// kvRawPut publishes to $KV.<bucket>.<key> and waits for the ack: what
+// kv.Put does, for users that may not even look the bucket up.
+func kvRawPut(bucket, key string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		_, err := pc.js.Publish(ctx, "$KV."+bucket+"."+key, []byte(`{"perms":"test"}`))
+		return err
+	}
+}
+
+func kvPut(bucket, key string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		kv, err := pc.js.KeyValue(ctx, bucket)
+		if err != nil {
+			return err
+		}
+		_, err = kv.Put(ctx, key, []byte(`{"perms":"test"}`))
+		return err
+	}
+}
+
+func kvGet(bucket, key string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		kv, err := pc.js.KeyValue(ctx, bucket)
+		if err != nil {
+			return err
+		}
+		_, err = kv.Get(ctx, key)
+		return err
+	}
+}
+
+// durableFetch creates (or updates) a durable pull consumer, fetches one
+// event and acks it, as events.Consumer does.
+func durableFetch(durable string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		c, err := pc.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+			Durable: durable, FilterSubjects: []string{"driftgate.object.>", "driftgate.drift.>"},
+			AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		if err != nil {
+			return err
+		}
+		batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if err := m.DoubleAck(ctx); err != nil {
+				return fmt.Errorf("ack: %w", err)
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("fetched nothing: %v", batch.Error())
+		}
+		return nil
+	}
+}
+
+func subscribe(subject string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		sub, err := pc.nc.Subscribe(subject, func(*nats.Msg) {})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
+		// A flush round-trips after the SUB; a refusal arrives before the PONG
+		// but asynchronously, so the caller waits on the violation itself.
+		if err := pc.nc.FlushWithContext(ctx); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+}
+
+func TestPermsConfigNamesDecideSubject(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := os.ReadFile(filepath.Join("..", "..", "services", "importer", "decide.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(imp, []byte(`DecideSubject = "`+decideSubject+`"`)) {
+		t.Fatalf("services/importer/decide.go no longer uses %s: update this test and deploy/nats/accounts.conf", decideSubject)
+	}
+	if !bytes.Contains(b, []byte(`"`+decideSubject+`"`)) {
+		t.Fatalf("deploy/nats/accounts.conf does not name %s", decideSubject)
+	}
+	for _, u := range permsUsers {
+		ref := "$DRIFTGATE_NATS_" + strings.ToUpper(u) + "_PASSWORD"
+		if !bytes.Contains(b, []byte("user: "+u+", password: "+ref)) {
+			t.Errorf("user %s must take its password from %s", u, ref)
+		}
+	}
+}
+
+// TestPermsLab runs the shipped per-service users on a real nats-server:
+// each user can do its service's work, and every forbidden publish, KV write
+// or subscription is refused with a permissions violation (and, for writes,
+// the value is not stored).
+func TestPermsLab(t *testing.T) {
+	url, pw := permsServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel) // the parallel subtests run after this function returns
+
+	// admin provisions the stream and the buckets and seeds one event and
+	// one inventory record to read.
+	admin := connectAs(t, url, "admin", pw["admin"])
+	if _, err := events.EnsureStream(ctx, admin.js, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := events.EnsureBuckets(ctx, admin.js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.js.Publish(ctx, "driftgate.object.changed.lab.apps.Deployment.shop.seed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buckets.Inventory.Put(ctx, "lab.apps.Deployment.shop.seed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each service starts as it does in production: service.Prepare runs
+	// EnsureStream and EnsureBuckets against what admin provisioned.
+	for _, u := range []string{"watcher", "planner", "importer", "notifier"} {
+		pc := connectAs(t, url, u, pw[u])
+		if _, err := events.EnsureStream(ctx, pc.js, events.StreamConfig{}); err != nil {
+			t.Fatalf("%s: ensure stream: %v", u, err)
+		}
+		if _, err := events.EnsureBuckets(ctx, pc.js, 1); err != nil {
+			t.Fatalf("%s: ensure buckets: %v", u, err)
+		}
+	}
+
+	// The importer serves the decision RPC, as services/importer does.
+	imp := connectAs(t, url, "importer", pw["importer"])
+	if _, err := imp.nc.QueueSubscribe(decideSubject, "importer", func(m *nats.Msg) {
+		_ = m.Respond([]byte(`{"ok":false,"error":"perms test"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	decide := func(ctx context.Context, pc *permsConn) error {
+		m, err := pc.nc.RequestWithContext(ctx, decideSubject, []byte(`{}`))
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(m.Data), "perms test") {
+			return fmt.Errorf("unexpected reply %q", m.Data)
+		}
+		return nil
+	}
+	deleteStream := func(ctx context.Context, pc *permsConn) error {
+		return pc.js.DeleteStream(ctx, events.StreamName)
+	}
+	readStream := func(ctx context.Context, pc *permsConn) error {
+		c, err := pc.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			return err
+		}
+		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(m.Subject(), "driftgate.") {
+			return fmt.Errorf("read %s", m.Subject())
+		}
+		return nil
+	}
+
+	const (
+		request  = "importer.request.shop.r1"
+		inv      = "lab.apps.Deployment.shop.web"
+		finding  = "f-perms"
+		changed  = "driftgate.object.changed.lab.apps.Deployment.shop.web"
+		health   = "driftgate.cluster.health.lab.apiserver"
+		detected = "driftgate.drift.detected.shop.x"
+		approved = "driftgate.import.approved.shop.x"
+		alert    = "driftgate.alert.delivered.slack.x"
+	)
+	type row struct {
+		user string
+		what string
+		op   func(context.Context, *permsConn) error
+		// denied: the server refuses this subject (publish or subscribe).
+		denied string
+		// notStored: after a refused KV write, bucket/key is still absent.
+		notStoredBucket, notStoredKey string
+	}
+	kvDenied := func(user, bucket, key string) row {
+		return row{user: user, what: "put " + bucket + " " + key, op: kvRawPut(bucket, key),
+			denied: "$KV." + bucket + "." + key, notStoredBucket: bucket, notStoredKey: key}
+	}
+	pubDenied := func(user, subject string) row {
+		return row{user: user, what: "publish " + subject, op: publishAck(subject), denied: subject}
+	}
+	rows := []row{
+		// watcher
+		{user: "watcher", what: "publish object.changed", op: publishAck(changed)},
+		{user: "watcher", what: "publish cluster.health", op: publishAck(health)},
+		{user: "watcher", what: "put inventory", op: kvPut(events.BucketInventory, inv)},
+		{user: "watcher", what: "put own state", op: kvPut(events.BucketState, "watcher.node.lab.n1")},
+		{user: "watcher", what: "get statekinds", op: func(ctx context.Context, pc *permsConn) error {
+			err := kvGet(events.BucketState, "statekinds.shop")(ctx, pc)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil // read and answered: absent
+			}
+			return err
+		}},
+		pubDenied("watcher", detected),
+		pubDenied("watcher", approved),
+		kvDenied("watcher", events.BucketState, "importer.request.shop.w"),
+		kvDenied("watcher", events.BucketFindings, "f-watcher"),
+		{user: "watcher", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
+		// planner
+		{user: "planner", what: "publish drift.detected", op: publishAck(detected)},
+		{user: "planner", what: "put finding", op: kvPut(events.BucketFindings, finding)},
+		{user: "planner", what: "put statekinds", op: kvPut(events.BucketState, "statekinds.shop")},
+		{user: "planner", what: "durable consumer planner", op: durableFetch("planner")},
+		pubDenied("planner", approved),
+		kvDenied("planner", events.BucketState, "importer.request.shop.p"),
+		kvDenied("planner", events.BucketInventory, "lab.apps.Deployment.shop.planner"),
+		// importer
+		{user: "importer", what: "put request", op: kvPut(events.BucketState, request)},
+		{user: "importer", what: "publish import.approved", op: publishAck(approved)},
+		{user: "importer", what: "durable consumer importer", op: durableFetch("importer")},
+		{user: "importer", what: "get inventory", op: kvGet(events.BucketInventory, "lab.apps.Deployment.shop.seed")},
+		pubDenied("importer", changed),
+		kvDenied("importer", events.BucketFindings, "f-importer"),
+		// notifier
+		{user: "notifier", what: "publish alert.delivered", op: publishAck(alert)},
+		{user: "notifier", what: "put own state", op: kvPut(events.BucketState, "notifier.slack.ev.e1")},
+		{user: "notifier", what: "durable consumer notifier-slack", op: durableFetch("notifier-slack")},
+		{user: "notifier", what: "get finding", op: func(ctx context.Context, pc *permsConn) error {
+			err := kvGet(events.BucketFindings, "f-absent")(ctx, pc)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil
+			}
+			return err
+		}},
+		kvDenied("notifier", events.BucketFindings, "f-notifier"),
+		kvDenied("notifier", events.BucketState, "importer.request.shop.n"),
+		pubDenied("notifier", detected),
+		pubDenied("notifier", approved),
+		{user: "notifier", what: "take over the planner's consumer", op: durableFetch("planner"),
+			denied: "$JS.API.CONSUMER.CREATE.DRIFTGATE.planner"},
+		// approver
+		{user: "approver", what: "decision RPC and its reply", op: decide},
+		pubDenied("approver", approved),
+		pubDenied("approver", changed),
+		kvDenied("approver", events.BucketState, "importer.request.shop.a"),
+		{user: "approver", what: "serve the decision RPC", op: subscribe(decideSubject), denied: decideSubject},
+		{user: "approver", what: "read a KV key", op: kvGet(events.BucketState, request), denied: "$JS.API.STREAM.INFO.KV_driftgate-state"},
+		// reader
+		{user: "reader", what: "get inventory", op: kvGet(events.BucketInventory, "lab.apps.Deployment.shop.seed")},
+		{user: "reader", what: "read the stream", op: readStream},
+		pubDenied("reader", changed),
+		pubDenied("reader", approved),
+		kvDenied("reader", events.BucketInventory, "lab.apps.Deployment.shop.reader"),
+		kvDenied("reader", events.BucketState, "importer.request.shop.r"),
+		{user: "reader", what: "decision RPC", op: publishAck(decideSubject), denied: decideSubject},
+		{user: "reader", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
+		{user: "reader", what: "subscribe to live events", op: subscribe("driftgate.>"), denied: "driftgate.>"},
+	}
+
+	var mu sync.Mutex
+	counts := map[string]int{}
+	for _, r := range rows {
+		t.Run(r.user+"/"+r.what, func(t *testing.T) {
+			t.Parallel()
+			pc := connectAs(t, url, r.user, pw[r.user])
+			if r.denied == "" {
+				octx, ocancel := context.WithTimeout(ctx, 15*time.Second)
+				defer ocancel()
+				if err := r.op(octx, pc); err != nil {
+					t.Fatalf("%s as %s: %v", r.what, r.user, err)
+				}
+				mu.Lock()
+				counts["allowed"]++
+				mu.Unlock()
+				return
+			}
+			octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+			done := make(chan error, 1)
+			go func() { done <- r.op(octx, pc) }()
+			pc.waitViolation(t, r.denied)
+			ocancel() // the refusal is on record; stop waiting for an ack that cannot come
+			if err := <-done; err == nil {
+				t.Fatalf("%s as %s succeeded after a permissions violation", r.what, r.user)
+			}
+			if r.notStoredBucket != "" {
+				kv, err := admin.js.KeyValue(ctx, r.notStoredBucket)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := kv.Get(ctx, r.notStoredKey); !errors.Is(err, jetstream.ErrKeyNotFound) {
+					t.Fatalf("%s/%s: a refused write is stored (or the read failed): %v", r.notStoredBucket, r.notStoredKey, err)
+				}
+			}
+			mu.Lock()
+			counts["denied"]++
+			mu.Unlock()
+		})
+	}
+	t.Cleanup(func() { t.Logf("perms: %d allowed operations worked, %d forbidden ones refused", counts["allowed"], counts["denied"]) })
+
+	t.Run("wrong password", func(t *testing.T) {
+		if _, err := nats.Connect(url, nats.UserInfo("watcher", "not-the-password")); err == nil {
+			t.Fatal("connected with a wrong password")
+		}
+		if _, err := nats.Connect(url); err == nil {
+			t.Fatal("connected anonymously")
+		}
+	})
+}
