@@ -67,7 +67,9 @@ func permsServer(t *testing.T) (string, map[string]string) {
 	for _, u := range permsUsers {
 		b := make([]byte, 16)
 		_, _ = rand.Read(b)
-		pw[u] = hex.EncodeToString(b)
+		// nats-server parses a variable's value as a config value: a password
+		// of digits and hex letters can read as a number, so it starts with a letter.
+		pw[u] = "pw-" + hex.EncodeToString(b)
 		env = append(env, fmt.Sprintf("DRIFTGATE_NATS_%s_PASSWORD=%s", strings.ToUpper(u), pw[u]))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,10 +82,11 @@ func permsServer(t *testing.T) (string, map[string]string) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	stopped := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(stopped) }()
 	t.Cleanup(func() {
 		cancel()
-		<-exited
+		<-stopped
 		if t.Failed() {
 			t.Logf("nats-server output:\n%s", out.String())
 		}
@@ -474,7 +477,9 @@ func TestPermsLab(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	t.Cleanup(func() { t.Logf("perms: %d allowed operations worked, %d forbidden ones refused", counts["allowed"], counts["denied"]) })
+	t.Cleanup(func() {
+		t.Logf("perms: %d allowed operations worked, %d forbidden ones refused", counts["allowed"], counts["denied"])
+	})
 
 	t.Run("wrong password", func(t *testing.T) {
 		if _, err := nats.Connect(url, nats.UserInfo("watcher", "not-the-password")); err == nil {
