@@ -38,10 +38,10 @@ func permsServer(t *testing.T) (string, map[string]string) {
 	t.Helper()
 	tools, err := lab.FindTools()
 	if err != nil {
-		t.Skipf("nats-server not found: %v", err)
+		t.Fatalf("nats-server not found (make tools builds it): %v", err)
 	}
 	if err := tools.Check(tools.NATSServer); err != nil {
-		t.Skipf("skipping: the real nats-server is missing: %v", err)
+		t.Fatalf("the real nats-server is missing (make tools builds it): %v", err)
 	}
 	shipped, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
 	if err != nil {
