@@ -3,8 +3,16 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
@@ -15,10 +23,13 @@ import (
 	"github.com/driftgate/driftgate/test/lab"
 )
 
-// TestOperatorDBLab: the operator-db example next to the stand-in CNPG
-// operator, with OpenTofu and Terraform. The operator's defaults and status
-// are not Terraform's: the planner counts them as ignored (never alerted),
-// attributed to the operator, and the gate passes.
+// TestOperatorDBLab: the operator-db example on the real CloudNativePG CRDs
+// next to the stand-in CNPG operator, with OpenTofu and Terraform. The API
+// server fills the CRD schema's defaults, the operator defaults more and
+// writes the status: none of it is Terraform's, so the planner counts the
+// operator's writes as ignored (never alerted), attributed to the operator,
+// and the gate passes. A person's `kubectl edit` of spec.instances, a field
+// Terraform sets, is still changed.
 func TestOperatorDBLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the lab")
@@ -87,7 +98,45 @@ func TestOperatorDBLab(t *testing.T) {
 			if !rep.Clean {
 				t.Fatalf("the gate fails on operator-owned fields:\n%s", dumpReport(rep))
 			}
+			// The real CRD's schema defaults are on the live object, and
+			// neither they nor the operator's fields made the gate fail.
+			live, err := l.Dynamic().Resource(clusterGVR).Namespace(ns).Get(ctx, "marketplace-db", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range [][]string{{"spec", "enablePDB"}, {"spec", "smartShutdownTimeout"}, {"spec", "primaryUpdateMethod"}} {
+				if _, ok, _ := unstructured.NestedFieldNoCopy(live.Object, f...); !ok {
+					t.Fatalf("the API server did not default %v from the CRD schema: the CRD is not the real one", f)
+				}
+			}
+
+			m = s.mark()
+			kubectlEdit(t, l, ns, "clusters.postgresql.cnpg.io/marketplace-db", `0,/^  instances: [0-9]*$/s//  instances: 5/`)
+			r := s.wait(m, 2*time.Minute, "drift.detected changed for the kubectl edit", detected("kubectl_manifest.cluster", events.ClassChanged))
+			f := r.Data.(*events.DriftDetected).Finding
+			if !slices.Contains(f.Paths, "spec.instances") || len(f.Attribution) == 0 || f.Attribution[0].Manager != "kubectl-edit" {
+				t.Fatalf("kubectl edit of spec.instances: finding %+v, want spec.instances changed by kubectl-edit", f)
+			}
+			t.Logf("changed: %v by %s", f.Paths, f.Attribution[0].Manager)
 		})
+	}
+}
+
+var clusterGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "clusters"}
+
+// kubectlEdit runs the real `kubectl edit` on object (TYPE/NAME) in ns, with
+// an editor that applies the sed expression to the file kubectl opens.
+func kubectlEdit(t testing.TB, l *lab.Lab, ns, object, sedExpr string) {
+	t.Helper()
+	editor := filepath.Join(t.TempDir(), "editor.sh")
+	script := "#!/bin/sh\nexec sed -i -e '" + sedExpr + "' \"$1\"\n"
+	if err := os.WriteFile(editor, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("kubectl", "-n", ns, "edit", object)
+	cmd.Env = append(toolEnv(l), "EDITOR="+editor, "KUBE_EDITOR="+editor)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl edit %s: %v\n%s", object, err, out)
 	}
 }
 

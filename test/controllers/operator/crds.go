@@ -23,7 +23,9 @@ const CRDFieldManager = "helm"
 
 var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// CRDs returns the CustomResourceDefinitions of Cluster and ScheduledBackup.
+// CRDs returns the real upstream CustomResourceDefinitions the operator
+// installs, unmodified (crds/NOTICE.md): CloudNativePG 1.30.0's Cluster and
+// ScheduledBackup, with their schema defaults, and Argo CD 3.5.1's Application.
 func CRDs() ([]*unstructured.Unstructured, error) {
 	entries, err := crdFiles.ReadDir("crds")
 	if err != nil {

@@ -1,6 +1,6 @@
 // Command cnpg-operator runs the test stand-in for the CloudNativePG operator
-// against a cluster (the lab: source .lab/env first): it installs the Cluster
-// and ScheduledBackup CRDs, then defaults their spec and writes their status.
+// against a cluster (the lab: source .lab/env first): it installs the real
+// CloudNativePG Cluster and ScheduledBackup CRDs (and Argo CD's Application), then defaults their spec and writes their status.
 //
 //	go run ./test/controllers/cmd/cnpg-operator [--namespace NS] [--kubeconfig FILE]
 package main
