@@ -86,6 +86,11 @@ type Result struct {
 	// Planned is the planned action on the address: create, update, delete,
 	// replace or none.
 	Planned string
+	// Conflict is set on a changed finding whose fields another manager
+	// took from a resource that writes with server-side apply: apply fails
+	// on the field-manager conflict (the finding recommends
+	// resolve-ownership, not revert).
+	Conflict bool
 }
 
 // Classifier classifies plans of one workspace.
@@ -195,6 +200,12 @@ func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.Resour
 func (c *Classifier) create(ctx context.Context, in Input, rc *tfjson.ResourceChange) ([]Result, error) {
 	after := asMap(rc.Change.After)
 	obj, err := tfkube.ObjectOf(rc.Type, after)
+	if tfkube.IsPatch(rc.Type) {
+		// It patches an object someone else created: the object existing
+		// is the expected case, never "unimported".
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
+			"in the configuration, not in state: apply would add its fields to an object it does not own")}, nil
+	}
 	if err != nil {
 		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
 			"in the configuration, not in state: apply would create it")}, nil
@@ -214,6 +225,11 @@ func (c *Classifier) create(ctx context.Context, in Input, rc *tfjson.ResourceCh
 	obj.UID = rec.Object.UID
 	if rec.Resource != "" {
 		obj.Resource = rec.Resource
+	}
+	if rec.Object.Name != "" && rec.Object.Namespace == "" && obj.Namespace != "" {
+		// Discovery (the live reader's RESTMapper) says the kind is
+		// cluster-scoped, whatever the configuration or the rule said.
+		obj.Namespace, obj.ClusterScoped = "", true
 	}
 	r := c.result(rc, obj, events.ClassUnimported, "create", nil, managers(rec.Managers), in.Now,
 		"apply would create an object that already exists in the cluster")
@@ -285,15 +301,21 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 			driftAt[ch.path.String()] = true
 			switch ch.attr.Kind {
 			case tfkube.AttrField:
-				fields = append(fields, driftField{field: ch.field, path: ch.path, reverted: plannedAt[ch.path.String()] || fieldPlanned(plannedChanges, ch.field)})
+				reverted := plannedAt[ch.path.String()] || fieldPlanned(plannedChanges, ch.field)
+				before, _ := tfkube.ValueAt(d.Change.Before, ch.path)
+				fields = append(fields, driftField{field: ch.field, path: ch.path, reverted: reverted,
+					set: reverted && !tfkube.Equal(before, nil)})
 			case tfkube.AttrLive:
 				for _, f := range c.liveDriftFields(ctx, d, ref, observed) {
-					fields = append(fields, driftField{field: f.field, value: f, reverted: plannedLive || act != "none"})
+					// Only fields of yaml_body: all set by the configuration.
+					r := plannedLive || act != "none"
+					fields = append(fields, driftField{field: f.field, value: f, reverted: r, set: r})
 				}
 			}
 		}
 		if len(fields) > 0 {
-			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, in.Now))
+			manager := tfkube.FieldManager(d.Type, asMap(d.Change.Before))
+			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, manager, in.Now))
 		}
 	}
 
@@ -322,7 +344,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 		addExcerpt(&excerpt, ch.field, ch.path, rc.Change, obj)
 	}
 	if len(pending) > 0 {
-		r := c.result(rc, obj, events.ClassPendingConfig, act, pending, nil, in.Now,
+		r := c.result(rc, obj, events.ClassPendingConfig, act, outermost(pending), nil, in.Now,
 			"the configuration changed and was not applied")
 		r.Excerpt = excerpt
 		out = append(out, r)
@@ -359,20 +381,44 @@ type driftField struct {
 	path     tfkube.Path // attribute path in the plan values ("" for manifest fields)
 	value    liveField   // values for manifest fields
 	reverted bool        // apply would set it back
+	// set: the configuration sets the field (state had a value and apply
+	// sets it back); a controller taking it over does not make it ignored.
+	set bool
 }
 
-// drifted builds the changed (or ignored) finding of an address.
+// outermost drops the paths that lie under another path of the list
+// (env[name=X] and env[name=X].value -> env[name=X]).
+func outermost(paths []string) []string {
+	var out []string
+	for i, p := range paths {
+		under := false
+		for j, q := range paths {
+			if i != j && q != p && tfkube.FieldUnder(p, q) {
+				under = true
+				break
+			}
+		}
+		if !under {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// drifted builds the changed (or ignored) finding of an address. manager
+// is the field manager the resource applies with.
 func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, rec *events.InventoryRecord,
-	observed []events.PathOwner, fields []driftField, act string, now time.Time) Result {
+	observed []events.PathOwner, fields []driftField, act, manager string, now time.Time) Result {
 	var changed, ignored []string
 	var why []string
 	var attr []events.Attribution
+	var conflicts []string
 	excerpt := events.Excerpt{}
 	for _, f := range fields {
 		owner := ownerOf(f.field, observed, rec)
 		reason := "not set by the configuration"
 		if f.reverted {
-			reason = tfkube.IgnoreReason(c.ws.Ignore, obj, f.field, owner.Manager)
+			reason = tfkube.IgnoreReason(c.ws.Ignore, obj, f.field, owner.Manager, f.set)
 		}
 		if reason != "" {
 			ignored = append(ignored, f.field)
@@ -382,6 +428,9 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 		changed = append(changed, f.field)
 		if owner.Manager != "" {
 			attr = append(attr, owner)
+			if f.set && tfkube.ServerSideApply(d.Type) && !strings.EqualFold(owner.Manager, manager) {
+				conflicts = append(conflicts, fmt.Sprintf("%s now owned by %s", f.field, owner.Manager))
+			}
 		}
 		if f.path != nil {
 			addExcerpt(&excerpt, f.field, f.path, d.Change, obj)
@@ -407,8 +456,16 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 	if len(ignored) > 0 {
 		reason += " (ignored: " + strings.Join(capList(why, 4), "; ") + ")"
 	}
+	if len(conflicts) > 0 {
+		reason += "; " + strings.Join(capList(conflicts, 4), ", ") + ": apply will fail on a field-manager conflict with " +
+			manager + " (server-side apply without force): decide who owns the field"
+	}
 	r := c.result(src, obj, events.ClassChanged, act, changed, attr, now, reason)
 	r.Excerpt = excerpt
+	if len(conflicts) > 0 {
+		r.Conflict = true
+		r.Finding.RecommendedAction = ActionResolveOwnership
+	}
 	return r
 }
 
