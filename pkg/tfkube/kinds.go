@@ -44,7 +44,7 @@ var builtin = map[string]struct {
 	"Ingress": {"networking.k8s.io", false}, "IngressClass": {"networking.k8s.io", true}, "NetworkPolicy": {"networking.k8s.io", false},
 	"MutatingWebhookConfiguration": {"admissionregistration.k8s.io", true}, "ValidatingWebhookConfiguration": {"admissionregistration.k8s.io", true},
 	"ValidatingAdmissionPolicy": {"admissionregistration.k8s.io", true},
-	"Namespace": {"", true}, "PersistentVolume": {"", true}, "Node": {"", true},
+	"Namespace":                 {"", true}, "PersistentVolume": {"", true}, "Node": {"", true},
 	"PodDisruptionBudget": {"policy", false}, "PodSecurityPolicy": {"policy", true},
 	"PriorityClass": {"scheduling.k8s.io", true}, "RuntimeClass": {"node.k8s.io", true},
 }
