@@ -18,7 +18,7 @@ func TestParseProvider321(t *testing.T) {
 		t.Fatalf("no scenarios: %v", err)
 	}
 	want := map[string][2]int{ // resources, objects
-		"01-already-exists": {16, 14},
+		"01-already-exists":           {16, 14},
 		"90-patch-same-field-manager": {21, 19},
 	}
 	for _, dir := range dirs {
