@@ -315,7 +315,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 		}
 		if len(fields) > 0 {
 			manager := tfkube.FieldManager(d.Type, asMap(d.Change.Before))
-			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, manager, in.Now))
+			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, manager, in.Now)...)
 		}
 	}
 
@@ -405,10 +405,11 @@ func outermost(paths []string) []string {
 	return out
 }
 
-// drifted builds the changed (or ignored) finding of an address. manager
-// is the field manager the resource applies with.
+// drifted builds the changed finding of an address and, for the drifted
+// fields that are ignored, its ignored finding. manager is the field
+// manager the resource applies with.
 func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, rec *events.InventoryRecord,
-	observed []events.PathOwner, fields []driftField, act, manager string, now time.Time) Result {
+	observed []events.PathOwner, fields []driftField, act, manager string, now time.Time) []Result {
 	var changed, ignored []string
 	var why []string
 	var attr []events.Attribution
@@ -442,23 +443,27 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 	if src == nil {
 		src = d
 	}
-	if len(changed) == 0 {
+	var out []Result
+	if len(ignored) > 0 {
 		var attrIgnored []events.Attribution
 		for _, f := range ignored {
 			if o := ownerOf(f, observed, rec); o.Manager != "" {
 				attrIgnored = append(attrIgnored, o)
 			}
 		}
-		return c.result(src, obj, events.ClassIgnored, act, ignored, attrIgnored, now,
-			"drift only in fields the workspace does not own: "+strings.Join(capList(why, 6), "; "))
+		out = append(out, c.result(src, obj, events.ClassIgnored, act, ignored, attrIgnored, now,
+			"drift only in fields the workspace does not own: "+strings.Join(capList(why, 6), "; ")))
+	}
+	if len(changed) == 0 {
+		return out
 	}
 	reason := "the cluster differs from state on fields the configuration sets"
 	if len(ignored) > 0 {
 		reason += " (ignored: " + strings.Join(capList(why, 4), "; ") + ")"
 	}
 	if len(conflicts) > 0 {
-		reason += "; " + strings.Join(capList(conflicts, 4), ", ") + ": apply will fail on a field-manager conflict with " +
-			manager + " (server-side apply without force): decide who owns the field"
+		reason += "; " + strings.Join(capList(conflicts, 4), ", ") + ": apply (field manager " + manager +
+			", server-side apply without force) will fail on a field-manager conflict; decide who owns the field"
 	}
 	r := c.result(src, obj, events.ClassChanged, act, changed, attr, now, reason)
 	r.Excerpt = excerpt
@@ -466,7 +471,7 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 		r.Conflict = true
 		r.Finding.RecommendedAction = ActionResolveOwnership
 	}
-	return r
+	return append(out, r)
 }
 
 // result assembles a finding.

@@ -164,7 +164,9 @@ func classifyPatchAttr(tfType string, p Path, values any) Attr {
 			} else if idx, ok := Index(p[1]); ok {
 				f = ListIndex(f, idx)
 			}
-			if len(p) >= 3 {
+			// name is the element's key: a change of it is the element
+			// appearing or going away.
+			if len(p) >= 3 && p[2] != "name" {
 				f = Field(f, CamelCase(fmt.Sprint(p[2])))
 			}
 		}
