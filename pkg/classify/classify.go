@@ -429,7 +429,7 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 		changed = append(changed, f.field)
 		if owner.Manager != "" {
 			attr = append(attr, owner)
-			if f.set && tfkube.ServerSideApply(d.Type) && !strings.EqualFold(owner.Manager, manager) {
+			if f.set && tfkube.ServerSideApply(d.Type, asMap(d.Change.Before)) && !strings.EqualFold(owner.Manager, manager) {
 				conflicts = append(conflicts, fmt.Sprintf("%s now owned by %s", f.field, owner.Manager))
 			}
 		}

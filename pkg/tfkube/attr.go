@@ -91,7 +91,10 @@ func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 		switch top {
 		case "yaml_body", "yaml_body_parsed":
 			return Attr{Kind: AttrConfig}
-		case "yaml_incluster", "live_manifest_incluster":
+		case "yaml_incluster", "live_manifest_incluster", "drift":
+			// gavinbunney 1.19 and alekc 2.x: sha256 fingerprints of the
+			// live values of the YAML's fields; alekc's newer releases
+			// add drift, a YAML tree of the drifted paths (DriftFields).
 			return Attr{Kind: AttrLive}
 		case "uid", "live_uid":
 			return Attr{Kind: AttrField, Field: "metadata.uid"}

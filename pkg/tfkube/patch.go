@@ -53,10 +53,15 @@ func IsPatch(tfType string) bool {
 }
 
 // ServerSideApply reports whether resources of tfType write with
-// server-side apply (kubernetes_manifest, the patch-style types): after
+// server-side apply (kubernetes_manifest, the patch-style types,
+// kubectl_manifest with server_side_apply = true): after
 // another manager took one of their fields, apply fails with a field
 // manager conflict unless forced.
-func ServerSideApply(tfType string) bool {
+func ServerSideApply(tfType string, values map[string]any) bool {
+	if tfType == TypeKubectlManifest {
+		b, _ := values["server_side_apply"].(bool)
+		return b
+	}
 	return tfType == TypeKubernetesManifest || IsPatch(tfType)
 }
 
@@ -76,6 +81,13 @@ func FieldManager(tfType string, values map[string]any) string {
 			return s
 		}
 		return DefaultFieldManager
+	case tfType == TypeKubectlManifest:
+		// alekc/kubectl 2.x: field_manager (default "kubectl") with
+		// server_side_apply; kubectl's client-side apply otherwise.
+		if s := str(values["field_manager"]); s != "" {
+			return s
+		}
+		return "kubectl"
 	}
 	if _, ok := KindOf(tfType); ok {
 		return TypedFieldManager
