@@ -52,6 +52,11 @@ type Workspace struct {
 	// persistentvolumeclaims, clusters.postgresql.cnpg.io or a Kind).
 	HighRiskKinds []string
 	Ignore        []config.IgnoreRule
+	// Catalog is the resource types of the workspace's providers (read
+	// from their schema once per init): a finding of a Kubernetes
+	// provider's type that maps to no object says so instead of guessing.
+	// Empty: every type is taken as this package knows it.
+	Catalog tfkube.Catalog
 }
 
 // Live tells whether an object exists in the cluster and who owns its
@@ -143,6 +148,11 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		}
 		out = append(out, rs...)
 	}
+	for i := range out {
+		if err := c.ws.Catalog.Check(typeOf(in.Plan, out[i].Finding.Address)); err != nil {
+			out[i].Reason += " (" + err.Error() + ": no object, no import ID)"
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Finding.Address != out[j].Finding.Address {
 			return out[i].Finding.Address < out[j].Finding.Address
@@ -150,6 +160,18 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		return out[i].Finding.Class < out[j].Finding.Class
 	})
 	return out, nil
+}
+
+// typeOf is the resource type of address in the plan.
+func typeOf(p *tfjson.Plan, address string) string {
+	for _, l := range [][]*tfjson.ResourceChange{p.ResourceChanges, p.ResourceDrift} {
+		for _, rc := range l {
+			if rc != nil && rc.Address == address {
+				return rc.Type
+			}
+		}
+	}
+	return ""
 }
 
 // planned names a change's action.
