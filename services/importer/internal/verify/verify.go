@@ -1,9 +1,11 @@
 // Package verify judges the targeted plan that follows an import: the
 // imported address must plan no change, or change only attributes that
-// never reach the API (Terraform-only: waits, timeouts) or fields that the
-// workspace ignores (owned by a controller, or covered by an ignore rule —
-// the planner's "ignored" class); nothing anywhere may be replaced or
-// destroyed.
+// never reach the API (Terraform-only: waits, timeouts,
+// wait_for_service_account_token), kubernetes_manifest's manifest filled
+// with a configuration the object already matches (import leaves it null),
+// or fields that the workspace ignores (not set by the configuration and
+// owned by a controller, or covered by an ignore rule — the planner's
+// "ignored" class); nothing anywhere may be replaced or destroyed.
 //
 // The attributes that differ, their Kubernetes fields and whether a field
 // is ignored come from pkg/tfkube (AttrChanges, IgnoreReason, OwnerOf), as
