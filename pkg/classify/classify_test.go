@@ -448,6 +448,19 @@ func TestUnowned(t *testing.T) {
 	if _, ok := Unowned(Workspace{Name: "db"}, "a", obj, writes[2:], nil, time.Now()); ok {
 		t.Fatal("the provider's own writes are not findings")
 	}
+	// A patch-style resource owns only its fields: the rest of the object
+	// is someone else's, not an ignored finding of it.
+	if _, ok := Unowned(Workspace{Name: "db"}, `module.m["a.b"].kubernetes_labels.worker`, obj, writes, nil, time.Now()); ok {
+		t.Fatal("an unowned finding for a patch-style resource")
+	}
+	for addr, want := range map[string]string{
+		"kubernetes_labels.w": "kubernetes_labels", `module.a["x.y"].module.b.kubectl_manifest.m[0]`: "kubectl_manifest",
+		"data.kubernetes_namespace.n": "kubernetes_namespace", "bad": "",
+	} {
+		if got := AddressType(addr); got != want {
+			t.Errorf("AddressType(%s) = %q, want %q", addr, got, want)
+		}
+	}
 }
 
 // TestWritesTie: the last writer of an object is chosen as the watcher and
