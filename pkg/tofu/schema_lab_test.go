@@ -34,7 +34,7 @@ func TestCatalogLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := tofu.New(tofu.Options{Name: "catalog", Dir: dir, Binary: tools.Tofu,
-		Environ: append(os.Environ(), "TF_CLI_CONFIG_FILE="+tools.CLIConfigFile, "CHECKPOINT_DISABLE=1"),
+		Environ:     append(os.Environ(), "TF_CLI_CONFIG_FILE="+tools.CLIConfigFile, "CHECKPOINT_DISABLE=1"),
 		PluginCache: filepath.Join(t.TempDir(), "plugins")})
 	if err != nil {
 		t.Fatal(err)
