@@ -479,3 +479,26 @@ func TestWritesTie(t *testing.T) {
 		t.Fatalf("writes %+v, want metadata.labels.a by zeta (Apply wins a tie)", got)
 	}
 }
+
+// TestCatalogNote: a Kubernetes provider's type that maps to no object is
+// reported as such, not guessed.
+func TestCatalogNote(t *testing.T) {
+	cat, err := tfkube.ParseCatalog([]byte(`{"format_version":"1.0","provider_schemas":{"registry.opentofu.org/hashicorp/kubernetes":{
+		"resource_schemas":{"kubernetes_token_request_v1":{"version":0,"block":{}},"kubernetes_deployment_v1":{"version":0,"block":{}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+		rc("kubernetes_token_request_v1.t", "kubernetes_token_request_v1", create, nil, map[string]any{"metadata": []any{map[string]any{"name": "t"}}}),
+		rc("kubernetes_frob_v1.f", "kubernetes_frob_v1", create, nil, map[string]any{"metadata": []any{map[string]any{"name": "f"}}}),
+	}}
+	got, err := New(Workspace{Name: "w", Cluster: "lab", Catalog: cat}, inventory{}).Classify(context.Background(), Input{Plan: p})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, r := range got {
+		if r.Finding.Class != events.ClassPendingConfig || !strings.Contains(r.Reason, "no import ID") {
+			t.Errorf("%s: %s %q", r.Finding.Address, r.Finding.Class, r.Reason)
+		}
+	}
+}

@@ -159,6 +159,14 @@ func TestProvider321Fixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema, err := os.ReadFile(filepath.Join(fixtures, "..", "schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := tfkube.ParseCatalog(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(dirs) != len(scenarios) {
 		t.Fatalf("%d scenarios recorded, %d expected here: every scenario must be in the table", len(dirs), len(scenarios))
 	}
@@ -181,13 +189,18 @@ func TestProvider321Fixtures(t *testing.T) {
 				t.Fatalf("state index: %d of %d resource instances indexed", ix.Len(), ix.Resources)
 			}
 			lv := loadLive(t, dir)
-			ws := classify.Workspace{Name: "pal-e", Cluster: "lab"}
+			ws := classify.Workspace{Name: "pal-e", Cluster: "lab", Catalog: catalog}
 			p := readPlan(t, filepath.Join(dir, "plan.json"))
 			got, err := classify.New(ws, lv).Classify(context.Background(), classify.Input{Plan: p, Now: time.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			assertFindings(t, got, wants)
+			for _, r := range got {
+				if strings.Contains(r.Reason, "no import ID") {
+					t.Errorf("%s: the provider's schema has its type, yet: %s", r.Finding.Address, r.Reason)
+				}
+			}
 			// Every address the state index holds names the object the
 			// classifier names, with the import ID the provider accepts.
 			for _, r := range got {
