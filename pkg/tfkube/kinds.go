@@ -50,7 +50,7 @@ var builtin = map[string]struct {
 }
 
 // irregular are the type names whose kind is not the CamelCase of the name
-// (kubernetes_<snake_kind>), and types that manage no object of their own.
+// (kubernetes_<snake_kind>).
 var irregular = map[string]string{
 	"api_service": "APIService", "csi_driver": "CSIDriver", "daemonset": "DaemonSet",
 	"default_service_account": "ServiceAccount",
