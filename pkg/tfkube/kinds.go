@@ -29,7 +29,7 @@ func (k Kind) Plural() string { return ResourceName(k.Resource, k.Group) }
 // builtin are the API groups and scopes of the Kubernetes kinds the
 // provider has typed resources for: Kubernetes' own knowledge, used when no
 // discovery is at hand (Resolve corrects it from the cluster's RESTMapper).
-// A kind not listed is a core, namespaced kind.
+// A kind not listed is not guessed: KindOf does not map it.
 var builtin = map[string]struct {
 	group   string
 	cluster bool
@@ -47,6 +47,9 @@ var builtin = map[string]struct {
 	"Namespace":                 {"", true}, "PersistentVolume": {"", true}, "Node": {"", true},
 	"PodDisruptionBudget": {"policy", false}, "PodSecurityPolicy": {"policy", true},
 	"PriorityClass": {"scheduling.k8s.io", true}, "RuntimeClass": {"node.k8s.io", true},
+	// the core group
+	"ConfigMap": {}, "Secret": {}, "Service": {}, "ServiceAccount": {}, "Pod": {}, "Endpoints": {},
+	"LimitRange": {}, "PersistentVolumeClaim": {}, "ReplicationController": {}, "ResourceQuota": {},
 }
 
 // irregular are the type names whose kind is not the CamelCase of the name
@@ -81,8 +84,10 @@ var pluralExceptions = map[string]string{"Endpoints": "endpoints"}
 // API version the suffix names (_v1, _v2, _v2beta2; unversioned: v1, or the
 // 1.13 provider's beta version for the few names it used one for), in the
 // kind's group (the built-in groups; a RESTMapper corrects it, see
-// Resolve). Patch-style types (Patch) and manifest types are not typed
-// kinds: ok is false for them and for names outside the rule.
+// Resolve). Patch-style types (PatchOf) and manifest types are not typed
+// kinds: ok is false for them, for names outside the rule, and for a kind
+// Kubernetes does not serve built in (a newer provider's type: reported
+// by Catalog.Check, not guessed).
 func KindOf(tfType string) (Kind, bool) {
 	base, ok := strings.CutPrefix(tfType, "kubernetes_")
 	if !ok || base == "" || tfType == TypeKubernetesManifest {
@@ -102,7 +107,10 @@ func KindOf(tfType string) (Kind, bool) {
 	if !ok {
 		kind = camelKind(base)
 	}
-	b := builtin[kind]
+	b, known := builtin[kind]
+	if !known {
+		return Kind{}, false
+	}
 	k := Kind{Type: tfType, Group: b.group, Version: version, Kind: kind, Namespaced: !b.cluster,
 		Importable: base != "default_service_account"}
 	if version == "" {

@@ -40,7 +40,7 @@ func TestKindOf(t *testing.T) {
 			t.Errorf("KindOf(%s) = %+v, %v\nwant %+v", tt.tfType, got, ok, tt.want)
 		}
 	}
-	for _, notTyped := range []string{"kubernetes_manifest", "kubernetes_labels", "kubernetes_config_map_v1_data", "kubernetes_token_request_v1", "helm_release", "kubectl_manifest", "kubernetes_"} {
+	for _, notTyped := range []string{"kubernetes_manifest", "kubernetes_labels", "kubernetes_config_map_v1_data", "kubernetes_token_request_v1", "kubernetes_frobnicator_v1", "helm_release", "kubectl_manifest", "kubernetes_"} {
 		if k, ok := KindOf(notTyped); ok {
 			t.Errorf("KindOf(%s) = %+v, want none", notTyped, k)
 		}
