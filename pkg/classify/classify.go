@@ -148,9 +148,14 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		}
 		out = append(out, rs...)
 	}
+	shared := sharedManagers(in.Plan)
 	for i := range out {
 		if err := c.ws.Catalog.Check(typeOf(in.Plan, out[i].Finding.Address)); err != nil {
 			out[i].Reason += " (" + err.Error() + ": no object, no import ID)"
+		}
+		if others := shared[out[i].Finding.Address]; len(others) > 0 {
+			out[i].Reason += fmt.Sprintf("; it shares its field manager with %s on the same object: each apply removes "+
+				"the fields the others applied (a perpetual diff); give each its own field_manager", strings.Join(others, ", "))
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -160,6 +165,44 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		return out[i].Finding.Class < out[j].Finding.Class
 	})
 	return out, nil
+}
+
+// sharedManagers maps each patch-style resource of the plan to the other
+// patch-style resources that apply to the same object with the same field
+// manager: server-side apply by one manager replaces the whole set of
+// fields it owns, so they undo each other on every apply.
+func sharedManagers(p *tfjson.Plan) map[string][]string {
+	groups := map[string][]string{}
+	for _, rc := range p.ResourceChanges {
+		if rc == nil || rc.Change == nil || !tfkube.IsPatch(rc.Type) {
+			continue
+		}
+		vals := asMap(rc.Change.Before)
+		if vals == nil {
+			vals = asMap(rc.Change.After)
+		}
+		obj, err := tfkube.ObjectOf(rc.Type, vals)
+		if err != nil {
+			continue
+		}
+		k := obj.Key() + "\x00" + tfkube.FieldManager(rc.Type, vals)
+		groups[k] = append(groups[k], rc.Address)
+	}
+	out := map[string][]string{}
+	for _, addrs := range groups {
+		if len(addrs) < 2 {
+			continue
+		}
+		for _, a := range addrs {
+			for _, b := range addrs {
+				if a != b {
+					out[a] = append(out[a], b)
+				}
+			}
+			sort.Strings(out[a])
+		}
+	}
+	return out
 }
 
 // typeOf is the resource type of address in the plan.

@@ -239,6 +239,19 @@ func TestProvider321Fixtures(t *testing.T) {
 					t.Fatal("the fixture lost its canary: this test would prove nothing")
 				}
 			}
+			if name == "90-patch-same-field-manager" {
+				for _, r := range got {
+					if !strings.Contains(r.Reason, "shares its field manager") || !strings.Contains(r.Reason, "kubernetes_annotations.worker") {
+						t.Errorf("%s: the shared field manager is not named: %s", r.Finding.Address, r.Reason)
+					}
+				}
+			} else {
+				for _, r := range got {
+					if strings.Contains(r.Reason, "shares its field manager") {
+						t.Errorf("%s: each patch-style resource has its own field manager here: %s", r.Finding.Address, r.Reason)
+					}
+				}
+			}
 			if name == "06-operator-default" {
 				// Not sensitive: the dry run shows the values.
 				if s := strings.Join(lines, "\n"); !strings.Contains(s, "kubernetes_manifest.cnpg_cluster: spec.instances: 3 -> 2") || strings.Contains(s, tfkube.Redacted) {
