@@ -52,6 +52,11 @@ type Workspace struct {
 	// persistentvolumeclaims, clusters.postgresql.cnpg.io or a Kind).
 	HighRiskKinds []string
 	Ignore        []config.IgnoreRule
+	// Catalog is the resource types of the workspace's providers (read
+	// from their schema once per init): a finding of a Kubernetes
+	// provider's type that maps to no object says so instead of guessing.
+	// Empty: every type is taken as this package knows it.
+	Catalog tfkube.Catalog
 }
 
 // Live tells whether an object exists in the cluster and who owns its
@@ -86,6 +91,11 @@ type Result struct {
 	// Planned is the planned action on the address: create, update, delete,
 	// replace or none.
 	Planned string
+	// Conflict is set on a changed finding whose fields another manager
+	// took from a resource that writes with server-side apply: apply fails
+	// on the field-manager conflict (the finding recommends
+	// resolve-ownership, not revert).
+	Conflict bool
 }
 
 // Classifier classifies plans of one workspace.
@@ -138,6 +148,16 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		}
 		out = append(out, rs...)
 	}
+	shared := sharedManagers(in.Plan)
+	for i := range out {
+		if err := c.ws.Catalog.Check(typeOf(in.Plan, out[i].Finding.Address)); err != nil {
+			out[i].Reason += " (" + err.Error() + ": no object, no import ID)"
+		}
+		if others := shared[out[i].Finding.Address]; len(others) > 0 {
+			out[i].Reason += fmt.Sprintf("; it shares its field manager with %s on the same object: each apply removes "+
+				"the fields the others applied (a perpetual diff); give each its own field_manager", strings.Join(others, ", "))
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Finding.Address != out[j].Finding.Address {
 			return out[i].Finding.Address < out[j].Finding.Address
@@ -145,6 +165,56 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 		return out[i].Finding.Class < out[j].Finding.Class
 	})
 	return out, nil
+}
+
+// sharedManagers maps each patch-style resource of the plan to the other
+// patch-style resources that apply to the same object with the same field
+// manager: server-side apply by one manager replaces the whole set of
+// fields it owns, so they undo each other on every apply.
+func sharedManagers(p *tfjson.Plan) map[string][]string {
+	groups := map[string][]string{}
+	for _, rc := range p.ResourceChanges {
+		if rc == nil || rc.Change == nil || !tfkube.IsPatch(rc.Type) {
+			continue
+		}
+		vals := asMap(rc.Change.Before)
+		if vals == nil {
+			vals = asMap(rc.Change.After)
+		}
+		obj, err := tfkube.ObjectOf(rc.Type, vals)
+		if err != nil {
+			continue
+		}
+		k := obj.Key() + "\x00" + tfkube.FieldManager(rc.Type, vals)
+		groups[k] = append(groups[k], rc.Address)
+	}
+	out := map[string][]string{}
+	for _, addrs := range groups {
+		if len(addrs) < 2 {
+			continue
+		}
+		for _, a := range addrs {
+			for _, b := range addrs {
+				if a != b {
+					out[a] = append(out[a], b)
+				}
+			}
+			sort.Strings(out[a])
+		}
+	}
+	return out
+}
+
+// typeOf is the resource type of address in the plan.
+func typeOf(p *tfjson.Plan, address string) string {
+	for _, l := range [][]*tfjson.ResourceChange{p.ResourceChanges, p.ResourceDrift} {
+		for _, rc := range l {
+			if rc != nil && rc.Address == address {
+				return rc.Type
+			}
+		}
+	}
+	return ""
 }
 
 // planned names a change's action.
@@ -195,6 +265,12 @@ func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.Resour
 func (c *Classifier) create(ctx context.Context, in Input, rc *tfjson.ResourceChange) ([]Result, error) {
 	after := asMap(rc.Change.After)
 	obj, err := tfkube.ObjectOf(rc.Type, after)
+	if tfkube.IsPatch(rc.Type) {
+		// It patches an object someone else created: the object existing
+		// is the expected case, never "unimported".
+		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
+			"in the configuration, not in state: apply would add its fields to an object it does not own")}, nil
+	}
 	if err != nil {
 		return []Result{c.result(rc, obj, events.ClassPendingConfig, "create", nil, nil, in.Now,
 			"in the configuration, not in state: apply would create it")}, nil
@@ -214,6 +290,11 @@ func (c *Classifier) create(ctx context.Context, in Input, rc *tfjson.ResourceCh
 	obj.UID = rec.Object.UID
 	if rec.Resource != "" {
 		obj.Resource = rec.Resource
+	}
+	if rec.Object.Name != "" && rec.Object.Namespace == "" && obj.Namespace != "" {
+		// Discovery (the live reader's RESTMapper) says the kind is
+		// cluster-scoped, whatever the configuration or the rule said.
+		obj.Namespace, obj.ClusterScoped = "", true
 	}
 	r := c.result(rc, obj, events.ClassUnimported, "create", nil, managers(rec.Managers), in.Now,
 		"apply would create an object that already exists in the cluster")
@@ -285,15 +366,21 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 			driftAt[ch.path.String()] = true
 			switch ch.attr.Kind {
 			case tfkube.AttrField:
-				fields = append(fields, driftField{field: ch.field, path: ch.path, reverted: plannedAt[ch.path.String()] || fieldPlanned(plannedChanges, ch.field)})
+				reverted := plannedAt[ch.path.String()] || fieldPlanned(plannedChanges, ch.field)
+				before, _ := tfkube.ValueAt(d.Change.Before, ch.path)
+				fields = append(fields, driftField{field: ch.field, path: ch.path, reverted: reverted,
+					set: reverted && !tfkube.Equal(before, nil)})
 			case tfkube.AttrLive:
 				for _, f := range c.liveDriftFields(ctx, d, ref, observed) {
-					fields = append(fields, driftField{field: f.field, value: f, reverted: plannedLive || act != "none"})
+					// Only fields of yaml_body: all set by the configuration.
+					r := plannedLive || act != "none"
+					fields = append(fields, driftField{field: f.field, value: f, reverted: r, set: r})
 				}
 			}
 		}
 		if len(fields) > 0 {
-			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, in.Now))
+			manager := tfkube.FieldManager(d.Type, asMap(d.Change.Before))
+			out = append(out, c.drifted(rc, d, obj, rec, observed, fields, act, manager, in.Now)...)
 		}
 	}
 
@@ -322,7 +409,7 @@ func (c *Classifier) update(ctx context.Context, in Input, rc, d *tfjson.Resourc
 		addExcerpt(&excerpt, ch.field, ch.path, rc.Change, obj)
 	}
 	if len(pending) > 0 {
-		r := c.result(rc, obj, events.ClassPendingConfig, act, pending, nil, in.Now,
+		r := c.result(rc, obj, events.ClassPendingConfig, act, outermost(pending), nil, in.Now,
 			"the configuration changed and was not applied")
 		r.Excerpt = excerpt
 		out = append(out, r)
@@ -359,20 +446,45 @@ type driftField struct {
 	path     tfkube.Path // attribute path in the plan values ("" for manifest fields)
 	value    liveField   // values for manifest fields
 	reverted bool        // apply would set it back
+	// set: the configuration sets the field (state had a value and apply
+	// sets it back); a controller taking it over does not make it ignored.
+	set bool
 }
 
-// drifted builds the changed (or ignored) finding of an address.
+// outermost drops the paths that lie under another path of the list
+// (env[name=X] and env[name=X].value -> env[name=X]).
+func outermost(paths []string) []string {
+	var out []string
+	for i, p := range paths {
+		under := false
+		for j, q := range paths {
+			if i != j && q != p && tfkube.FieldUnder(p, q) {
+				under = true
+				break
+			}
+		}
+		if !under {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// drifted builds the changed finding of an address and, for the drifted
+// fields that are ignored, its ignored finding. manager is the field
+// manager the resource applies with.
 func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, rec *events.InventoryRecord,
-	observed []events.PathOwner, fields []driftField, act string, now time.Time) Result {
+	observed []events.PathOwner, fields []driftField, act, manager string, now time.Time) []Result {
 	var changed, ignored []string
 	var why []string
 	var attr []events.Attribution
+	var conflicts []string
 	excerpt := events.Excerpt{}
 	for _, f := range fields {
 		owner := ownerOf(f.field, observed, rec)
 		reason := "not set by the configuration"
 		if f.reverted {
-			reason = tfkube.IgnoreReason(c.ws.Ignore, obj, f.field, owner.Manager)
+			reason = tfkube.IgnoreReason(c.ws.Ignore, obj, f.field, owner.Manager, f.set)
 		}
 		if reason != "" {
 			ignored = append(ignored, f.field)
@@ -382,6 +494,9 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 		changed = append(changed, f.field)
 		if owner.Manager != "" {
 			attr = append(attr, owner)
+			if f.set && tfkube.ServerSideApply(d.Type, asMap(d.Change.Before)) && !strings.EqualFold(owner.Manager, manager) {
+				conflicts = append(conflicts, fmt.Sprintf("%s now owned by %s", f.field, owner.Manager))
+			}
 		}
 		if f.path != nil {
 			addExcerpt(&excerpt, f.field, f.path, d.Change, obj)
@@ -393,23 +508,35 @@ func (c *Classifier) drifted(rc, d *tfjson.ResourceChange, obj tfkube.Object, re
 	if src == nil {
 		src = d
 	}
-	if len(changed) == 0 {
+	var out []Result
+	if len(ignored) > 0 {
 		var attrIgnored []events.Attribution
 		for _, f := range ignored {
 			if o := ownerOf(f, observed, rec); o.Manager != "" {
 				attrIgnored = append(attrIgnored, o)
 			}
 		}
-		return c.result(src, obj, events.ClassIgnored, act, ignored, attrIgnored, now,
-			"drift only in fields the workspace does not own: "+strings.Join(capList(why, 6), "; "))
+		out = append(out, c.result(src, obj, events.ClassIgnored, act, ignored, attrIgnored, now,
+			"drift only in fields the workspace does not own: "+strings.Join(capList(why, 6), "; ")))
+	}
+	if len(changed) == 0 {
+		return out
 	}
 	reason := "the cluster differs from state on fields the configuration sets"
 	if len(ignored) > 0 {
 		reason += " (ignored: " + strings.Join(capList(why, 4), "; ") + ")"
 	}
+	if len(conflicts) > 0 {
+		reason += "; " + strings.Join(capList(conflicts, 4), ", ") + ": apply (field manager " + manager +
+			", server-side apply without force) will fail on a field-manager conflict; decide who owns the field"
+	}
 	r := c.result(src, obj, events.ClassChanged, act, changed, attr, now, reason)
 	r.Excerpt = excerpt
-	return r
+	if len(conflicts) > 0 {
+		r.Conflict = true
+		r.Finding.RecommendedAction = ActionResolveOwnership
+	}
+	return append(out, r)
 }
 
 // result assembles a finding.

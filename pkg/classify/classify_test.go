@@ -448,6 +448,19 @@ func TestUnowned(t *testing.T) {
 	if _, ok := Unowned(Workspace{Name: "db"}, "a", obj, writes[2:], nil, time.Now()); ok {
 		t.Fatal("the provider's own writes are not findings")
 	}
+	// A patch-style resource owns only its fields: the rest of the object
+	// is someone else's, not an ignored finding of it.
+	if _, ok := Unowned(Workspace{Name: "db"}, `module.m["a.b"].kubernetes_labels.worker`, obj, writes, nil, time.Now()); ok {
+		t.Fatal("an unowned finding for a patch-style resource")
+	}
+	for addr, want := range map[string]string{
+		"kubernetes_labels.w": "kubernetes_labels", `module.a["x.y"].module.b.kubectl_manifest.m[0]`: "kubectl_manifest",
+		"data.kubernetes_namespace.n": "kubernetes_namespace", "bad": "",
+	} {
+		if got := AddressType(addr); got != want {
+			t.Errorf("AddressType(%s) = %q, want %q", addr, got, want)
+		}
+	}
 }
 
 // TestWritesTie: the last writer of an object is chosen as the watcher and
@@ -464,5 +477,28 @@ func TestWritesTie(t *testing.T) {
 	}
 	if got := Writes(ev); len(got) != 1 || got[0].Manager != "zeta" {
 		t.Fatalf("writes %+v, want metadata.labels.a by zeta (Apply wins a tie)", got)
+	}
+}
+
+// TestCatalogNote: a Kubernetes provider's type that maps to no object is
+// reported as such, not guessed.
+func TestCatalogNote(t *testing.T) {
+	cat, err := tfkube.ParseCatalog([]byte(`{"format_version":"1.0","provider_schemas":{"registry.opentofu.org/hashicorp/kubernetes":{
+		"resource_schemas":{"kubernetes_token_request_v1":{"version":0,"block":{}},"kubernetes_deployment_v1":{"version":0,"block":{}}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tfjson.Plan{ResourceChanges: []*tfjson.ResourceChange{
+		rc("kubernetes_token_request_v1.t", "kubernetes_token_request_v1", create, nil, map[string]any{"metadata": []any{map[string]any{"name": "t"}}}),
+		rc("kubernetes_frob_v1.f", "kubernetes_frob_v1", create, nil, map[string]any{"metadata": []any{map[string]any{"name": "f"}}}),
+	}}
+	got, err := New(Workspace{Name: "w", Cluster: "lab", Catalog: cat}, inventory{}).Classify(context.Background(), Input{Plan: p})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for _, r := range got {
+		if r.Finding.Class != events.ClassPendingConfig || !strings.Contains(r.Reason, "no import ID") {
+			t.Errorf("%s: %s %q", r.Finding.Address, r.Finding.Class, r.Reason)
+		}
 	}
 }

@@ -9,8 +9,14 @@
 //   - deleted: the object is in state but gone live (resource_drift delete).
 //   - pending-config: a planned change with no drift behind it (a
 //     configuration edit not applied yet). Not drift; reported apart.
-//   - ignored: drift only in fields the configuration does not set, owned by
-//     a controller (operator, HPA, Argo CD), or matched by ignore rules.
+//   - ignored: drift in fields the configuration does not set (defaulted,
+//     or owned by a controller: operator, HPA, Argo CD), or matched by
+//     ignore rules. A field the configuration sets, taken over by a
+//     controller, is changed (with a field-manager conflict note for
+//     server-side-apply resources, Result.Conflict); an address with both
+//     gets a changed and an ignored finding. Patch-style resources
+//     (kubernetes_labels, ...) are never unimported: their create is
+//     pending-config.
 //   - unmanaged (Unmanaged): a live object in a workspace's declared scope
 //     that no workspace manages.
 //   - churn (ChurnRecord): one path flipping between managers N times within

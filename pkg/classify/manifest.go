@@ -19,10 +19,11 @@ type liveField struct {
 }
 
 // liveDriftFields finds which fields of a kubectl_manifest drifted. Its
-// state holds only a fingerprint of the live fields, so the fields come from
-// the cluster when the Live can read objects (the gate), else from the
-// watcher's recent observations of the object restricted to the fields
-// yaml_body sets.
+// state holds only a fingerprint of the live fields (gavinbunney 1.19,
+// alekc 2.x), so the fields come from the cluster when the Live can read
+// objects (the gate), else from the drift attribute of alekc's newer
+// releases, else from the watcher's recent observations of the object
+// restricted to the fields yaml_body sets.
 func (c *Classifier) liveDriftFields(ctx context.Context, d *tfjson.ResourceChange, ref events.ObjectRef, observed []events.PathOwner) []liveField {
 	desired, err := tfkube.ParseManifest(str(asMap(d.Change.Before)["yaml_body"]))
 	if err != nil {
@@ -46,6 +47,18 @@ func (c *Classifier) liveDriftFields(ctx context.Context, d *tfjson.ResourceChan
 			if len(out) > 0 {
 				return out
 			}
+		}
+	}
+	// alekc/kubectl's newer releases name the drifted paths themselves.
+	if fs := tfkube.DriftFields(str(asMap(d.Change.After)["drift"])); len(fs) > 0 {
+		var out []liveField
+		for _, f := range fs {
+			if !tfkube.ControlField(f) {
+				out = append(out, liveField{field: f})
+			}
+		}
+		if len(out) > 0 {
+			return out
 		}
 	}
 	var bodyFields []string

@@ -30,6 +30,11 @@ func toolManager(m string) bool {
 // providers themselves (an apply), are left out. ok is false when nothing
 // is left.
 func Unowned(ws Workspace, address string, obj tfkube.Object, writes []events.PathOwner, reported []string, now time.Time) (Result, bool) {
+	if tfkube.IsPatch(AddressType(address)) {
+		// A patch-style resource owns only the fields it sets: the rest
+		// of the object (someone else's) is not its drift, ignored or not.
+		return Result{}, false
+	}
 	var paths []string
 	var attr []events.Attribution
 	for _, w := range writes {
@@ -68,4 +73,35 @@ func Unowned(ws Workspace, address string, obj tfkube.Object, writes []events.Pa
 	}
 	return Result{Finding: f, Planned: "none",
 		Reason: "changed live in fields the configuration does not set (the plan shows no difference)"}, true
+}
+
+// AddressType is the resource type of a resource instance address:
+// module.a["x.y"].kubernetes_labels.worker[0] -> kubernetes_labels.
+func AddressType(address string) string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(address); i++ {
+		switch address[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case '.':
+			if depth == 0 {
+				parts = append(parts, address[start:i])
+				start = i + 1
+			}
+		}
+	}
+	parts = append(parts, address[start:])
+	for len(parts) >= 2 && strings.HasPrefix(parts[0], "module") && parts[0] == "module" {
+		parts = parts[2:]
+	}
+	if len(parts) > 0 && parts[0] == "data" {
+		parts = parts[1:]
+	}
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[0]
 }

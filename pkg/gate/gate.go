@@ -173,7 +173,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := classify.New(classify.Workspace{Name: wc.Name, Cluster: cluster, HighRiskKinds: wc.HighRiskKinds, Ignore: wc.Ignore}, cl)
+	c := classify.New(classify.Workspace{Name: wc.Name, Cluster: cluster, HighRiskKinds: wc.HighRiskKinds, Ignore: wc.Ignore,
+		Catalog: res.Catalog}, cl)
 	results, err := c.Classify(ctx, classify.Input{Plan: res.Plan, Now: time.Now()})
 	if err != nil {
 		return nil, err

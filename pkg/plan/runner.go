@@ -37,6 +37,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
@@ -99,6 +100,9 @@ type Result struct {
 	PrepareDuration time.Duration // syncing the working dir, init included
 	Tool            string        // tofu or terraform
 	ToolVersion     string
+	// Catalog is the resource types of the workspace's providers, read
+	// from their schema once per init (empty when it could not be read).
+	Catalog tfkube.Catalog
 }
 
 // Full reports whether the plan covered the whole workspace.
@@ -117,6 +121,9 @@ type Runner struct {
 	mu          sync.Mutex
 	tool        string
 	toolVersion string
+	// catalog is the providers' resource types, read once per init.
+	catalog       tfkube.Catalog
+	catalogLoaded bool
 }
 
 // New prepares a runner; it touches no files until the first run.
@@ -243,6 +250,24 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// loadCatalog reads the providers' schema after an init (tofu.Runner.Catalog),
+// so unknown resource types are reported, not guessed. A failure only costs
+// that: it is logged and the plan goes on with an empty catalog.
+func (r *Runner) loadCatalog(ctx context.Context) {
+	cl := cacheLock(r.cacheDir)
+	cl.RLock()
+	defer cl.RUnlock()
+	c, err := r.tf.Catalog(ctx)
+	if err != nil {
+		r.log.Warn("read the providers' schema", "err", err)
+		return
+	}
+	r.catalog, r.catalogLoaded = c, true
+	if u := c.Unmapped(); len(u) > 0 {
+		r.log.Info("provider resource types that name no Kubernetes object driftgate knows", "types", u)
+	}
+}
+
 var cacheLocks sync.Map
 
 // cacheLock guards a plugin cache shared by runners: init installs into it
@@ -298,8 +323,11 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if inited || !r.catalogLoaded {
+		r.loadCatalog(ctx)
+	}
 	res := &Result{Targets: append([]string(nil), targets...), Tool: r.tool, ToolVersion: r.toolVersion,
-		PrepareDuration: time.Since(start)}
+		PrepareDuration: time.Since(start), Catalog: r.catalog}
 	if inited {
 		res.InitDuration = res.PrepareDuration
 	}

@@ -5,8 +5,16 @@
 // version changes, and never reads or takes the state lock.
 //
 // Supported resource types are those of package tfkube: the typed
-// kubernetes_* resources of hashicorp/kubernetes 1.13, kubectl_manifest and
-// kubernetes_manifest. Other resources are counted but not indexed.
+// kubernetes_* resources of hashicorp/kubernetes 1.13 to 3.x (unversioned,
+// _v1 and _v2 names), kubernetes_manifest (whose manifest and object raw
+// state stores as {"value", "type"}), kubectl_manifest, and the
+// patch-style types (kubernetes_labels, kubernetes_annotations,
+// kubernetes_env, kubernetes_config_map_v1_data, kubernetes_node_taint),
+// which are indexed as partial managers: they manage some fields of an
+// object someone else owns. Other resources are counted but not indexed.
+//
+// Parse reads raw state (format version 4, what the backend stores) and
+// the output of `show -json` (format_version 1.x) alike.
 package stateindex
 
 import (
@@ -28,6 +36,11 @@ type Entry struct {
 	// ImportID is what would import this object into a resource of Type
 	// (empty when the type cannot be imported).
 	ImportID string
+	// Partial is set for a patch-style resource (kubernetes_labels, ...):
+	// it manages only the fields it sets, with FieldManager, on an object
+	// created and owned by someone else.
+	Partial      bool
+	FieldManager string
 }
 
 // Index is one version of a workspace's state, indexed both ways.
@@ -56,6 +69,7 @@ func Empty() *Index {
 
 type stateFile struct {
 	Version          int             `json:"version"`
+	FormatVersion    string          `json:"format_version"`
 	TerraformVersion string          `json:"terraform_version"`
 	Serial           int64           `json:"serial"`
 	Lineage          string          `json:"lineage"`
@@ -77,11 +91,14 @@ type stateInstance struct {
 }
 
 // Parse indexes a state file (format version 4, as tofu and terraform
-// write it).
+// write it), or the output of `tofu show -json` / `terraform show -json`.
 func Parse(b []byte) (*Index, error) {
 	var sf stateFile
 	if err := json.Unmarshal(b, &sf); err != nil {
 		return nil, fmt.Errorf("parse state: %w", err)
+	}
+	if sf.Version == 0 && sf.FormatVersion != "" {
+		return parseShow(b)
 	}
 	if sf.Version != 4 {
 		return nil, fmt.Errorf("parse state: format version %d is not supported (want 4)", sf.Version)
@@ -97,18 +114,72 @@ func Parse(b []byte) (*Index, error) {
 				continue
 			}
 			ix.Resources++
-			if !tfkube.Supported(r.Type) {
-				continue
-			}
-			obj, err := tfkube.ObjectOf(r.Type, in.Attributes)
-			if err != nil {
-				continue
-			}
-			e := Entry{Address: Address(r.Module, r.Type, r.Name, in.IndexKey), Type: r.Type, Object: obj}
-			e.ImportID, _ = tfkube.ImportID(r.Type, obj)
-			ix.add(e)
+			ix.addInstance(Address(r.Module, r.Type, r.Name, in.IndexKey), r.Type, in.Attributes)
 		}
 	}
+	return ix, nil
+}
+
+// addInstance indexes one managed resource instance of a supported type.
+func (ix *Index) addInstance(addr, tfType string, values map[string]any) {
+	if !tfkube.Supported(tfType) {
+		return
+	}
+	obj, err := tfkube.ObjectOf(tfType, values)
+	if err != nil {
+		return
+	}
+	e := Entry{Address: addr, Type: tfType, Object: obj, Partial: tfkube.IsPatch(tfType),
+		FieldManager: tfkube.FieldManager(tfType, values)}
+	e.ImportID, _ = tfkube.ImportID(tfType, obj)
+	ix.add(e)
+}
+
+// showState is the part of `show -json` the index reads.
+type showState struct {
+	TerraformVersion string `json:"terraform_version"`
+	Values           *struct {
+		RootModule showModule `json:"root_module"`
+	} `json:"values"`
+}
+
+type showModule struct {
+	Resources []struct {
+		Address string         `json:"address"`
+		Mode    string         `json:"mode"`
+		Type    string         `json:"type"`
+		Deposed string         `json:"deposed_key"`
+		Values  map[string]any `json:"values"`
+	} `json:"resources"`
+	ChildModules []showModule `json:"child_modules"`
+}
+
+// parseShow indexes the output of `show -json` (values hold plain
+// values; it carries no serial or lineage).
+func parseShow(b []byte) (*Index, error) {
+	var st showState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("parse state (show -json): %w", err)
+	}
+	ix := Empty()
+	ix.TerraformVersion = st.TerraformVersion
+	if st.Values == nil {
+		return ix, nil
+	}
+	var walk func(m showModule)
+	walk = func(m showModule) {
+		for _, r := range m.Resources {
+			if r.Mode != "managed" || r.Deposed != "" {
+				continue
+			}
+			ix.Resources++
+			ix.addInstance(r.Address, r.Type, r.Values)
+		}
+		for _, c := range m.ChildModules {
+			walk(c)
+		}
+	}
+	walk(st.Values.RootModule)
 	return ix, nil
 }
 
@@ -152,8 +223,13 @@ func Address(module, typ, name string, indexKey any) string {
 	return a
 }
 
-// Len is the number of indexed entries.
+// Len is the number of indexed entries (resource instances that manage an
+// object or part of one).
 func (ix *Index) Len() int { return len(ix.entries) }
+
+// Objects is the number of distinct live objects the entries manage (three
+// patch-style resources on one Deployment are one object).
+func (ix *Index) Objects() int { return len(ix.byKey) }
 
 // Entries returns the indexed entries in address order.
 func (ix *Index) Entries() []Entry {
@@ -172,8 +248,9 @@ func (ix *Index) ByAddress(addr string) (Entry, bool) {
 }
 
 // Lookup returns the entries that manage the live object o, whatever API
-// version either side names it by. More than one entry means two resources
-// fight over one object.
+// version either side names it by. More than one entry that is not Partial
+// means two resources fight over one object; Partial entries patch fields
+// of an object owned by someone else (or by another entry).
 func (ix *Index) Lookup(o events.ObjectRef) []Entry {
 	idx := ix.byKey[tfkube.RefKey(o)]
 	out := make([]Entry, 0, len(idx))
@@ -183,7 +260,8 @@ func (ix *Index) Lookup(o events.ObjectRef) []Entry {
 	return out
 }
 
-// Manages reports whether any entry manages o.
+// Manages reports whether any entry manages o or part of it: an object a
+// patch-style resource patches is never "unmanaged".
 func (ix *Index) Manages(o events.ObjectRef) bool {
 	return len(ix.byKey[tfkube.RefKey(o)]) > 0
 }

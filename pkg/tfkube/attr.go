@@ -55,6 +55,9 @@ type Attr struct {
 var terraformOnly = map[string]bool{
 	"timeouts": true, "wait_for_rollout": true, "wait_for_load_balancer": true,
 	"wait_until_bound": true, "wait_for_completion": true, "wait_for_default_secret": true,
+	// provider 2.x/3.x
+	"wait_for_service_account_token": true, "wait_for_default_service_account": true, "target_state": true,
+	"data_wo_revision": true, "binary_data_wo_revision": true, "data_wo": true, "binary_data_wo": true,
 }
 
 // bookkeeping are the metadata fields the API server writes on every
@@ -88,7 +91,10 @@ func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 		switch top {
 		case "yaml_body", "yaml_body_parsed":
 			return Attr{Kind: AttrConfig}
-		case "yaml_incluster", "live_manifest_incluster":
+		case "yaml_incluster", "live_manifest_incluster", "drift":
+			// gavinbunney 1.19 and alekc 2.x: sha256 fingerprints of the
+			// live values of the YAML's fields; alekc's newer releases
+			// add drift, a YAML tree of the drifted paths (DriftFields).
 			return Attr{Kind: AttrLive}
 		case "uid", "live_uid":
 			return Attr{Kind: AttrField, Field: "metadata.uid"}
@@ -107,6 +113,9 @@ func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 	case TypeKubernetesManifest:
 		switch top {
 		case "object":
+			if len(p) > 1 && (p[1] == "apiVersion" || p[1] == "kind") {
+				return Attr{Kind: AttrField, Field: FieldPath(p[1:])}
+			}
 			if len(p) > 2 && p[1] == "metadata" {
 				if s, _ := p[2].(string); bookkeeping[s] {
 					return Attr{Kind: AttrNoise}
@@ -121,7 +130,10 @@ func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 		}
 		return Attr{Kind: AttrTerraform}
 	}
-	if _, ok := typed[tfType]; !ok {
+	if IsPatch(tfType) {
+		return classifyPatchAttr(tfType, p, values)
+	}
+	if _, ok := KindOf(tfType); !ok {
 		return Attr{Kind: AttrField, Field: p.String()}
 	}
 	switch {
@@ -135,6 +147,13 @@ func ClassifyAttrIn(tfType string, p Path, values any) Attr {
 		if s, _ := p[2].(string); bookkeeping[CamelCase(s)] {
 			return Attr{Kind: AttrNoise}
 		}
+	case top == "metadata" && len(p) == 2:
+		// metadata as an attribute, not a block (validating_admission_policy_v1)
+		if s, _ := p[1].(string); bookkeeping[CamelCase(s)] {
+			return Attr{Kind: AttrNoise}
+		}
+	case top == "status":
+		return Attr{Kind: AttrNoise}
 	}
 	return Attr{Kind: AttrField, Field: TypedFieldPathIn(p, values)}
 }

@@ -19,13 +19,18 @@ const (
 
 // IgnoreReason says why a difference at field of obj, whose field owner is
 // manager ("" when unknown), is ignored: an ignore rule of the workspace
-// covers it ("matched by an ignore rule"), or a controller owns it ("owned
-// by <manager>"). It is "" when the difference counts.
-func IgnoreReason(rules []config.IgnoreRule, obj Object, field, manager string) string {
+// covers it ("matched by an ignore rule"), or — for a field the
+// configuration does not set (set false: defaulted by a CRD schema or the
+// API server, added by an operator, HPA or Argo CD) — a controller owns it
+// ("owned by <manager>"). A field the configuration sets is never ignored
+// because a controller took it over: the plan sets it back, and an apply
+// with server-side apply fails on the field-manager conflict. It is "" when
+// the difference counts.
+func IgnoreReason(rules []config.IgnoreRule, obj Object, field, manager string, set bool) string {
 	switch {
 	case RuleIgnores(rules, obj, field, manager):
 		return ReasonIgnoreRule
-	case manager != "" && IsController(manager):
+	case !set && manager != "" && IsController(manager):
 		return reasonOwnedBy + manager
 	}
 	return ""

@@ -18,19 +18,22 @@ func TestIgnoreReason(t *testing.T) {
 		obj     Object
 		field   string
 		manager string
+		set     bool
 		want    string
 	}{
-		{"rule: resource, path and manager", deploy, "spec.replicas", "KUBECTL-SCALE", ReasonIgnoreRule},
-		{"rule: another manager", deploy, "spec.replicas", "kubectl-edit", ""},
-		{"rule: another kind", cm, "spec.replicas", "kubectl-scale", ""},
-		{"rule: any kind, a parent path", cm, "metadata.annotations.note", "kubectl-edit", ReasonIgnoreRule},
-		{"rule: list selectors ignored", deploy, "metadata.annotations[\"a[0]\"]", "", ReasonIgnoreRule},
-		{"a controller owns it", deploy, "spec.template.spec.containers[name=web].image", "my-operator", "owned by my-operator"},
-		{"a person owns it", deploy, "spec.template.spec.containers[name=web].image", "kubectl-edit", ""},
-		{"nobody owns it", deploy, "spec.paused", "", ""},
+		{"rule: resource, path and manager", deploy, "spec.replicas", "KUBECTL-SCALE", false, ReasonIgnoreRule},
+		{"rule: another manager", deploy, "spec.replicas", "kubectl-edit", false, ""},
+		{"rule: another kind", cm, "spec.replicas", "kubectl-scale", false, ""},
+		{"rule: any kind, a parent path", cm, "metadata.annotations.note", "kubectl-edit", false, ReasonIgnoreRule},
+		{"rule: list selectors ignored", deploy, "metadata.annotations[\"a[0]\"]", "", false, ReasonIgnoreRule},
+		{"a controller owns a field the config does not set", deploy, "spec.template.spec.containers[name=web].image", "my-operator", false, "owned by my-operator"},
+		{"a controller took a field the config sets", deploy, "spec.template.spec.containers[name=web].image", "my-operator", true, ""},
+		{"a rule still covers a field the config sets", deploy, "spec.replicas", "kubectl-scale", true, ReasonIgnoreRule},
+		{"a person owns it", deploy, "spec.template.spec.containers[name=web].image", "kubectl-edit", false, ""},
+		{"nobody owns it", deploy, "spec.paused", "", false, ""},
 	}
 	for _, tt := range tests {
-		if got := IgnoreReason(rules, tt.obj, tt.field, tt.manager); got != tt.want {
+		if got := IgnoreReason(rules, tt.obj, tt.field, tt.manager, tt.set); got != tt.want {
 			t.Errorf("%s: IgnoreReason = %q, want %q", tt.name, got, tt.want)
 		}
 	}

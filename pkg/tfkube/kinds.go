@@ -12,7 +12,7 @@ const (
 
 // Kind is the Kubernetes kind a typed kubernetes_* resource type manages.
 type Kind struct {
-	Type       string // kubernetes_deployment
+	Type       string // kubernetes_deployment_v1
 	Group      string // apps ("" for the core group)
 	Version    string // v1
 	Kind       string // Deployment
@@ -26,72 +26,170 @@ type Kind struct {
 // Plural is the resource as kubectl names it: deployments.apps, configmaps.
 func (k Kind) Plural() string { return ResourceName(k.Resource, k.Group) }
 
-// typed lists the resource types of hashicorp/kubernetes 1.13.4 with the API
-// version that provider reads and writes.
-var typed = map[string]Kind{}
+// builtin are the API groups and scopes of the Kubernetes kinds the
+// provider has typed resources for: Kubernetes' own knowledge, used when no
+// discovery is at hand (Resolve corrects it from the cluster's RESTMapper).
+// A kind not listed is not guessed: KindOf does not map it.
+var builtin = map[string]struct {
+	group   string
+	cluster bool
+}{
+	"APIService": {"apiregistration.k8s.io", true}, "CertificateSigningRequest": {"certificates.k8s.io", true},
+	"ClusterRole": {"rbac.authorization.k8s.io", true}, "ClusterRoleBinding": {"rbac.authorization.k8s.io", true},
+	"Role": {"rbac.authorization.k8s.io", false}, "RoleBinding": {"rbac.authorization.k8s.io", false},
+	"CronJob": {"batch", false}, "Job": {"batch", false},
+	"CSIDriver": {"storage.k8s.io", true}, "StorageClass": {"storage.k8s.io", true},
+	"DaemonSet": {"apps", false}, "Deployment": {"apps", false}, "StatefulSet": {"apps", false}, "ReplicaSet": {"apps", false},
+	"EndpointSlice": {"discovery.k8s.io", false}, "HorizontalPodAutoscaler": {"autoscaling", false},
+	"Ingress": {"networking.k8s.io", false}, "IngressClass": {"networking.k8s.io", true}, "NetworkPolicy": {"networking.k8s.io", false},
+	"MutatingWebhookConfiguration": {"admissionregistration.k8s.io", true}, "ValidatingWebhookConfiguration": {"admissionregistration.k8s.io", true},
+	"ValidatingAdmissionPolicy": {"admissionregistration.k8s.io", true},
+	"Namespace":                 {"", true}, "PersistentVolume": {"", true}, "Node": {"", true},
+	"PodDisruptionBudget": {"policy", false}, "PodSecurityPolicy": {"policy", true},
+	"PriorityClass": {"scheduling.k8s.io", true}, "RuntimeClass": {"node.k8s.io", true},
+	// the core group
+	"ConfigMap": {}, "Secret": {}, "Service": {}, "ServiceAccount": {}, "Pod": {}, "Endpoints": {},
+	"LimitRange": {}, "PersistentVolumeClaim": {}, "ReplicationController": {}, "ResourceQuota": {},
+}
 
-func init() {
-	for _, k := range []Kind{
-		{"kubernetes_api_service", "apiregistration.k8s.io", "v1", "APIService", "apiservices", false, true},
-		{"kubernetes_certificate_signing_request", "certificates.k8s.io", "v1beta1", "CertificateSigningRequest", "certificatesigningrequests", false, true},
-		{"kubernetes_cluster_role", "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, true},
-		{"kubernetes_cluster_role_binding", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, true},
-		{"kubernetes_config_map", "", "v1", "ConfigMap", "configmaps", true, true},
-		{"kubernetes_cron_job", "batch", "v1beta1", "CronJob", "cronjobs", true, true},
-		{"kubernetes_csi_driver", "storage.k8s.io", "v1beta1", "CSIDriver", "csidrivers", false, true},
-		{"kubernetes_daemonset", "apps", "v1", "DaemonSet", "daemonsets", true, true},
-		{"kubernetes_default_service_account", "", "v1", "ServiceAccount", "serviceaccounts", true, false},
-		{"kubernetes_deployment", "apps", "v1", "Deployment", "deployments", true, true},
-		{"kubernetes_endpoints", "", "v1", "Endpoints", "endpoints", true, true},
-		{"kubernetes_horizontal_pod_autoscaler", "autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, true},
-		{"kubernetes_ingress", "extensions", "v1beta1", "Ingress", "ingresses", true, true},
-		{"kubernetes_job", "batch", "v1", "Job", "jobs", true, true},
-		{"kubernetes_limit_range", "", "v1", "LimitRange", "limitranges", true, true},
-		{"kubernetes_mutating_webhook_configuration", "admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, true},
-		{"kubernetes_namespace", "", "v1", "Namespace", "namespaces", false, true},
-		{"kubernetes_network_policy", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, true},
-		{"kubernetes_persistent_volume", "", "v1", "PersistentVolume", "persistentvolumes", false, true},
-		{"kubernetes_persistent_volume_claim", "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true},
-		{"kubernetes_pod", "", "v1", "Pod", "pods", true, true},
-		{"kubernetes_pod_disruption_budget", "policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets", true, true},
-		{"kubernetes_pod_security_policy", "policy", "v1beta1", "PodSecurityPolicy", "podsecuritypolicies", false, true},
-		{"kubernetes_priority_class", "scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, true},
-		{"kubernetes_replication_controller", "", "v1", "ReplicationController", "replicationcontrollers", true, true},
-		{"kubernetes_resource_quota", "", "v1", "ResourceQuota", "resourcequotas", true, true},
-		{"kubernetes_role", "rbac.authorization.k8s.io", "v1", "Role", "roles", true, true},
-		{"kubernetes_role_binding", "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, true},
-		{"kubernetes_secret", "", "v1", "Secret", "secrets", true, true},
-		{"kubernetes_service", "", "v1", "Service", "services", true, true},
-		{"kubernetes_service_account", "", "v1", "ServiceAccount", "serviceaccounts", true, true},
-		{"kubernetes_stateful_set", "apps", "v1", "StatefulSet", "statefulsets", true, true},
-		{"kubernetes_storage_class", "storage.k8s.io", "v1", "StorageClass", "storageclasses", false, true},
-		{"kubernetes_validating_webhook_configuration", "admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, true},
-	} {
-		typed[k.Type] = k
+// irregular are the type names whose kind is not the CamelCase of the name
+// (kubernetes_<snake_kind>).
+var irregular = map[string]string{
+	"api_service": "APIService", "csi_driver": "CSIDriver", "daemonset": "DaemonSet",
+	"default_service_account": "ServiceAccount",
+}
+
+// notObjects are kubernetes_* types that name no object Terraform keeps
+// (a TokenRequest is a subresource call), besides the patch-style ones.
+var notObjects = map[string]bool{"token_request": true}
+
+// unversioned are the exceptions to "an unversioned name means the kind's
+// stable version": the API version hashicorp/kubernetes 1.13 reads and
+// writes for these deprecated names. Every other unversioned name is v1.
+var unversioned = map[string]string{
+	"certificate_signing_request": "certificates.k8s.io/v1beta1",
+	"cron_job":                    "batch/v1beta1",
+	"csi_driver":                  "storage.k8s.io/v1beta1",
+	"ingress":                     "extensions/v1beta1",
+	"pod_disruption_budget":       "policy/v1beta1",
+	"pod_security_policy":         "policy/v1beta1",
+}
+
+// pluralExceptions are kinds whose plural is not the rule's.
+var pluralExceptions = map[string]string{"Endpoints": "endpoints"}
+
+// KindOf derives the kind a typed resource type manages by rule:
+// kubernetes_<snake_kind>[_v<N>] is the kind CamelCase(snake_kind) (a few
+// irregular names excepted: daemonset, api_service, csi_driver), in the
+// API version the suffix names (_v1, _v2, _v2beta2; unversioned: v1, or the
+// 1.13 provider's beta version for the few names it used one for), in the
+// kind's group (the built-in groups; a RESTMapper corrects it, see
+// Resolve). Patch-style types (PatchOf) and manifest types are not typed
+// kinds: ok is false for them, for names outside the rule, and for a kind
+// Kubernetes does not serve built in (a newer provider's type: reported
+// by Catalog.Check, not guessed).
+func KindOf(tfType string) (Kind, bool) {
+	base, ok := strings.CutPrefix(tfType, "kubernetes_")
+	if !ok || base == "" || tfType == TypeKubernetesManifest {
+		return Kind{}, false
 	}
+	if _, patch := patchTypes[tfType]; patch {
+		return Kind{}, false
+	}
+	version := ""
+	if i := strings.LastIndex(base, "_v"); i > 0 && isVersion(base[i+1:]) {
+		base, version = base[:i], base[i+1:]
+	}
+	if notObjects[base] {
+		return Kind{}, false
+	}
+	kind, ok := irregular[base]
+	if !ok {
+		kind = camelKind(base)
+	}
+	b, known := builtin[kind]
+	if !known {
+		return Kind{}, false
+	}
+	k := Kind{Type: tfType, Group: b.group, Version: version, Kind: kind, Namespaced: !b.cluster,
+		Importable: base != "default_service_account"}
+	if version == "" {
+		k.Version = "v1"
+		if gv, ok := unversioned[base]; ok {
+			k.Group, k.Version = SplitAPIVersion(gv)
+		}
+	}
+	k.Resource = GuessPlural(kind)
+	return k, true
 }
 
-// TypedKind returns the kind a typed kubernetes_* resource type manages.
-func TypedKind(tfType string) (Kind, bool) {
-	k, ok := typed[tfType]
-	return k, ok
+// TypedKind is KindOf.
+func TypedKind(tfType string) (Kind, bool) { return KindOf(tfType) }
+
+// isVersion reports whether s is a Kubernetes API version: v1, v2,
+// v2beta2, v1alpha1.
+func isVersion(s string) bool {
+	if len(s) < 2 || s[0] != 'v' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	rest := strings.TrimLeft(s[1:], "0123456789")
+	for _, q := range []string{"", "alpha", "beta"} {
+		if r, ok := strings.CutPrefix(rest, q); ok && (q == "" && r == "" || q != "" && r != "" && strings.Trim(r, "0123456789") == "") {
+			return true
+		}
+	}
+	return false
 }
 
-// Supported reports whether tfType manages a Kubernetes object this package
-// can identify: a typed kubernetes_* type, kubectl_manifest or
-// kubernetes_manifest.
+// camelKind turns a snake_case kind name into the Kind: stateful_set ->
+// StatefulSet, certificate_signing_request -> CertificateSigningRequest.
+func camelKind(snake string) string {
+	var b strings.Builder
+	for _, p := range strings.Split(snake, "_") {
+		if p == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(p[:1]) + p[1:])
+	}
+	return b.String()
+}
+
+// Supported reports whether tfType manages (all or part of) a Kubernetes
+// object this package can identify: a typed kubernetes_* type, a
+// patch-style type, kubectl_manifest or kubernetes_manifest.
 func Supported(tfType string) bool {
-	_, ok := typed[tfType]
-	return ok || tfType == TypeKubectlManifest || tfType == TypeKubernetesManifest
+	if _, ok := KindOf(tfType); ok {
+		return true
+	}
+	_, patch := patchTypes[tfType]
+	return patch || tfType == TypeKubectlManifest || tfType == TypeKubernetesManifest
 }
 
-// TypedTypes lists the typed resource types, for documentation and tests.
+// TypedTypes lists the typed resource types of hashicorp/kubernetes 1.13.4
+// (the unversioned names), for documentation and tests; Catalog lists those
+// of the provider a workspace really uses.
 func TypedTypes() []Kind {
-	out := make([]Kind, 0, len(typed))
-	for _, k := range typed {
-		out = append(out, k)
+	var out []Kind
+	for _, t := range legacyTypes {
+		if k, ok := KindOf(t); ok {
+			out = append(out, k)
+		}
 	}
 	return out
+}
+
+// legacyTypes are the typed resources of hashicorp/kubernetes 1.13.4.
+var legacyTypes = []string{
+	"kubernetes_api_service", "kubernetes_certificate_signing_request", "kubernetes_cluster_role",
+	"kubernetes_cluster_role_binding", "kubernetes_config_map", "kubernetes_cron_job", "kubernetes_csi_driver",
+	"kubernetes_daemonset", "kubernetes_default_service_account", "kubernetes_deployment", "kubernetes_endpoints",
+	"kubernetes_horizontal_pod_autoscaler", "kubernetes_ingress", "kubernetes_job", "kubernetes_limit_range",
+	"kubernetes_mutating_webhook_configuration", "kubernetes_namespace", "kubernetes_network_policy",
+	"kubernetes_persistent_volume", "kubernetes_persistent_volume_claim", "kubernetes_pod",
+	"kubernetes_pod_disruption_budget", "kubernetes_pod_security_policy", "kubernetes_priority_class",
+	"kubernetes_replication_controller", "kubernetes_resource_quota", "kubernetes_role", "kubernetes_role_binding",
+	"kubernetes_secret", "kubernetes_service", "kubernetes_service_account", "kubernetes_stateful_set",
+	"kubernetes_storage_class", "kubernetes_validating_webhook_configuration",
 }
 
 // groupAliases are API groups that serve the same objects: an Ingress read
@@ -143,12 +241,10 @@ func ResourceName(plural, group string) string {
 // nearly every kind (Ingress -> ingresses, NetworkPolicy -> networkpolicies,
 // Endpoints -> endpoints). It is used only when no discovery is at hand.
 func GuessPlural(kind string) string {
-	k := strings.ToLower(kind)
-	for _, known := range typed {
-		if strings.ToLower(known.Kind) == k {
-			return known.Resource
-		}
+	if p, ok := pluralExceptions[kind]; ok {
+		return p
 	}
+	k := strings.ToLower(kind)
 	switch {
 	case k == "":
 		return ""

@@ -36,3 +36,34 @@ func TestControlField(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftFields reads the drift attribute of alekc/kubectl (a YAML tree
+// of the drifted paths, leaves masked, list elements marked _index_).
+func TestDriftFields(t *testing.T) {
+	drift := `metadata:
+  labels:
+    team: <drift>
+spec:
+  replicas: <drift>
+  template:
+    spec:
+      containers:
+      - _index_: 1
+        image: <drift>
+      - _index_: 2
+        _missing_: absent on cluster
+`
+	got := DriftFields(drift)
+	want := []string{"metadata.labels.team", "spec.replicas", "spec.template.spec.containers[1].image", "spec.template.spec.containers[2]"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if DriftFields("") != nil || DriftFields("[unclosed") != nil || DriftFields("just text") != nil {
+		t.Fatal("empty or broken drift named fields")
+	}
+}

@@ -1,6 +1,7 @@
 package tfkube
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,8 +21,13 @@ type Object struct {
 	Name      string
 	UID       string // empty when not created yet
 	// Resource is the kubectl name (deployments.apps, configmaps). For
-	// manifests it is guessed from the kind.
+	// manifests it is guessed from the kind; Resolve takes it from the
+	// cluster's discovery.
 	Resource string
+	// ClusterScoped is set (by Resolve, or a caller that read the live
+	// object) when discovery says the kind is cluster-scoped, whatever the
+	// rule guessed: ImportID then gives "name".
+	ClusterScoped bool
 }
 
 // Ref returns the object as an events.ObjectRef in cluster.
@@ -62,7 +68,10 @@ func ObjectOf(tfType string, values map[string]any) (Object, error) {
 	case TypeKubernetesManifest:
 		return manifestObject(values)
 	}
-	k, ok := typed[tfType]
+	if p, ok := patchTypes[tfType]; ok {
+		return patchObject(p, values)
+	}
+	k, ok := KindOf(tfType)
 	if !ok {
 		return Object{}, fmt.Errorf("%w: %s is not a Kubernetes resource type", ErrUnknownObject, tfType)
 	}
@@ -103,15 +112,15 @@ func kubectlObject(v map[string]any) (Object, error) {
 }
 
 func manifestObject(v map[string]any) (Object, error) {
-	m, _ := v["manifest"].(map[string]any)
+	m, _ := Unwrap(v["manifest"]).(map[string]any)
 	if m == nil {
-		m, _ = v["object"].(map[string]any)
+		m, _ = Unwrap(v["object"]).(map[string]any)
 	}
 	if m == nil {
 		return Object{}, fmt.Errorf("%w: kubernetes_manifest has no manifest", ErrUnknownObject)
 	}
 	o := manifestIdentity(m)
-	if obj, ok := v["object"].(map[string]any); ok {
+	if obj, ok := Unwrap(v["object"]).(map[string]any); ok {
 		if md, ok := obj["metadata"].(map[string]any); ok {
 			o.UID = str(md["uid"])
 		}
@@ -151,12 +160,19 @@ var ErrNotImportable = errors.New("resource type cannot be imported")
 // ImportID is the ID `tofu import ADDRESS ID` takes to adopt the live object
 // o into a resource of tfType:
 //
-//   - typed kubernetes_* (provider 1.13): "namespace/name", or "name" for
-//     cluster-scoped kinds;
+//   - typed kubernetes_* (1.13 unversioned names and 2.x/3.x _v1/_v2 names
+//     alike): "namespace/name", or "name" for cluster-scoped kinds;
 //   - kubectl_manifest: "apiVersion//kind//name//namespace", or
 //     "apiVersion//kind//name" for cluster-scoped objects;
 //   - kubernetes_manifest: "apiVersion=v1,kind=ConfigMap,namespace=ns,name=n"
-//     (namespace left out for cluster-scoped objects).
+//     (namespace left out for cluster-scoped objects);
+//   - patch-style types (kubernetes_labels, ...): ErrNotImportable — they
+//     patch an object someone else owns, and apply adopts the fields.
+//     Their state ids are apiVersion=apps/v1,kind=Deployment,name=n,namespace=ns
+//     (labels, annotations, env) and namespace/name (config_map_v1_data).
+//
+// The import ID of kubectl_manifest is the same for gavinbunney/kubectl
+// 1.19 and alekc/kubectl 2.x.
 func ImportID(tfType string, o Object) (string, error) {
 	if o.Name == "" {
 		return "", fmt.Errorf("import id for %s: object has no name", tfType)
@@ -175,14 +191,17 @@ func ImportID(tfType string, o Object) (string, error) {
 		}
 		return strings.Join(append(parts, "name="+o.Name), ","), nil
 	}
-	k, ok := typed[tfType]
+	if IsPatch(tfType) {
+		return "", fmt.Errorf("import id for %s: %w (it patches an object someone else owns)", tfType, ErrNotImportable)
+	}
+	k, ok := KindOf(tfType)
 	if !ok {
 		return "", fmt.Errorf("import id for %s: %w", tfType, ErrUnknownObject)
 	}
 	if !k.Importable {
 		return "", fmt.Errorf("import id for %s: %w", tfType, ErrNotImportable)
 	}
-	if k.Namespaced {
+	if k.Namespaced && !o.ClusterScoped {
 		ns := o.Namespace
 		if ns == "" {
 			ns = "default"
@@ -208,4 +227,64 @@ func firstBlock(v any) map[string]any {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// Unwrap returns the plain value of an attribute whose type is dynamic
+// (kubernetes_manifest manifest and object): raw state (format 4) stores
+// such a value as {"value": V, "type": T}; show -json and plans hold V.
+// Anything else is returned as it is.
+func Unwrap(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 2 {
+		return v
+	}
+	val, hasValue := m["value"]
+	t, hasType := m["type"]
+	if !hasValue || !hasType {
+		return v
+	}
+	switch t.(type) {
+	case string, []any:
+		return val
+	}
+	return v
+}
+
+// DynamicAttr reports whether the top-level attribute of tfType has a
+// dynamic type (stored in raw state as {"value", "type"}).
+func DynamicAttr(tfType, attr string) bool {
+	return tfType == TypeKubernetesManifest && (attr == "manifest" || attr == "object")
+}
+
+// Dynamic wraps v the way raw state stores a dynamic-typed attribute:
+// {"value": v, "type": its type}, the type being what a configuration
+// literal of that value has (objects, tuples, strings, numbers, bools).
+func Dynamic(v any) map[string]any {
+	return map[string]any{"value": v, "type": ctyType(v)}
+}
+
+func ctyType(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return "dynamic"
+	case string:
+		return "string"
+	case bool:
+		return "bool"
+	case float64, int, int64, json.Number:
+		return "number"
+	case map[string]any:
+		attrs := make(map[string]any, len(x))
+		for k, e := range x {
+			attrs[k] = ctyType(e)
+		}
+		return []any{"object", attrs}
+	case []any:
+		elems := make([]any, len(x))
+		for i, e := range x {
+			elems[i] = ctyType(e)
+		}
+		return []any{"tuple", elems}
+	}
+	return "dynamic"
 }

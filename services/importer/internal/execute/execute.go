@@ -536,9 +536,27 @@ func terraformOnly(address string, values map[string]any) bool {
 	return true
 }
 
+// rawValues returns values as raw state stores them: a dynamic-typed
+// attribute (kubernetes_manifest's manifest) as {"value", "type"}.
+func rawValues(address string, values map[string]any) map[string]any {
+	ad, err := statefile.ParseAddress(address)
+	if err != nil {
+		return values
+	}
+	out := make(map[string]any, len(values))
+	for k, v := range values {
+		if tfkube.DynamicAttr(ad.Type, k) && v != nil {
+			v = tfkube.Dynamic(v)
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // put writes values into the state instance the import created, as a new
 // version replacing exactly r.out.After, and journals it.
 func (r *run) put(ctx context.Context, values map[string]any, marks [][]statefile.Step) error {
+	values = rawValues(r.req.Address, values)
 	body, err := statefile.SetInstance(r.out.After.Body, r.req.Address, values, marks)
 	if err != nil {
 		return err
@@ -562,8 +580,9 @@ func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, _ map[str
 }
 
 // ManifestDiff compares the fields a kubectl_manifest's YAML sets with the
-// live object: differences in fields an ignore rule covers or a controller
-// owns are ignored, the others block (one line each, Secret values and
+// live object: differences in fields an ignore rule covers are ignored, the
+// others block — the YAML sets every one of them, so a controller owning
+// one does not make it ignorable (tfkube.IgnoreReason) (one line each, Secret values and
 // sensitive_fields redacted).
 func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap live.Snapshot, rules []config.IgnoreRule) (blocking, ignored []string, err error) {
 	if !snap.Exists {
@@ -577,7 +596,7 @@ func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap l
 	vr := verify.RulesFor(obj, rules, snap.FieldOwners, snap.Object)
 	for _, x := range mm {
 		field := x.Field()
-		if vr.Ignored(field) {
+		if vr.Ignored(field, true) {
 			ignored = append(ignored, field)
 			continue
 		}

@@ -1,9 +1,11 @@
 // Package verify judges the targeted plan that follows an import: the
 // imported address must plan no change, or change only attributes that
-// never reach the API (Terraform-only: waits, timeouts) or fields that the
-// workspace ignores (owned by a controller, or covered by an ignore rule —
-// the planner's "ignored" class); nothing anywhere may be replaced or
-// destroyed.
+// never reach the API (Terraform-only: waits, timeouts,
+// wait_for_service_account_token), kubernetes_manifest's manifest filled
+// with a configuration the object already matches (import leaves it null),
+// or fields that the workspace ignores (not set by the configuration and
+// owned by a controller, or covered by an ignore rule — the planner's
+// "ignored" class); nothing anywhere may be replaced or destroyed.
 //
 // The attributes that differ, their Kubernetes fields and whether a field
 // is ignored come from pkg/tfkube (AttrChanges, IgnoreReason, OwnerOf), as
@@ -27,8 +29,11 @@ import (
 // Rules say which field differences are harmless.
 type Rules struct {
 	// Ignored reports whether a difference at the Kubernetes field path
-	// (spec.replicas, spec.template.spec.containers[0].image) is ignored.
-	Ignored func(field string) bool
+	// (spec.replicas, spec.template.spec.containers[0].image) is ignored;
+	// set says the configuration sets the field (a field the configuration
+	// sets is ignored only by an ignore rule, never because a controller
+	// owns it: tfkube.IgnoreReason).
+	Ignored func(field string, set bool) bool
 	// Secret redacts every value of the address (Secrets, sensitive kinds).
 	Secret bool
 	// Live is the live object, when known. A label or annotation the plan
@@ -81,8 +86,8 @@ func RulesFor(obj tfkube.Object, ignore []config.IgnoreRule, owners map[string]e
 	return Rules{
 		Secret: tfkube.SecretKind(obj),
 		Live:   live,
-		Ignored: func(field string) bool {
-			return tfkube.IgnoreReason(ignore, obj, field, tfkube.OwnerOf(field, owners).Manager) != ""
+		Ignored: func(field string, set bool) bool {
+			return tfkube.IgnoreReason(ignore, obj, field, tfkube.OwnerOf(field, owners).Manager, set) != ""
 		},
 	}
 }
@@ -185,7 +190,8 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 		p, a, unknown := ch.Path, ch.Attr, ch.Unknown
 		switch a.Kind {
 		case tfkube.AttrField:
-			if a.Field != "" && rules.Ignored != nil && rules.Ignored(a.Field) {
+			want, _ := tfkube.ValueAt(after, p)
+			if a.Field != "" && rules.Ignored != nil && rules.Ignored(a.Field, unknown || !tfkube.Equal(want, nil)) {
 				r.Ignored = append(r.Ignored, a.Field)
 				continue
 			}
@@ -195,6 +201,13 @@ func checkUpdate(rc *tfjson.ResourceChange, rules Rules, r *Result) {
 				continue
 			}
 		case tfkube.AttrConfig, tfkube.AttrLive:
+			if rc.Type == tfkube.TypeKubernetesManifest && !unknown && manifestMatchesObject(after, p) {
+				// import leaves manifest null; the plan fills it with the
+				// configuration, which the object (live) already holds:
+				// bookkeeping of the state, settled without an apply.
+				stateOnly["manifest"] = true
+				continue
+			}
 			if rc.Type == tfkube.TypeKubectlManifest && (!unknown || a.Kind == tfkube.AttrLive) {
 				if r.Manifest == nil {
 					r.Manifest = manifestOf(am)
@@ -244,6 +257,27 @@ func rawDifferences(rc *tfjson.ResourceChange) string {
 		out += fmt.Sprintf(" (sensitivity differs in %v)", marks)
 	}
 	return out
+}
+
+// manifestMatchesObject reports whether the kubernetes_manifest value at p
+// (under manifest) equals the planned object's value at the same field:
+// the configuration asks for what the object already is.
+func manifestMatchesObject(after any, p tfkube.Path) bool {
+	if len(p) < 2 || p[0] != "manifest" {
+		return false
+	}
+	want, ok := tfkube.ValueAt(after, p)
+	if !ok {
+		return false
+	}
+	obj := tfkube.Unwrap(mapOf(after)["object"])
+	got, ok := tfkube.ValueAt(obj, p[1:])
+	return ok && tfkube.Equal(want, got)
+}
+
+func mapOf(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 // metaMaps are the string maps whose entries alreadyLive compares.
@@ -339,10 +373,13 @@ func topKeys(a, b map[string]any) []string {
 
 // show renders the value at p, or (sensitive) when the plan marks it so on
 // either side (tfkube.SensitiveAt, as the planner's excerpts), the resource
-// is a Secret, or it is a manifest body.
+// is a Secret, or it is a kubectl_manifest body (YAML that may hold
+// anything). kubernetes_manifest values are shown: the plan marks what is
+// sensitive in them.
 func show(rc *tfjson.ResourceChange, v any, p tfkube.Path, secret bool) string {
 	a := tfkube.ClassifyAttr(rc.Type, p)
-	if secret || tfkube.SensitiveAt(rc.Change.BeforeSensitive, rc.Change.AfterSensitive, p) || a.Kind == tfkube.AttrConfig || a.Kind == tfkube.AttrLive {
+	manifestBody := rc.Type == tfkube.TypeKubectlManifest && (a.Kind == tfkube.AttrConfig || a.Kind == tfkube.AttrLive)
+	if secret || tfkube.SensitiveAt(rc.Change.BeforeSensitive, rc.Change.AfterSensitive, p) || manifestBody {
 		return tfkube.Redacted
 	}
 	x, ok := tfkube.ValueAt(v, p)

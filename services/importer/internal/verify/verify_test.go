@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 	cases := []struct {
 		name     string
 		changes  []string
-		ignored  func(string) bool
+		ignored  func(string, bool) bool
 		ok, noop bool
 		settle   []string
 		blocking string
@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 			ok:      false, blocking: "spec.replicas: 3 -> 2"},
 		{name: "replicas ignored",
 			changes: []string{rc(dep, "kubernetes_deployment", []string{"update"}, spec(3), spec(2), "{}")},
-			ignored: func(f string) bool { return f == "spec.replicas" }, ok: true},
+			ignored: func(f string, _ bool) bool { return f == "spec.replicas" }, ok: true},
 		{name: "a dependency is destroyed",
 			changes: []string{rc(dep, "kubernetes_deployment", []string{"no-op"}, spec(2), spec(2), "{}"),
 				rc("kubernetes_namespace.shop", "kubernetes_namespace", []string{"delete", "create"}, "{}", "{}", "{}")},
@@ -127,7 +127,13 @@ func TestRulesFor(t *testing.T) {
 		ignored  []string
 		blocking string
 	}{
-		{name: "a controller owns replicas", before: spec(3, "web:1"), owners: hpa, ok: true, ignored: []string{"spec.replicas"}},
+		// The configuration sets replicas: a controller owning it is a
+		// conflict the import must not hide (it was "ignored" before
+		// issue 12's owner rule); an ignore rule naming the HPA still
+		// covers it.
+		{name: "a controller took replicas the config sets", before: spec(3, "web:1"), owners: hpa, blocking: "spec.replicas: 3 -> 2"},
+		{name: "an ignore rule names the controller", before: spec(3, "web:1"), owners: hpa, ok: true, ignored: []string{"spec.replicas"},
+			ignore: []config.IgnoreRule{{Managers: []string{"horizontal-pod-autoscaler"}}}},
 		{name: "an ignore rule covers replicas", before: spec(3, "web:1"), ignore: byRule, owners: person, ok: true, ignored: []string{"spec.replicas"}},
 		{name: "a person owns replicas", before: spec(3, "web:1"), owners: person, blocking: "spec.replicas: 3 -> 2"},
 		{name: "nobody owns replicas", before: spec(3, "web:1"), blocking: "spec.replicas: 3 -> 2"},
