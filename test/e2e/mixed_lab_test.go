@@ -20,6 +20,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
 )
@@ -91,6 +92,24 @@ func TestMixedWorkspaceLab(t *testing.T) {
 	}
 
 	t.Run("TargetedPlanDoesNotRefreshTheFile", func(t *testing.T) {
+		// The state index, which maps a changed object to the addresses a
+		// plan targets, holds the Kubernetes addresses only.
+		raw, err := w.TF.StatePull(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix, err := stateindex.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var indexed []string
+		for _, e := range ix.Entries() {
+			indexed = append(indexed, e.Address)
+		}
+		slices.Sort(indexed)
+		if !slices.Equal(indexed, []string{mixedCM, "kubernetes_namespace.mixed"}) {
+			t.Fatalf("state index holds %v", indexed)
+		}
 		m := s.mark()
 		if err := os.WriteFile(envFile, []byte("LOG_LEVEL=trace\n"), 0o644); err != nil {
 			t.Fatal(err)
