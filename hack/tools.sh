@@ -28,6 +28,8 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 NATS_VERSION=2.12.1
 PROVIDER_KUBERNETES_VERSION=1.13.4
 PROVIDER_KUBECTL_VERSION=1.19.0
+# hashicorp/local: a non-Kubernetes provider (local_file) for mixed workspaces.
+PROVIDER_LOCAL_VERSION=1.4.0
 
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -136,6 +138,17 @@ replace (
 	rm -rf "$m"
 }
 
+# build_provider_local: hashicorp/local (module path still the old
+# terraform-providers one; its go.mod has no replaces, so go install works).
+# hashicorp/aws 1.60.0 was tried and left out: it speaks plugin protocol 4
+# (Terraform 0.11), which OpenTofu 1.10 and Terraform 1.5 refuse
+# ("Incompatible API version with plugin. Plugin version: 4, Client
+# versions: [6 5]"), and it takes over 11 min to build.
+build_provider_local() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/terraform-providers/terraform-provider-local@v$PROVIDER_LOCAL_VERSION"
+	mv "$OUT/bin/terraform-provider-local" "$OUT/bin/terraform-provider-local_v$PROVIDER_LOCAL_VERSION"
+}
+
 # mirror lays the providers out as a filesystem mirror for both registries and
 # writes the CLI config that points tofu and terraform at it.
 build_mirror() {
@@ -145,6 +158,8 @@ build_mirror() {
 		mkdir -p "$p" && cp "$DIR/provider-kubernetes-$PROVIDER_KUBERNETES_VERSION/bin/"* "$p/"
 		p="$OUT/mirror/$host/gavinbunney/kubectl/$PROVIDER_KUBECTL_VERSION/linux_amd64"
 		mkdir -p "$p" && cp "$DIR/provider-kubectl-$PROVIDER_KUBECTL_VERSION/bin/"* "$p/"
+		p="$OUT/mirror/$host/hashicorp/local/$PROVIDER_LOCAL_VERSION/linux_amd64"
+		mkdir -p "$p" && cp "$DIR/provider-local-$PROVIDER_LOCAL_VERSION/bin/"* "$p/"
 	done
 	cat >"$OUT/cli.tfrc" <<TFRC
 provider_installation {
@@ -196,7 +211,8 @@ if only etcd; then reuse etcd "$ETCD_VERSION" etcd || step etcd "$ETCD_VERSION" 
 if only providers; then
 	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
 	step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
-	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION" "1s" build_mirror
+	step provider-local "$PROVIDER_LOCAL_VERSION" "1.5 min" build_provider_local
+	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION-l$PROVIDER_LOCAL_VERSION" "1s" build_mirror
 fi
 if only tofu; then reuse tofu "v$TOFU_VERSION" tofu || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
 if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi

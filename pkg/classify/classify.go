@@ -243,6 +243,9 @@ func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.Resour
 	if ref == nil {
 		ref = d
 	}
+	if External(ref.Type) { // not a Kubernetes object: external.go
+		return c.external(in, rc, d), nil
+	}
 	act := planned(rc)
 	if d != nil && d.Change.Actions.Delete() {
 		// In state, gone live. The plan creates it again; that create is

@@ -22,6 +22,13 @@
 //   - churn (ChurnRecord): one path flipping between managers N times within
 //     a window.
 //
+// Resources outside the cluster (every type not of hashicorp/kubernetes,
+// kubectl or helm: cloud, registry, random_*, null_resource, local_file) are
+// classified from the plan alone (external.go): drift delete is deleted,
+// drift apply reverts is changed (Terraform attribute paths), other drift
+// ignored, creates and config edits pending-config; no object, attributed
+// to OutsideCluster.
+//
 // Differences only in Terraform-only attributes (timeouts, wait_for_rollout)
 // and API-server bookkeeping (resource_version) are not findings: the plan
 // right after an import shows them and is still clean.

@@ -63,8 +63,12 @@ func (o ObjectRef) Path() string {
 	return strings.Join([]string{o.Cluster, g, o.Kind, ns, o.Name}, "/")
 }
 
-// String is the kubectl-style name: Kind.group/namespace/name.
+// String is the kubectl-style name: Kind.group/namespace/name; "-" for no
+// object (a finding of a resource outside the cluster).
 func (o ObjectRef) String() string {
+	if o.Kind == "" && o.Name == "" {
+		return "-"
+	}
 	k := o.Kind
 	if o.Group != "" {
 		k += "." + o.Group

@@ -119,6 +119,8 @@ func BuildReport(in ReportInput) Report {
 		if f.Class == events.ClassUnimported {
 			decideUnimported(&row, rec, req)
 			unimported = append(unimported, f)
+		} else if f.Object.Kind == "" && f.Object.Name == "" {
+			decideDeletedOutside(&row) // a resource outside the cluster
 		} else {
 			decideDeleted(&row, rec)
 		}
@@ -227,6 +229,15 @@ func decideDeleted(row *ReportRow, rec *events.InventoryRecord) {
 	} else {
 		row.Rationale = append(row.Rationale, "if the deletion was intended, remove it from the configuration instead")
 	}
+}
+
+// decideDeletedOutside decides for a deleted resource that is not a
+// Kubernetes object (a mixed workspace's cloud or local resource): there is
+// nothing to import, apply recreates it.
+func decideDeletedOutside(row *ReportRow) {
+	row.Action = ActionRecreate
+	row.Rationale = []string{"outside the cluster: the provider no longer finds it as state records it (deleted, or changed in a way the provider reports as gone); apply recreates it from the configuration",
+		"if the deletion was intended, remove it from the configuration instead"}
 }
 
 // createdBy names the earliest writer of the object: its oldest field

@@ -25,6 +25,9 @@ func TestBuildReport(t *testing.T) {
 	app := f("kubernetes_config_map.argo", events.ClassUnimported, events.RiskLow, obj("", "ConfigMap", "argo"))
 	gone := f("kubernetes_secret.creds", events.ClassDeleted, events.RiskHigh, obj("", "Secret", "creds"))
 	changed := f("kubernetes_config_map.x", events.ClassChanged, events.RiskLow, obj("", "ConfigMap", "x"))
+	// A resource outside the cluster (a mixed workspace's local_file): no object.
+	file := f("local_file.app_env", events.ClassDeleted, events.RiskLow, events.ObjectRef{Cluster: "lab"})
+	file.ImportID, file.Attribution = "", []events.Attribution{{Manager: "outside the cluster"}}
 	inv := map[string]*events.InventoryRecord{
 		events.InventoryKey(web.Object): {Managers: []events.PathOwner{
 			{Attribution: events.Attribution{Manager: "kube-controller-manager", Operation: "Update", Time: ptr(t0.Add(time.Minute))}},
@@ -32,7 +35,7 @@ func TestBuildReport(t *testing.T) {
 		events.InventoryKey(app.Object): {Owners: events.OwnerHints{ArgoCD: "shop-app"}},
 	}
 	rep := BuildReport(ReportInput{
-		Workspace: "shop", Findings: []events.Finding{web, db, api, svc, app, gone, changed}, Inventory: inv, Now: t0,
+		Workspace: "shop", Findings: []events.Finding{web, db, api, svc, app, gone, changed, file}, Inventory: inv, Now: t0,
 		Requests: []*RequestRecord{{ID: "ir-api", FindingID: api.ID, Status: StatusRolledBack, Step: "verify", Reason: "not clean",
 			Diff: []string{"kubernetes_deployment.api: spec.selector.matchLabels.app: \"a\" -> \"b\""}}},
 		Predictions: map[string]BootstrapItem{
@@ -53,6 +56,7 @@ func TestBuildReport(t *testing.T) {
 		svc.Address:  {ActionDeleteAndRecreate, 0, "far from the configuration"},
 		app.Address:  {ActionRemoveFromConfig, 0, "Argo CD application shop-app"},
 		gone.Address: {ActionRecreate, 0, "restore its data"},
+		file.Address: {ActionRecreate, 0, "outside the cluster"},
 	}
 	if len(rep.Rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rep.Rows), len(want), rep.Rows)
@@ -75,7 +79,8 @@ func TestBuildReport(t *testing.T) {
 	if err := rep.WriteMarkdown(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "| 1 | `kubectl_manifest.db` |") || !strings.Contains(b.String(), "**delete-and-recreate**") {
+	if !strings.Contains(b.String(), "| 1 | `kubectl_manifest.db` |") || !strings.Contains(b.String(), "**delete-and-recreate**") ||
+		!strings.Contains(b.String(), "`local_file.app_env` | - |") {
 		t.Errorf("markdown:\n%s", b.String())
 	}
 }
