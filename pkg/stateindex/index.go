@@ -47,6 +47,8 @@ type Index struct {
 	entries []Entry
 	byAddr  map[string]int
 	byKey   map[string][]int
+	// releases are the helm_release instances (helm.go), by namespace/name.
+	releases map[string][]Entry
 }
 
 // Empty is the index of a workspace with no state yet.
@@ -97,6 +99,10 @@ func Parse(b []byte) (*Index, error) {
 				continue
 			}
 			ix.Resources++
+			if r.Type == tfkube.TypeHelmRelease { // helm.go
+				ix.addRelease(Address(r.Module, r.Type, r.Name, in.IndexKey), in.Attributes)
+				continue
+			}
 			if !tfkube.Supported(r.Type) {
 				continue
 			}

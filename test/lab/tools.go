@@ -18,6 +18,7 @@ const (
 	NATSVersion               = "2.12.1"
 	ProviderKubernetesVersion = "1.13.4"
 	ProviderKubectlVersion    = "1.19.0"
+	ProviderHelmVersion       = "1.3.2"
 )
 
 // ToolsDirEnv overrides the tools cache root.
@@ -79,7 +80,7 @@ func ToolsIn(dir string) Tools {
 		Tofu:                  bin("tofu", TofuVersion, "tofu"),
 		Terraform:             bin("terraform", TerraformVersion, "terraform"),
 		CLIConfigFile: filepath.Join(dir,
-			"mirror-k"+ProviderKubernetesVersion+"-c"+ProviderKubectlVersion, "cli.tfrc"),
+			"mirror-k"+ProviderKubernetesVersion+"-c"+ProviderKubectlVersion+"-h"+ProviderHelmVersion, "cli.tfrc"),
 	}
 }
 

@@ -1,0 +1,21 @@
+variable "namespace" {
+  description = "Namespace of the release (and of the release record Helm keeps)."
+  type        = string
+  default     = "helm-app"
+}
+
+variable "release_name" {
+  type    = string
+  default = "web"
+}
+
+variable "greeting" {
+  description = "The chart's greeting value (its ConfigMap). Change it and apply: a Helm upgrade by Terraform, not drift."
+  type        = string
+  default     = "hello"
+}
+
+variable "replicas" {
+  type    = number
+  default = 1
+}

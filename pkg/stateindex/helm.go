@@ -1,0 +1,89 @@
+package stateindex
+
+// Helm releases. A helm_release instance manages every object of its
+// release, but its state names none of them (hashicorp/helm 1.x keeps the
+// release's name, namespace and metadata only). The objects are found live
+// by the marks Helm 3.2+ puts on each (annotations meta.helm.sh/release-name
+// and meta.helm.sh/release-namespace, label app.kubernetes.io/managed-by:
+// Helm), which the watcher passes on as owner hints; LookupOwned turns them
+// into the release's address.
+
+import (
+	"sort"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/live"
+	"github.com/driftgate/driftgate/pkg/tfkube"
+)
+
+func (ix *Index) addRelease(address string, attrs map[string]any) {
+	rel, err := tfkube.HelmReleaseOf(attrs)
+	if err != nil {
+		return
+	}
+	if ix.releases == nil {
+		ix.releases = map[string][]Entry{}
+	}
+	ix.releases[rel.String()] = append(ix.releases[rel.String()],
+		Entry{Address: address, Type: tfkube.TypeHelmRelease, ImportID: rel.ImportID()})
+}
+
+// Release is one helm_release instance in state.
+type Release struct {
+	Address string
+	tfkube.HelmRelease
+}
+
+// Releases lists the helm_release instances in state, by address.
+func (ix *Index) Releases() []Release {
+	var out []Release
+	for k, es := range ix.releases {
+		ns, name := splitRelease(k)
+		for _, e := range es {
+			out = append(out, Release{Address: e.Address, HelmRelease: tfkube.HelmRelease{Namespace: ns, Name: name}})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+func splitRelease(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return "", k
+}
+
+// LookupOwned returns the entries that manage the live object o: Lookup's,
+// else, when o's owner hints name a Helm release in state, that release's
+// helm_release entries, each with Object set to o (so a finding names the
+// object). Objects a controller made (a ReplicaSet copies its Deployment's
+// Helm annotations) belong to no release.
+func (ix *Index) LookupOwned(o events.ObjectRef, h events.OwnerHints) []Entry {
+	if es := ix.Lookup(o); len(es) > 0 {
+		return es
+	}
+	ns, name, _, ok := live.HelmReleaseOf(o, h)
+	if !ok {
+		return nil
+	}
+	rs := ix.releases[ns+"/"+name]
+	if len(rs) == 0 {
+		return nil
+	}
+	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, UID: o.UID,
+		Resource: tfkube.ResourceName(tfkube.GuessPlural(o.Kind), o.Group)}
+	out := make([]Entry, len(rs))
+	for i, r := range rs {
+		r.Object = obj
+		out[i] = r
+	}
+	return out
+}
+
+// ManagesOwned reports whether LookupOwned finds an entry for o.
+func (ix *Index) ManagesOwned(o events.ObjectRef, h events.OwnerHints) bool {
+	return len(ix.LookupOwned(o, h)) > 0
+}
