@@ -75,7 +75,9 @@ type Input struct {
 	// (key tfkube.RefKey), oldest first: they attribute changed paths and
 	// name the drifted fields of kubectl_manifest resources.
 	Observed map[string][]events.PathOwner
-	Now      time.Time
+	// Gone are objects of Helm releases seen deleted (helm.go).
+	Gone []GoneObject
+	Now  time.Time
 }
 
 // Result is one finding with its redacted excerpt and why it got its class.
@@ -174,6 +176,9 @@ func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.Resour
 		ref = d
 	}
 	act := planned(rc)
+	if ref.Type == tfkube.TypeHelmRelease { // helm.go
+		return c.helmRelease(ctx, in, rc, d, act)
+	}
 	if d != nil && d.Change.Actions.Delete() {
 		// In state, gone live. The plan creates it again; that create is
 		// the consequence of the deletion, not a second finding.

@@ -317,7 +317,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		changes += e.rec.Count
 		k := tfkube.RefKey(e.rec.Object)
 		observed[k] = append(observed[k], e.rec.Writes...)
-		es := ix.Lookup(e.rec.Object)
+		es := ix.LookupOwned(e.rec.Object, e.rec.Owners)
 		if len(es) == 0 {
 			full = true // not in state: which address could create it is unknown
 		}
@@ -354,7 +354,11 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph.lap("tool-other")
 	s.reportRecovered(ctx, w)
 	now := time.Now()
-	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Now: now})
+	gone, err := s.goneReleaseObjects(ctx, w, ix, entries) // helm.go
+	if err != nil {
+		return err
+	}
+	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Gone: gone, Now: now})
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
 	}
@@ -542,7 +546,7 @@ func (s *Service) unmanaged(ctx context.Context, w *workspace, results []classif
 		if err != nil {
 			return nil, err
 		}
-		if !ok || classify.SystemObject(rec) {
+		if !ok || classify.SystemObject(rec) || s.releaseOwned(rec) {
 			continue
 		}
 		out = append(out, classify.Unmanaged(w.rules, rec, now))
