@@ -75,9 +75,12 @@ type Input struct {
 	// (key tfkube.RefKey), oldest first: they attribute changed paths and
 	// name the drifted fields of kubectl_manifest resources.
 	Observed map[string][]events.PathOwner
-	// Gone are objects of Helm releases seen deleted (helm.go).
-	Gone []GoneObject
-	Now  time.Time
+	// Releases are the helm_release instances the plan covers, and Gone
+	// the objects of releases seen deleted (helm.go). A release's objects
+	// are classified even when the plan (nil without changes) omits it.
+	Releases []Release
+	Gone     []GoneObject
+	Now      time.Time
 }
 
 // Result is one finding with its redacted excerpt and why it got its class.
@@ -104,11 +107,11 @@ func New(ws Workspace, live Live) *Classifier {
 // Classify returns the findings of a plan, ordered by address and class.
 // Unmanaged and churn findings come from Unmanaged and ChurnRecord.
 func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
-	if in.Plan == nil {
-		return nil, nil
-	}
 	if in.Now.IsZero() {
 		in.Now = time.Now()
+	}
+	if in.Plan == nil {
+		return c.unplannedReleases(ctx, in, nil) // helm.go
 	}
 	drift := map[string]*tfjson.ResourceChange{}
 	for _, d := range in.Plan.ResourceDrift {
@@ -139,7 +142,13 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 			return nil, err
 		}
 		out = append(out, rs...)
+		seen[addr] = true
 	}
+	rs, err := c.unplannedReleases(ctx, in, seen) // helm.go
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rs...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Finding.Address != out[j].Finding.Address {
 			return out[i].Finding.Address < out[j].Finding.Address

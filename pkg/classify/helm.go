@@ -75,14 +75,13 @@ func (c *Classifier) helmRelease(ctx context.Context, in Input, rc, d *tfjson.Re
 		return []Result{c.result(src, tfkube.Object{}, events.ClassPendingConfig, act, nil, nil, in.Now,
 			"a Helm release whose name is not known until apply")}, nil
 	}
-	lister, canList := c.live.(ReleaseLister)
 	if d != nil && d.Change.Actions.Delete() {
 		return []Result{c.result(src, tfkube.Object{}, events.ClassDeleted, act, nil, nil, in.Now,
 			fmt.Sprintf("the Helm release %s is in state but Helm no longer has it (uninstalled outside Terraform)", rel))}, nil
 	}
 	switch act {
 	case "create":
-		if canList {
+		if lister, ok := c.live.(ReleaseLister); ok {
 			objs, err := lister.ReleaseObjects(ctx, c.ws.Cluster, rel.Namespace, rel.Name)
 			if err != nil {
 				return nil, fmt.Errorf("classify %s: objects of release %s: %w", src.Address, rel, err)
@@ -117,33 +116,66 @@ func (c *Classifier) helmRelease(ctx context.Context, in Input, rc, d *tfjson.Re
 			topLevelDiff(rc.Change.Before, rc.Change.After), nil, in.Now,
 			"the configuration changed and was not applied: apply would upgrade the release"))
 	}
-	if !canList {
-		return out, nil
+	rs, err := c.releaseDrift(ctx, in, Release{Address: src.Address, HelmRelease: rel}, act)
+	return append(out, rs...), err
+}
+
+// Release is a helm_release instance a plan covers (Input.Releases).
+type Release struct {
+	Address string
+	tfkube.HelmRelease
+}
+
+// releaseDrift classifies the live objects of a release: changed fields,
+// deleted objects. act is the plan's action on the release.
+func (c *Classifier) releaseDrift(ctx context.Context, in Input, rel Release, act string) ([]Result, error) {
+	lister, ok := c.live.(ReleaseLister)
+	if !ok {
+		return nil, nil
 	}
 	objs, err := lister.ReleaseObjects(ctx, c.ws.Cluster, rel.Namespace, rel.Name)
 	if err != nil {
-		return nil, fmt.Errorf("classify %s: objects of release %s: %w", src.Address, rel, err)
+		return nil, fmt.Errorf("classify %s: objects of release %s: %w", rel.Address, rel.HelmRelease, err)
 	}
 	sort.Slice(objs, func(i, j int) bool { return tfkube.RefKey(objs[i].Object) < tfkube.RefKey(objs[j].Object) })
+	var out []Result
 	for i := range objs {
-		out = append(out, c.releaseObject(src.Address, rel, &objs[i], act, in)...)
+		out = append(out, c.releaseObject(rel.Address, rel.HelmRelease, &objs[i], act, in)...)
 	}
 	for _, g := range in.Gone {
-		if g.Address != src.Address {
+		if g.Address != rel.Address {
 			continue
 		}
 		_, exists, err := c.live.Get(ctx, g.Object)
 		if err != nil {
-			return nil, fmt.Errorf("classify %s: look up %s: %w", src.Address, g.Object, err)
+			return nil, fmt.Errorf("classify %s: look up %s: %w", rel.Address, g.Object, err)
 		}
 		if exists {
 			continue
 		}
 		obj := objectOfRef(g.Object, "")
-		r := c.result(src, obj, events.ClassDeleted, act, nil, nil, in.Now,
-			fmt.Sprintf("an object of the Helm release %s was deleted live; the plan shows nothing because helm_release does not compare its objects with the cluster (re-create it with tofu apply -replace=%s)", rel, src.Address))
-		r.Finding.ID = ReleaseObjectID(c.ws.Name, src.Address, r.Finding.Object, events.ClassDeleted)
+		r := c.result(&tfjson.ResourceChange{Address: rel.Address}, obj, events.ClassDeleted, act, nil, nil, in.Now,
+			fmt.Sprintf("an object of the Helm release %s was deleted live; the plan shows nothing because helm_release does not compare its objects with the cluster (re-create it with tofu apply -replace=%s)", rel.HelmRelease, rel.Address))
+		r.Finding.ID = ReleaseObjectID(c.ws.Name, rel.Address, r.Finding.Object, events.ClassDeleted)
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// unplannedReleases classifies the live objects of the releases in
+// in.Releases the plan does not list (a plan without changes is not shown
+// at all: its releases' objects can still have drifted).
+func (c *Classifier) unplannedReleases(ctx context.Context, in Input, seen map[string]bool) ([]Result, error) {
+	var out []Result
+	for _, r := range in.Releases {
+		if seen[r.Address] {
+			continue
+		}
+		rs, err := c.releaseDrift(ctx, in, r, "none")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
 	}
 	return out, nil
 }

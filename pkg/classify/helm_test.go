@@ -14,6 +14,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/live"
+	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // The recordings of hashicorp/helm 1.3.2 on the lab (testdata/helm-1.3.2,
@@ -101,6 +102,16 @@ func TestHelmReleasePatchedObject(t *testing.T) {
 	}
 	if f.ID != ReleaseObjectID("helm-app", "helm_release.web", f.Object, events.ClassChanged) {
 		t.Errorf("id %s is not the object's", f.ID)
+	}
+	// The planner does not show a plan without changes: the releases it
+	// covered are classified all the same.
+	nilPlan, err := New(helmWS, inv).Classify(context.Background(), Input{Now: time.Now(),
+		Releases: []Release{{Address: "helm_release.web", HelmRelease: tfkube.HelmRelease{Namespace: "helm-app", Name: "web"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nilPlan) != 1 || nilPlan[0].Finding.ID != f.ID || !slices.Equal(nilPlan[0].Finding.Paths, f.Paths) {
+		t.Fatalf("without a plan: %+v", nilPlan)
 	}
 }
 

@@ -11,6 +11,7 @@ package planner
 
 import (
 	"context"
+	"slices"
 
 	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/events"
@@ -74,4 +75,16 @@ func (s *Service) releaseOwned(rec *events.InventoryRecord) bool {
 		}
 	}
 	return false
+}
+
+// coveredReleases are the helm_release instances a plan narrowed to targets
+// (none: all of them) covers.
+func coveredReleases(ix *stateindex.Index, targets []string) []classify.Release {
+	var out []classify.Release
+	for _, r := range ix.Releases() {
+		if len(targets) == 0 || slices.Contains(targets, r.Address) {
+			out = append(out, classify.Release{Address: r.Address, HelmRelease: r.HelmRelease})
+		}
+	}
+	return out
 }

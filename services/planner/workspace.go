@@ -358,7 +358,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	if err != nil {
 		return err
 	}
-	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Gone: gone, Now: now})
+	releases := coveredReleases(ix, targets)
+	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed,
+		Releases: releases, Gone: gone, Now: now})
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
 	}
@@ -371,7 +373,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
+	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph); err != nil {
 		return err
 	}
 	if full {
