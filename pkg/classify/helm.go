@@ -46,6 +46,13 @@ type ReleaseLister interface {
 	ReleaseObjects(ctx context.Context, cluster, namespace, name string) ([]events.InventoryRecord, error)
 }
 
+// ReleaseManifestReader is implemented by a Live that reads Helm's record of
+// a release (live.Cluster, for the gate): every object the deployed revision
+// names, so one that is missing is deleted without having been seen go.
+type ReleaseManifestReader interface {
+	ReleaseManifest(ctx context.Context, cluster, namespace, name string) ([]events.ObjectRef, error)
+}
+
 // GoneObject is an object of the release at Address that was seen deleted
 // live (or was reported deleted by an earlier plan): it is `deleted` while
 // it is still missing.
@@ -142,10 +149,22 @@ func (c *Classifier) releaseDrift(ctx context.Context, in Input, rel Release, ac
 	for i := range objs {
 		out = append(out, c.releaseObject(rel.Address, rel.HelmRelease, &objs[i], act, in)...)
 	}
-	for _, g := range in.Gone {
-		if g.Address != rel.Address {
+	gone := in.Gone
+	if mr, ok := c.live.(ReleaseManifestReader); ok {
+		refs, err := mr.ReleaseManifest(ctx, c.ws.Cluster, rel.Namespace, rel.Name)
+		if err != nil {
+			return nil, fmt.Errorf("classify %s: record of release %s: %w", rel.Address, rel.HelmRelease, err)
+		}
+		for _, ref := range refs {
+			gone = append(gone, GoneObject{Address: rel.Address, Object: ref})
+		}
+	}
+	reported := map[string]bool{}
+	for _, g := range gone {
+		if g.Address != rel.Address || reported[tfkube.RefKey(g.Object)] {
 			continue
 		}
+		reported[tfkube.RefKey(g.Object)] = true
 		_, exists, err := c.live.Get(ctx, g.Object)
 		if err != nil {
 			return nil, fmt.Errorf("classify %s: look up %s: %w", rel.Address, g.Object, err)

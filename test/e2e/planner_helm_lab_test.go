@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/gate"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
 )
@@ -147,6 +149,21 @@ func TestPlannerHelmLab(t *testing.T) {
 		deletedID = f.ID
 	})
 
+	t.Run("GateReportsTheReleaseDrift", func(t *testing.T) {
+		// driftgate gate has no pipeline: it reads Helm's record of the
+		// release from the cluster and finds the same two findings.
+		rep := runGate(t, l, cfg)
+		var got []string
+		for _, f := range rep.Findings {
+			got = append(got, f.Class+" "+f.Address+" "+f.Object.Kind+" "+strings.Join(f.Paths, ","))
+		}
+		slices.Sort(got)
+		want := []string{"changed helm_release.web Deployment spec.replicas", "deleted helm_release.web Ingress "}
+		if rep.Clean || !slices.Equal(got, want) {
+			t.Fatalf("gate: clean=%v findings %q, want %q", rep.Clean, got, want)
+		}
+	})
+
 	t.Run("UpgradeRestoresTheRelease", func(t *testing.T) {
 		if changedID == "" || deletedID == "" {
 			t.Skip("needs the two findings above")
@@ -159,7 +176,23 @@ func TestPlannerHelmLab(t *testing.T) {
 		if fs := alerting(t); len(fs) != 0 {
 			t.Fatalf("open after the upgrade: %+v", fs)
 		}
+		if rep := runGate(t, l, cfg); !rep.Clean {
+			t.Fatalf("the gate fails after the upgrade: %+v", rep.Findings)
+		}
 	})
+}
+
+// runGate runs driftgate gate on the helm-app workspace.
+func runGate(t *testing.T, l *lab.Lab, cfg *config.File) *gate.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := gate.Run(ctx, gate.Options{Config: cfg, Workspace: "helm-app", DataDir: t.TempDir(), Environ: toolEnv(l),
+		Kube: l.RESTConfig(), Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // stateSerial reads the serial of the workspace's state.
