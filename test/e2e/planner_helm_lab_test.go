@@ -26,18 +26,25 @@ const helmAppSrc = "../../examples/helm-app"
 // a Deployment, Service, ConfigMap and Ingress from a local chart). Neither
 // a kubectl patch of a release object nor deleting one shows in the plan;
 // driftgate reports them as findings of helm_release.web all the same. A
-// Helm upgrade by Terraform itself is not drift, and it resolves both.
+// Helm upgrade by Terraform itself is not drift, and it resolves both. The
+// gate, with no pipeline, reports the same. With OpenTofu and Terraform.
 func TestPlannerHelmLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the lab")
 	}
 	l := lab.Start(t)
-	const ns, addr = "helm-e2e", "helm_release.web"
+	for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
+		t.Run(string(bin), func(t *testing.T) { testPlannerHelm(t, l, bin) })
+	}
+}
+
+func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
+	ns, addr := "helm-"+string(bin), "helm_release.web"
 	vars := map[string]string{"namespace": `"` + ns + `"`, "greeting": `"hello"`}
-	w := prepare(t, l, helmAppSrc, lab.Tofu, "helm/tofu.tfstate", vars)
+	w := prepare(t, l, helmAppSrc, bin, "helm/"+string(bin)+".tfstate", vars)
 	apply(t, w)
 
-	cfg := workspaceConfig(l, "helm-app", w.Dir, lab.Tofu, ns)
+	cfg := workspaceConfig(l, "helm-app", w.Dir, bin, ns)
 	cfg.Watch.Resources = append(cfg.Watch.Resources, "ingresses.networking.k8s.io")
 	cfg.Workspaces[0].FullPlanInterval = config.Duration{Duration: time.Hour}
 	env := eventstest.Start(t)
