@@ -16,22 +16,32 @@ import (
 	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
+type releaseEntry struct {
+	Entry
+	revision int64
+}
+
 func (ix *Index) addRelease(address string, attrs map[string]any) {
 	rel, err := tfkube.HelmReleaseOf(attrs)
 	if err != nil {
 		return
 	}
 	if ix.releases == nil {
-		ix.releases = map[string][]Entry{}
+		ix.releases = map[string][]releaseEntry{}
 	}
-	ix.releases[rel.String()] = append(ix.releases[rel.String()],
-		Entry{Address: address, Type: tfkube.TypeHelmRelease, ImportID: rel.ImportID()})
+	ix.releases[rel.String()] = append(ix.releases[rel.String()], releaseEntry{
+		Entry:    Entry{Address: address, Type: tfkube.TypeHelmRelease, ImportID: rel.ImportID()},
+		revision: tfkube.HelmRevision(attrs),
+	})
 }
 
 // Release is one helm_release instance in state.
 type Release struct {
 	Address string
 	tfkube.HelmRelease
+	// Revision is the release's revision as state last recorded it
+	// (metadata.0.revision; 0 when unknown).
+	Revision int64
 }
 
 // Releases lists the helm_release instances in state, by address.
@@ -40,11 +50,24 @@ func (ix *Index) Releases() []Release {
 	for k, es := range ix.releases {
 		ns, name := splitRelease(k)
 		for _, e := range es {
-			out = append(out, Release{Address: e.Address, HelmRelease: tfkube.HelmRelease{Namespace: ns, Name: name}})
+			out = append(out, Release{Address: e.Address, HelmRelease: tfkube.HelmRelease{Namespace: ns, Name: name}, Revision: e.revision})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out
+}
+
+// ReleaseRevision is the revision state records for the helm_release at
+// address (0 when unknown or not a release).
+func (ix *Index) ReleaseRevision(address string) int64 {
+	for _, es := range ix.releases {
+		for _, e := range es {
+			if e.Address == address {
+				return e.revision
+			}
+		}
+	}
+	return 0
 }
 
 func splitRelease(k string) (string, string) {
@@ -78,7 +101,7 @@ func (ix *Index) LookupOwned(o events.ObjectRef, h events.OwnerHints) []Entry {
 	out := make([]Entry, len(rs))
 	for i, r := range rs {
 		r.Object = obj
-		out[i] = r
+		out[i] = r.Entry
 	}
 	return out
 }

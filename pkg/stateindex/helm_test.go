@@ -42,7 +42,7 @@ func TestHelmReleaseIndex(t *testing.T) {
 	}
 	rs := ix.Releases()
 	if len(rs) != 1 || rs[0].Address != "helm_release.web" || rs[0].Namespace != "helm-app" || rs[0].Name != "web" ||
-		rs[0].ImportID() != "helm-app/web" {
+		rs[0].ImportID() != "helm-app/web" || rs[0].Revision != 2 || ix.ReleaseRevision("helm_release.web") != 2 {
 		t.Fatalf("releases %+v", rs)
 	}
 	if ix.Resources != 2 || ix.Len() != 1 { // the namespace is the one object entry

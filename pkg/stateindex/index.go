@@ -48,7 +48,7 @@ type Index struct {
 	byAddr  map[string]int
 	byKey   map[string][]int
 	// releases are the helm_release instances (helm.go), by namespace/name.
-	releases map[string][]Entry
+	releases map[string][]releaseEntry
 }
 
 // Empty is the index of a workspace with no state yet.

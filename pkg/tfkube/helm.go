@@ -52,3 +52,18 @@ func IsHelmManager(manager string) bool {
 	m := strings.ToLower(manager)
 	return m == "helm" || strings.HasPrefix(m, "terraform-provider-helm")
 }
+
+// HelmRevision reads the release revision a helm_release instance's values
+// record (metadata.0.revision); 0 when there is none.
+func HelmRevision(values map[string]any) int64 {
+	md := firstBlock(values["metadata"])
+	switch v := md["revision"].(type) {
+	case float64:
+		return int64(v)
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	}
+	return 0
+}

@@ -7,7 +7,7 @@ package planner
 // the release's objects from the inventory (classify/helm.go). What only the
 // planner knows is which release objects are gone: the deletions it was told
 // of, and the objects of the open deleted findings of a release, kept
-// open while the object stays missing.
+// open while the object stays missing and the release is not upgraded.
 
 import (
 	"context"
@@ -44,7 +44,9 @@ func (s *Service) goneReleaseObjects(ctx context.Context, w *workspace, ix *stat
 			continue
 		}
 		for _, en := range ix.LookupOwned(e.rec.Object, e.rec.Owners) {
-			if en.Type == tfkube.TypeHelmRelease {
+			// A deletion seen while state recorded an older revision came
+			// with an upgrade (a chart that dropped the object), not drift.
+			if en.Type == tfkube.TypeHelmRelease && (e.rec.HelmRevision == 0 || e.rec.HelmRevision >= ix.ReleaseRevision(en.Address)) {
 				add(en.Address, e.rec.Object)
 			}
 		}
@@ -53,12 +55,54 @@ func (s *Service) goneReleaseObjects(ctx context.Context, w *workspace, ix *stat
 	if err != nil {
 		return nil, err
 	}
+	if w.helmGone == nil {
+		w.helmGone = map[string]int64{}
+	}
+	carried := map[string]bool{}
 	for _, f := range open {
-		if releases[f.Address] && f.Object.Name != "" {
-			add(f.Address, f.Object)
+		if !releases[f.Address] || f.Object.Name == "" {
+			continue
+		}
+		// Kept open while the object stays missing, until the release is
+		// upgraded: an upgrade re-creates what its chart still has, so
+		// what is still missing after one was dropped from the chart.
+		rev := ix.ReleaseRevision(f.Address)
+		first, ok := w.helmGone[f.ID]
+		if !ok {
+			first = rev
+		}
+		if first != rev {
+			continue
+		}
+		w.helmGone[f.ID] = first
+		carried[f.ID] = true
+		add(f.Address, f.Object)
+	}
+	for id := range w.helmGone {
+		if !carried[id] {
+			delete(w.helmGone, id)
 		}
 	}
 	return out, nil
+}
+
+// helmRevision is the revision w's state records for the Helm release oc's
+// object belongs to (0: none, or the index is not loaded).
+func (s *Service) helmRevision(ws string, oc *events.ObjectChanged) int64 {
+	w := s.byName[ws]
+	if w == nil || oc.Owners.Helm == nil {
+		return 0
+	}
+	ix := w.index()
+	if ix == nil {
+		return 0
+	}
+	for _, en := range ix.LookupOwned(oc.Object, oc.Owners) {
+		if en.Type == tfkube.TypeHelmRelease {
+			return ix.ReleaseRevision(en.Address)
+		}
+	}
+	return 0
 }
 
 // releaseOwned reports whether rec belongs to a Helm release some

@@ -47,6 +47,9 @@ type workspace struct {
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
+	// helmGone is the release revision each open deleted finding of a Helm
+	// release was first carried at (helm.go).
+	helmGone map[string]int64
 }
 
 func (w *workspace) index() *stateindex.Index { return w.ix.Load() }
