@@ -38,7 +38,15 @@ func HelmReleaseOf(values map[string]any) (HelmRelease, error) {
 
 // ImportID is what `tofu import helm_release.X ID` takes: "namespace/name"
 // (hashicorp/helm 1.x-2.x parse it with parseImportIdentifier).
-func (r HelmRelease) ImportID() string { return r.Namespace + "/" + r.Name }
+func (r HelmRelease) ImportID() string { return r.importID() }
+
+func (r HelmRelease) importID() string {
+	ns := r.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return ns + "/" + r.Name
+}
 
 // String is namespace/name.
 func (r HelmRelease) String() string { return r.Namespace + "/" + r.Name }

@@ -156,7 +156,9 @@ var ErrNotImportable = errors.New("resource type cannot be imported")
 //   - kubectl_manifest: "apiVersion//kind//name//namespace", or
 //     "apiVersion//kind//name" for cluster-scoped objects;
 //   - kubernetes_manifest: "apiVersion=v1,kind=ConfigMap,namespace=ns,name=n"
-//     (namespace left out for cluster-scoped objects).
+//     (namespace left out for cluster-scoped objects);
+//   - helm_release: "namespace/name" of the release o names (namespace
+//     "default" when empty).
 func ImportID(tfType string, o Object) (string, error) {
 	if o.Name == "" {
 		return "", fmt.Errorf("import id for %s: object has no name", tfType)
@@ -168,6 +170,8 @@ func ImportID(tfType string, o Object) (string, error) {
 			id += "//" + o.Namespace
 		}
 		return id, nil
+	case TypeHelmRelease: // helm.go: o names the release
+		return HelmRelease{Namespace: o.Namespace, Name: o.Name}.importID(), nil
 	case TypeKubernetesManifest:
 		parts := []string{"apiVersion=" + o.APIVersion(), "kind=" + o.Kind}
 		if o.Namespace != "" {
