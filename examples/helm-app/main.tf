@@ -28,4 +28,9 @@ resource "helm_release" "web" {
     name  = "replicaCount"
     value = var.replicas
   }
+
+  set {
+    name  = "ingress.enabled"
+    value = var.ingress
+  }
 }

@@ -19,3 +19,9 @@ variable "replicas" {
   type    = number
   default = 1
 }
+
+variable "ingress" {
+  description = "Whether the chart renders its Ingress. Turn it off and apply: Helm deletes the Ingress on purpose, not drift."
+  type        = bool
+  default     = true
+}

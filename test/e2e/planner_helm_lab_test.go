@@ -81,10 +81,10 @@ func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	// upgrade changes the chart's greeting through Terraform and waits for
 	// the plan that covered the new state: a plan after the upgrade's
 	// writes reached the planner, with the state the apply wrote.
-	upgrade := func(t *testing.T, greeting string) int {
+	upgrade := func(t *testing.T, variable, value string) int {
 		t.Helper()
 		m := s.mark()
-		vars["greeting"] = `"` + greeting + `"`
+		vars[variable] = value
 		setVars(t, w.Dir, vars)
 		apply(t, w)
 		serial := stateSerial(t, w)
@@ -97,7 +97,7 @@ func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	}
 
 	t.Run("TerraformUpgradeIsNotDrift", func(t *testing.T) {
-		m := upgrade(t, "bonjour")
+		m := upgrade(t, "greeting", `"bonjour"`)
 		cm, err := l.Kube().CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
 		if err != nil || cm.Data["GREETING"] != "bonjour" {
 			t.Fatalf("the upgrade did not reach the ConfigMap: %v %v", cm.Data, err)
@@ -177,11 +177,32 @@ func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		}
 		// Helm's upgrade merges three ways: it sets spec.replicas back and
 		// creates the missing Ingress, so both findings resolve.
-		m := upgrade(t, "hola")
+		m := upgrade(t, "greeting", `"hola"`)
 		s.wait(m, 2*time.Minute, "the changed finding resolving", resolved(changedID))
 		s.wait(m, 2*time.Minute, "the deleted finding resolving", resolved(deletedID))
 		if fs := alerting(t); len(fs) != 0 {
 			t.Fatalf("open after the upgrade: %+v", fs)
+		}
+		if rep := runGate(t, l, cfg); !rep.Clean {
+			t.Fatalf("the gate fails after the upgrade: %+v", rep.Findings)
+		}
+	})
+
+	t.Run("ChartDroppingAnObjectIsNotDrift", func(t *testing.T) {
+		// ingress = false: the upgrade deletes the Ingress on purpose.
+		m := upgrade(t, "ingress", "false")
+		if _, err := l.Kube().NetworkingV1().Ingresses(ns).Get(ctx, "web", metav1.GetOptions{}); err == nil {
+			t.Fatal("the upgrade left the Ingress")
+		}
+		transient := 0
+		for _, rec := range s.since(m) {
+			if dd, ok := rec.Data.(*events.DriftDetected); ok && dd.Finding.Workspace == "helm-app" && dd.Finding.Class == events.ClassDeleted {
+				transient++
+			}
+		}
+		t.Logf("deleted findings opened while the apply ran: %d", transient)
+		if fs := alerting(t); len(fs) != 0 {
+			t.Fatalf("open after an upgrade that dropped the Ingress: %+v", fs)
 		}
 		if rep := runGate(t, l, cfg); !rep.Clean {
 			t.Fatalf("the gate fails after the upgrade: %+v", rep.Findings)
