@@ -1,5 +1,5 @@
 # A Helm release from the chart next to this file: a Deployment, a Service,
-# a ConfigMap and an Ingress, installed and upgraded by hashicorp/helm
+# a ConfigMap, a Secret and an Ingress, installed and upgraded by hashicorp/helm
 # 1.3.2. Helm marks each object with the meta.helm.sh/release-name and
 # release-namespace annotations and the app.kubernetes.io/managed-by: Helm
 # label; driftgate attributes the objects to helm_release.web through them.
@@ -32,5 +32,10 @@ resource "helm_release" "web" {
   set {
     name  = "ingress.enabled"
     value = var.ingress
+  }
+
+  set_sensitive {
+    name  = "apiToken"
+    value = var.api_token
   }
 }

@@ -25,3 +25,10 @@ variable "ingress" {
   type        = bool
   default     = true
 }
+
+variable "api_token" {
+  description = "The app's API token: the chart's Secret, passed with set_sensitive. It is in Helm's release record too; driftgate never reads it out."
+  type        = string
+  sensitive   = true
+  default     = "lab-only-token"
+}

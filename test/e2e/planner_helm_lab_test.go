@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -40,7 +42,11 @@ func TestPlannerHelmLab(t *testing.T) {
 
 func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
 	ns, addr := "helm-"+string(bin), "helm_release.web"
-	vars := map[string]string{"namespace": `"` + ns + `"`, "greeting": `"hello"`}
+	// The token goes to the chart's Secret through set_sensitive: it is in
+	// state (sensitive), in the Secret and in Helm's release record, which
+	// the gate decodes. It must appear in no event, finding or report.
+	const tokenCanary, editCanary = "canary-7f3e-helm-token", "canary-91ab-helm-edit"
+	vars := map[string]string{"namespace": `"` + ns + `"`, "greeting": `"hello"`, "api_token": `"` + tokenCanary + `"`}
 	w := prepare(t, l, helmAppSrc, bin, "helm/"+string(bin)+".tfstate", vars)
 	apply(t, w)
 
@@ -186,6 +192,44 @@ func testPlannerHelm(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		if rep := runGate(t, l, cfg); !rep.Clean {
 			t.Fatalf("the gate fails after the upgrade: %+v", rep.Findings)
 		}
+	})
+
+	t.Run("SecretChangeLeavesNoValue", func(t *testing.T) {
+		m := s.mark()
+		patch(t, l, "kubectl-edit", "secrets", ns, "web-token",
+			`{"data":{"API_TOKEN":"`+base64.StdEncoding.EncodeToString([]byte(editCanary))+`"}}`)
+		r := s.wait(m, 2*time.Minute, "drift.detected changed of the release's Secret", func(d events.Data) bool {
+			dd, ok := d.(*events.DriftDetected)
+			return ok && dd.Finding.Address == addr && dd.Finding.Class == events.ClassChanged && dd.Finding.Object.Kind == "Secret"
+		})
+		f := r.Data.(*events.DriftDetected).Finding
+		if !slices.Equal(f.Paths, []string{"data.API_TOKEN"}) || f.Risk != events.RiskHigh || f.Attribution[0].Manager != "kubectl-edit" {
+			t.Fatalf("finding %+v", f)
+		}
+		rep := runGate(t, l, cfg)
+		var out strings.Builder
+		if err := rep.Write(&out, "json"); err != nil {
+			t.Fatal(err)
+		}
+		list, err := store.List(ctx, findings.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, canary := range []string{tokenCanary, editCanary} {
+			for _, leak := range []string{canary, base64.StdEncoding.EncodeToString([]byte(canary))} {
+				for _, rec := range s.since(0) {
+					if strings.Contains(string(rec.Raw), leak) {
+						t.Fatalf("a secret value is in the stream: %s", rec.Subject)
+					}
+				}
+				if strings.Contains(fmt.Sprint(list), leak) || strings.Contains(out.String(), leak) {
+					t.Fatal("a secret value is in the findings or the gate's report")
+				}
+			}
+		}
+		m = s.mark()
+		upgrade(t, "greeting", `"ciao"`) // Helm sets the token back
+		s.wait(m, 2*time.Minute, "the Secret's finding resolving", resolved(f.ID))
 	})
 
 	t.Run("ChartDroppingAnObjectIsNotDrift", func(t *testing.T) {
