@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,8 +32,7 @@ func HelmRecord(obj metav1.Object) (*events.HelmRelease, bool) {
 }
 
 func isHelmRecordName(name string) bool {
-	const prefix = "sh.helm.release.v1."
-	return len(name) > len(prefix) && name[:len(prefix)] == prefix
+	return strings.HasPrefix(name, "sh.helm.release.v1.")
 }
 
 // HelmReleaseOf reports which release (namespace, name) an object belongs

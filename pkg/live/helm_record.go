@@ -21,6 +21,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
@@ -50,7 +51,7 @@ func (c *Cluster) ReleaseManifest(ctx context.Context, _, namespace, name string
 	if best < 0 {
 		return nil, nil
 	}
-	enc, _, _ := unstructuredString(list.Items[best].Object, "data", "release")
+	enc, _, _ := unstructured.NestedString(list.Items[best].Object, "data", "release")
 	manifest, err := decodeReleaseManifest(enc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: release %s/%s revision %d: %w", c.name, namespace, name, bestVersion, err)
@@ -89,19 +90,6 @@ func (c *Cluster) ReleaseObjects(ctx context.Context, cluster, namespace, name s
 		}
 	}
 	return out, nil
-}
-
-func unstructuredString(obj map[string]any, fields ...string) (string, bool, error) {
-	var cur any = obj
-	for _, f := range fields {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return "", false, nil
-		}
-		cur = m[f]
-	}
-	s, ok := cur.(string)
-	return s, ok, nil
 }
 
 // decodeReleaseManifest reads the manifest out of a Secret's data.release:

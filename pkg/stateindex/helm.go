@@ -10,6 +10,7 @@ package stateindex
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/live"
@@ -71,12 +72,8 @@ func (ix *Index) ReleaseRevision(address string) int64 {
 }
 
 func splitRelease(k string) (string, string) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == '/' {
-			return k[:i], k[i+1:]
-		}
-	}
-	return "", k
+	ns, name, _ := strings.Cut(k, "/")
+	return ns, name
 }
 
 // LookupOwned returns the entries that manage the live object o: Lookup's,
