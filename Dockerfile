@@ -27,8 +27,8 @@ RUN DRIFTGATE_TOOLS_DIR=/tools DRIFTGATE_TOOLS_ONLY="providers tofu" /src/hack/t
 FROM debian:bookworm-slim AS tofu
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=tools /tools/tofu-1.10.10/bin/tofu /usr/local/bin/tofu
-COPY --from=tools /tools/mirror-k1.13.4-c1.19.0-l1.4.0 /tools/mirror-k1.13.4-c1.19.0-l1.4.0
-ENV TF_CLI_CONFIG_FILE=/tools/mirror-k1.13.4-c1.19.0-l1.4.0/cli.tfrc
+COPY --from=tools /tools/mirror-k1.13.4-c1.19.0-h1.3.2-l1.4.0 /tools/mirror-k1.13.4-c1.19.0-h1.3.2-l1.4.0
+ENV TF_CLI_CONFIG_FILE=/tools/mirror-k1.13.4-c1.19.0-h1.3.2-l1.4.0/cli.tfrc
 COPY --from=build /out/bin/ /usr/local/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/driftgate-service"]

@@ -30,6 +30,7 @@ PROVIDER_KUBERNETES_VERSION=1.13.4
 PROVIDER_KUBECTL_VERSION=1.19.0
 # hashicorp/local: a non-Kubernetes provider (local_file) for mixed workspaces.
 PROVIDER_LOCAL_VERSION=1.4.0
+PROVIDER_HELM_VERSION=1.3.2
 
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -149,6 +150,34 @@ build_provider_local() {
 	mv "$OUT/bin/terraform-provider-local" "$OUT/bin/terraform-provider-local_v$PROVIDER_LOCAL_VERSION"
 }
 
+# hashicorp/helm: its go.mod needs two replaces (a dead vanity import and
+# go-autorest's split), so a helper module with a main package of its own.
+build_provider_helm() {
+	local m="$OUT/src"
+	helper_module "$m" "module driftgate.local/provider-helm
+go 1.24
+require github.com/hashicorp/terraform-provider-helm v$PROVIDER_HELM_VERSION
+replace (
+	vbom.ml/util => github.com/fvbommel/util v0.0.0-20160121211510-db5cfe13f5cc
+	github.com/Azure/go-autorest => github.com/Azure/go-autorest v14.2.0+incompatible
+)" '	_ "github.com/hashicorp/terraform-provider-helm/helm"
+	_ "github.com/hashicorp/terraform-plugin-sdk/plugin"'
+	cat >"$m/main.go" <<'GO'
+package main
+
+import (
+	"github.com/hashicorp/terraform-plugin-sdk/plugin"
+	"github.com/hashicorp/terraform-provider-helm/helm"
+)
+
+func main() {
+	plugin.Serve(&plugin.ServeOpts{ProviderFunc: helm.Provider})
+}
+GO
+	(cd "$m" && go mod tidy && go build -trimpath -ldflags "-s -w" -o "$OUT/bin/terraform-provider-helm_v$PROVIDER_HELM_VERSION" .)
+	rm -rf "$m"
+}
+
 # mirror lays the providers out as a filesystem mirror for both registries and
 # writes the CLI config that points tofu and terraform at it.
 build_mirror() {
@@ -160,6 +189,8 @@ build_mirror() {
 		mkdir -p "$p" && cp "$DIR/provider-kubectl-$PROVIDER_KUBECTL_VERSION/bin/"* "$p/"
 		p="$OUT/mirror/$host/hashicorp/local/$PROVIDER_LOCAL_VERSION/linux_amd64"
 		mkdir -p "$p" && cp "$DIR/provider-local-$PROVIDER_LOCAL_VERSION/bin/"* "$p/"
+		p="$OUT/mirror/$host/hashicorp/helm/$PROVIDER_HELM_VERSION/linux_amd64"
+		mkdir -p "$p" && cp "$DIR/provider-helm-$PROVIDER_HELM_VERSION/bin/"* "$p/"
 	done
 	cat >"$OUT/cli.tfrc" <<TFRC
 provider_installation {
@@ -212,7 +243,8 @@ if only providers; then
 	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
 	step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
 	step provider-local "$PROVIDER_LOCAL_VERSION" "1.5 min" build_provider_local
-	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION-l$PROVIDER_LOCAL_VERSION" "1s" build_mirror
+	step provider-helm "$PROVIDER_HELM_VERSION" "5 min" build_provider_helm
+	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION-h$PROVIDER_HELM_VERSION-l$PROVIDER_LOCAL_VERSION" "1s" build_mirror
 fi
 if only tofu; then reuse tofu "v$TOFU_VERSION" tofu || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
 if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi

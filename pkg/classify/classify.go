@@ -80,7 +80,16 @@ type Input struct {
 	// (key tfkube.RefKey), oldest first: they attribute changed paths and
 	// name the drifted fields of kubectl_manifest resources.
 	Observed map[string][]events.PathOwner
+	// Releases are the helm_release instances the plan covers, and Gone
+	// the objects of releases seen deleted (helm.go). A release's objects
+	// are classified even when the plan (nil without changes) omits it.
+	Releases []Release
+	Gone     []GoneObject
 	Now      time.Time
+	// Catalog, when not empty, is the schema of the providers this plan
+	// ran with (plan.Result.Catalog): it replaces Workspace.Catalog, which
+	// a long-lived classifier cannot know before the first init.
+	Catalog tfkube.Catalog
 }
 
 // Result is one finding with its redacted excerpt and why it got its class.
@@ -112,11 +121,11 @@ func New(ws Workspace, live Live) *Classifier {
 // Classify returns the findings of a plan, ordered by address and class.
 // Unmanaged and churn findings come from Unmanaged and ChurnRecord.
 func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
-	if in.Plan == nil {
-		return nil, nil
-	}
 	if in.Now.IsZero() {
 		in.Now = time.Now()
+	}
+	if in.Plan == nil {
+		return c.unplannedReleases(ctx, in, nil) // helm.go
 	}
 	drift := map[string]*tfjson.ResourceChange{}
 	for _, d := range in.Plan.ResourceDrift {
@@ -147,10 +156,20 @@ func (c *Classifier) Classify(ctx context.Context, in Input) ([]Result, error) {
 			return nil, err
 		}
 		out = append(out, rs...)
+		seen[addr] = true
 	}
+	rs, err := c.unplannedReleases(ctx, in, seen) // helm.go
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rs...)
 	shared := sharedManagers(in.Plan)
+	catalog := c.ws.Catalog
+	if in.Catalog.Len() > 0 {
+		catalog = in.Catalog
+	}
 	for i := range out {
-		if err := c.ws.Catalog.Check(typeOf(in.Plan, out[i].Finding.Address)); err != nil {
+		if err := catalog.Check(typeOf(in.Plan, out[i].Finding.Address)); err != nil {
 			out[i].Reason += " (" + err.Error() + ": no object, no import ID)"
 		}
 		if others := shared[out[i].Finding.Address]; len(others) > 0 {
@@ -247,6 +266,9 @@ func (c *Classifier) address(ctx context.Context, in Input, rc, d *tfjson.Resour
 		return c.external(in, rc, d), nil
 	}
 	act := planned(rc)
+	if ref.Type == tfkube.TypeHelmRelease { // helm.go
+		return c.helmRelease(ctx, in, rc, d, act)
+	}
 	if d != nil && d.Change.Actions.Delete() {
 		// In state, gone live. The plan creates it again; that create is
 		// the consequence of the deletion, not a second finding.

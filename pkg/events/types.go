@@ -120,6 +120,11 @@ type OwnerHints struct {
 type HelmRelease struct {
 	Release   string `json:"release"`
 	Namespace string `json:"namespace,omitempty"`
+	// Record is true for Helm's own record of the release (the
+	// sh.helm.release.v1.<release>.v<N> Secret or ConfigMap, labels
+	// owner=helm and name=<release>): it belongs to the release but is
+	// Helm's bookkeeping, never drift.
+	Record bool `json:"record,omitempty"`
 }
 
 // OwnerReference is metadata.ownerReferences[i], trimmed.

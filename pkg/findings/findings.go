@@ -87,7 +87,7 @@ func (s Store) ForPlan(ctx context.Context, workspace string, scope Scope, resul
 // ids lists the ids of the findings a targeted plan can touch; ok is false
 // when the scope needs the whole workspace.
 func (s Scope) ids(workspace string, results []classify.Result) (ids []string, ok bool) {
-	if s.Full || s.Unmanaged {
+	if s.Full || s.Unmanaged || s.ByObject {
 		return nil, false
 	}
 	seen := map[string]bool{}
@@ -240,6 +240,10 @@ type Scope struct {
 	// Unmanaged is true when the plan's results include the unmanaged
 	// findings (computed over the inventory), so absent ones resolve.
 	Unmanaged bool
+	// ByObject is true when an address in scope has findings keyed by
+	// object as well (the objects of a Helm release, classify.ReleaseObjectID):
+	// the workspace's findings are read to find them.
+	ByObject bool
 }
 
 func (s Scope) covers(f events.Finding) bool {

@@ -88,7 +88,8 @@ func IsArgoCDManager(name string) bool { return argoCDManagers[name] }
 //
 //   - Helm, when the release-name annotation is set or the managed-by label
 //     is exactly "Helm" (what Helm writes); the release is the annotation,
-//     else the app.kubernetes.io/instance label;
+//     else the app.kubernetes.io/instance label; Helm's own record of a
+//     release (HelmRecord) names its release too;
 //   - Argo CD, from the tracking-id annotation (the application before its
 //     first ':'), else the argocd.argoproj.io/instance label, else the
 //     app.kubernetes.io/instance label but only when argoManaged (an Argo CD
@@ -103,6 +104,8 @@ func OwnerHints(obj metav1.Object, argoManaged bool) events.OwnerHints {
 			rel = labels[LabelInstance]
 		}
 		h.Helm = &events.HelmRelease{Release: rel, Namespace: ann[AnnHelmNamespace]}
+	} else if rec, ok := HelmRecord(obj); ok {
+		h.Helm = rec
 	}
 	switch {
 	case ann[AnnArgoTrackingID] != "":

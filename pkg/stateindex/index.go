@@ -60,6 +60,8 @@ type Index struct {
 	entries []Entry
 	byAddr  map[string]int
 	byKey   map[string][]int
+	// releases are the helm_release instances (helm.go), by namespace/name.
+	releases map[string][]releaseEntry
 }
 
 // Empty is the index of a workspace with no state yet.
@@ -122,6 +124,10 @@ func Parse(b []byte) (*Index, error) {
 
 // addInstance indexes one managed resource instance of a supported type.
 func (ix *Index) addInstance(addr, tfType string, values map[string]any) {
+	if tfType == tfkube.TypeHelmRelease { // helm.go
+		ix.addRelease(addr, values)
+		return
+	}
 	if !tfkube.Supported(tfType) {
 		return
 	}

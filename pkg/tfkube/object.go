@@ -173,6 +173,8 @@ var ErrNotImportable = errors.New("resource type cannot be imported")
 //
 // The import ID of kubectl_manifest is the same for gavinbunney/kubectl
 // 1.19 and alekc/kubectl 2.x.
+//   - helm_release: "namespace/name" of the release o names (namespace
+//     "default" when empty).
 func ImportID(tfType string, o Object) (string, error) {
 	if o.Name == "" {
 		return "", fmt.Errorf("import id for %s: object has no name", tfType)
@@ -184,6 +186,8 @@ func ImportID(tfType string, o Object) (string, error) {
 			id += "//" + o.Namespace
 		}
 		return id, nil
+	case TypeHelmRelease: // helm.go: o names the release
+		return HelmRelease{Namespace: o.Namespace, Name: o.Name}.importID(), nil
 	case TypeKubernetesManifest:
 		parts := []string{"apiVersion=" + o.APIVersion(), "kind=" + o.Kind}
 		if o.Namespace != "" {

@@ -25,7 +25,7 @@ func TestImportID(t *testing.T) {
 		{"kubernetes_manifest", "kubernetes_manifest", Object{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web"}, "apiVersion=apps/v1,kind=Deployment,namespace=shop,name=web", nil},
 		{"kubernetes_manifest cluster-scoped", "kubernetes_manifest", Object{Version: "v1", Kind: "Namespace", Name: "shop"}, "apiVersion=v1,kind=Namespace,name=shop", nil},
 		{"default service account", "kubernetes_default_service_account", Object{Version: "v1", Kind: "ServiceAccount", Namespace: "shop", Name: "default"}, "", ErrNotImportable},
-		{"unknown type", "helm_release", Object{Name: "x"}, "", ErrUnknownObject},
+		{"unknown type", "random_id", Object{Name: "x"}, "", ErrUnknownObject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

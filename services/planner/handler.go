@@ -41,7 +41,7 @@ func (s *Service) handle(ctx context.Context, e cloudevents.Event, d events.Data
 			anyUnknown = true
 			continue
 		}
-		if es := ix.Lookup(oc.Object); len(es) > 0 {
+		if es := ix.LookupOwned(oc.Object, oc.Owners); len(es) > 0 {
 			managed = append(managed, managedBy{w: w, entries: es})
 			targets = append(targets, w.name)
 		}

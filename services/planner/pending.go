@@ -39,6 +39,12 @@ type pendingRecord struct {
 	Count    int              `json:"count"` // changes coalesced
 	// Writes are who wrote which field, newest last (capped).
 	Writes []events.PathOwner `json:"writes,omitempty"`
+	// Owners are the object's owner hints as last seen: they map the
+	// objects of a Helm release to its helm_release (helm.go).
+	Owners events.OwnerHints `json:"owners,omitzero"`
+	// HelmRevision is the revision state recorded for the object's Helm
+	// release when the change was seen (helm.go).
+	HelmRevision int64 `json:"helm_revision,omitempty"`
 }
 
 type pendingEntry struct {
@@ -87,7 +93,8 @@ func (s *Service) addPending(ctx context.Context, ws string, oc *events.ObjectCh
 			}
 		} else {
 			rec.Last, rec.Count = now, rec.Count+1
-			rec.Object, rec.Resource, rec.Change = oc.Object, oc.Resource, oc.Change
+			rec.Object, rec.Resource, rec.Change, rec.Owners = oc.Object, oc.Resource, oc.Change, oc.Owners
+			rec.HelmRevision = s.helmRevision(ws, oc)
 		}
 		rec.Writes = append(rec.Writes, writes...)
 		if n := len(rec.Writes); n > maxWrites {

@@ -47,6 +47,9 @@ type workspace struct {
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
+	// helmGone is the release revision each open deleted finding of a Helm
+	// release was first carried at (helm.go).
+	helmGone map[string]int64
 }
 
 func (w *workspace) index() *stateindex.Index { return w.ix.Load() }
@@ -243,7 +246,7 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 	}
 	if changed {
 		prev := w.ix.Swap(ix)
-		w.log.Info("state index loaded", "serial", ix.Serial, "objects", ix.Len(), "resources", ix.Resources)
+		w.log.Info("state index loaded", "serial", ix.Serial, "objects", ix.Objects(), "entries", ix.Len(), "resources", ix.Resources)
 		if err := s.putStateKinds(ctx, w, ix); err != nil {
 			w.log.Warn("record the kinds in state for the watcher", "err", err)
 		}
@@ -317,7 +320,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		changes += e.rec.Count
 		k := tfkube.RefKey(e.rec.Object)
 		observed[k] = append(observed[k], e.rec.Writes...)
-		es := ix.Lookup(e.rec.Object)
+		es := ix.LookupOwned(e.rec.Object, e.rec.Owners)
 		if len(es) == 0 {
 			full = true // not in state: which address could create it is unknown
 		}
@@ -354,7 +357,13 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph.lap("tool-other")
 	s.reportRecovered(ctx, w)
 	now := time.Now()
-	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed, Now: now})
+	gone, err := s.goneReleaseObjects(ctx, w, ix, entries) // helm.go
+	if err != nil {
+		return err
+	}
+	releases := coveredReleases(ix, targets)
+	results, err := w.classifier.Classify(ctx, classify.Input{Plan: res.Plan, Observed: observed,
+		Releases: releases, Gone: gone, Now: now, Catalog: res.Catalog})
 	if err != nil {
 		return fmt.Errorf("classify: %w", err)
 	}
@@ -367,7 +376,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
+	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph); err != nil {
 		return err
 	}
 	if full {
@@ -542,7 +551,7 @@ func (s *Service) unmanaged(ctx context.Context, w *workspace, results []classif
 		if err != nil {
 			return nil, err
 		}
-		if !ok || classify.SystemObject(rec) {
+		if !ok || classify.SystemObject(rec) || s.releaseOwned(rec) {
 			continue
 		}
 		out = append(out, classify.Unmanaged(w.rules, rec, now))

@@ -379,6 +379,7 @@ func TestToolVersionsMatchToolsScript(t *testing.T) {
 		"ETCD": lab.EtcdVersion, "KUBE": lab.KubeVersion, "TOFU": lab.TofuVersion, "TERRAFORM": lab.TerraformVersion,
 		"MINIO": lab.MinIOVersion, "NATS": lab.NATSVersion, "PROVIDER_KUBERNETES": lab.ProviderKubernetesVersion,
 		"PROVIDER_KUBECTL": lab.ProviderKubectlVersion, "PROVIDER_LOCAL": lab.ProviderLocalVersion,
+		"PROVIDER_HELM": lab.ProviderHelmVersion,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -19,6 +19,7 @@ const (
 	ProviderKubernetesVersion = "1.13.4"
 	ProviderKubectlVersion    = "1.19.0"
 	ProviderLocalVersion      = "1.4.0" // hashicorp/local: local_file beside Kubernetes resources
+	ProviderHelmVersion       = "1.3.2"
 )
 
 // ToolsDirEnv overrides the tools cache root.
@@ -80,7 +81,7 @@ func ToolsIn(dir string) Tools {
 		Tofu:                  bin("tofu", TofuVersion, "tofu"),
 		Terraform:             bin("terraform", TerraformVersion, "terraform"),
 		CLIConfigFile: filepath.Join(dir,
-			"mirror-k"+ProviderKubernetesVersion+"-c"+ProviderKubectlVersion+"-l"+ProviderLocalVersion, "cli.tfrc"),
+			"mirror-k"+ProviderKubernetesVersion+"-c"+ProviderKubectlVersion+"-h"+ProviderHelmVersion+"-l"+ProviderLocalVersion, "cli.tfrc"),
 	}
 }
 
