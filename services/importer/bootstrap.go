@@ -17,13 +17,14 @@ import (
 	"github.com/driftgate/driftgate/pkg/classify"
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/gate"
 	pkglive "github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
+	"github.com/driftgate/driftgate/pkg/verify"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
-	"github.com/driftgate/driftgate/services/importer/internal/verify"
 )
 
 // BootstrapOptions are one bootstrap run (driftgate import --bootstrap).
@@ -254,33 +255,11 @@ func clusterName(f *config.File, w *config.Workspace) string {
 	return w.Cluster
 }
 
-// order sorts unimported findings into import order: stateful objects
-// first, then the other high-risk ones (each alone), then cluster-scoped
-// objects (namespaces) before namespaced ones, then by address.
-func order(fs []events.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if ra, rb := rank(a.Object, a.Risk), rank(b.Object, b.Risk); ra != rb {
-			return ra < rb
-		}
-		if (a.Object.Namespace == "") != (b.Object.Namespace == "") {
-			return a.Object.Namespace == ""
-		}
-		return a.Address < b.Address
-	})
-}
+// order sorts unimported findings into import order (findings.ImportOrder).
+func order(fs []events.Finding) { findings.ImportOrder(fs) }
 
-// rank orders imports: 0 stateful (a database, a volume), 1 other
-// high-risk (Secrets, configured kinds), 2 the rest.
-func rank(o events.ObjectRef, risk string) int {
-	switch {
-	case tfkube.Stateful(o.Group, o.Kind):
-		return 0
-	case risk == events.RiskHigh:
-		return 1
-	}
-	return 2
-}
+// rank is findings.ImportRank.
+func rank(o events.ObjectRef, risk string) int { return findings.ImportRank(o, risk) }
 
 // classifyPlan plans the whole workspace (no lock) and classifies it the way
 // the planner does.
@@ -410,21 +389,9 @@ func predict(ctx context.Context, ws *execute.Workspace, items []BootstrapItem) 
 			owners, liveObj = s.FieldOwners, s.Object
 			obj.Resource = s.Resource
 		}
-		r := verify.Check(onlyAddress(p, f.Address), f.Address, verify.RulesFor(obj, ws.Ignore, owners, liveObj))
-		if r.Manifest != nil {
-			snap, err := ws.Live.Snapshot(ctx, f.Object)
-			if err != nil {
-				return err
-			}
-			blocking, ignored, err := execute.ManifestDiff(f.Address, f.Object, r.Manifest, snap, ws.Ignore)
-			if err != nil {
-				return err
-			}
-			r.Blocking = append(r.Blocking, blocking...)
-			r.Ignored = append(r.Ignored, ignored...)
-			for k, v := range r.Manifest.Settle {
-				r.Settle[k] = v
-			}
+		r, err := verify.Import(p, f.Address, obj, ws.Ignore, owners, liveObj)
+		if err != nil {
+			return err
 		}
 		it.Ignored = r.Ignored
 		for k := range r.Settle {
@@ -441,16 +408,5 @@ func predict(ctx context.Context, ws *execute.Workspace, items []BootstrapItem) 
 	return nil
 }
 
-// onlyAddress keeps the plan's change of address (a dry-run plan also
-// creates the objects that are not imported yet; those are not this
-// import's doing).
-func onlyAddress(p *tfjson.Plan, address string) *tfjson.Plan {
-	q := *p
-	q.ResourceChanges = nil
-	for _, rc := range p.ResourceChanges {
-		if rc != nil && rc.Address == address {
-			q.ResourceChanges = append(q.ResourceChanges, rc)
-		}
-	}
-	return &q
-}
+// onlyAddress keeps the plan's change of address.
+func onlyAddress(p *tfjson.Plan, address string) *tfjson.Plan { return verify.OnlyAddress(p, address) }

@@ -16,7 +16,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
-	"github.com/driftgate/driftgate/services/importer/internal/verify"
+	"github.com/driftgate/driftgate/pkg/verify"
 )
 
 // fixtureLive is the cluster recorded in a 3.2.1 scenario's live/.

@@ -24,10 +24,9 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
+	"github.com/driftgate/driftgate/pkg/verify"
 	"github.com/driftgate/driftgate/services/importer/internal/live"
-	"github.com/driftgate/driftgate/services/importer/internal/manifest"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
-	"github.com/driftgate/driftgate/services/importer/internal/verify"
 )
 
 // Request is one import to carry out.
@@ -585,31 +584,12 @@ func (r *run) compareManifest(ctx context.Context, m *verify.Manifest, _ map[str
 // one does not make it ignorable (tfkube.IgnoreReason) (one line each, Secret values and
 // sensitive_fields redacted).
 func ManifestDiff(address string, o events.ObjectRef, m *verify.Manifest, snap live.Snapshot, rules []config.IgnoreRule) (blocking, ignored []string, err error) {
-	if !snap.Exists {
-		return []string{address + ": the object no longer exists"}, nil, nil
+	var obj map[string]any
+	if snap.Exists {
+		obj = snap.Object
 	}
-	mm, err := manifest.Compare(m.Body, snap.Object, m.IgnoreFields)
-	if err != nil {
-		return nil, nil, err
-	}
-	obj := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Resource: snap.Resource}
-	vr := verify.RulesFor(obj, rules, snap.FieldOwners, snap.Object)
-	for _, x := range mm {
-		field := x.Field()
-		if vr.Ignored(field, true) {
-			ignored = append(ignored, field)
-			continue
-		}
-		cfg, lv := x.Config, x.Live
-		if vr.Secret || manifest.Covered(x.Key, m.SensitiveFields) {
-			cfg, lv = tfkube.Redacted, tfkube.Redacted
-		}
-		if x.Missing {
-			lv = "absent"
-		}
-		blocking = append(blocking, fmt.Sprintf("%s: %s: %s -> %s", address, x.Key, lv, cfg))
-	}
-	return blocking, ignored, nil
+	to := tfkube.Object{Group: o.Group, Version: o.Version, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Resource: snap.Resource}
+	return verify.ManifestDiff(address, to, m, obj, snap.FieldOwners, rules)
 }
 
 type blockedError struct{ lines []string }

@@ -31,7 +31,7 @@ import (
 )
 
 const (
-	fixtures = "../../../../testdata/kubernetes-3.2.1/scenarios"
+	fixtures = "../../testdata/kubernetes-3.2.1/scenarios"
 	canary   = "CANARY-7f3a"
 )
 
