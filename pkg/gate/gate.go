@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -23,6 +24,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/plan"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tofu"
@@ -50,7 +52,11 @@ type Options struct {
 	// Getenv resolves the workspace's env_from.
 	Getenv func(string) string
 	// Kube reaches the cluster the workspace manages.
-	Kube         *rest.Config
+	Kube *rest.Config
+	// ImportsFile is the file of the workspace's directory driftgate adopt
+	// writes import blocks to (default DefaultImportsFile): the report
+	// names it for the pending imports it declares.
+	ImportsFile  string
 	MinFreeBytes int64
 	Timeout      time.Duration
 	Log          *slog.Logger
@@ -64,7 +70,9 @@ type Report struct {
 	Clean     bool             `json:"clean"`
 	Findings  []events.Finding `json:"findings"`
 	Allowed   []events.Finding `json:"allowed"`
-	Plan      PlanInfo         `json:"plan"`
+	// Imports are the import blocks the plan carries out (pending imports).
+	Imports []PendingImport `json:"imports"`
+	Plan    PlanInfo        `json:"plan"`
 
 	reasons map[string]string
 }
@@ -109,8 +117,29 @@ func Allowed(patterns []string, address string) bool {
 	return false
 }
 
-// Run plans the workspace in full and classifies the plan.
-func Run(ctx context.Context, o Options) (*Report, error) {
+// Planned is one plan of a workspace, classified, and what it was made of:
+// what driftgate gate reports on and driftgate adopt writes import blocks
+// from.
+type Planned struct {
+	Workspace *config.Workspace
+	Cluster   string
+	// Dir is the workspace's own directory (the module the config names).
+	Dir     string
+	Result  *plan.Result
+	Results []classify.Result
+	Index   *stateindex.Index
+	Live    *live.Cluster
+	// Runner planned it; its working copy stays for further runs.
+	Runner *plan.Runner
+	// Env is the tool's environment on top of Options.Environ (the
+	// workspace's env and env_from, resolved). It may hold secrets.
+	Env   map[string]string
+	Start time.Time
+}
+
+// PlanWorkspace plans the workspace in full (without the files of Exclude)
+// and classifies the plan.
+func PlanWorkspace(ctx context.Context, o Options, exclude ...string) (*Planned, error) {
 	if o.Config == nil {
 		return nil, errors.New("gate: no config")
 	}
@@ -140,9 +169,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if cluster == "" && len(o.Config.Clusters) == 1 {
 		cluster = o.Config.Clusters[0].Name
 	}
+	dir := o.Config.ResolveDir(wc.Dir)
 	runner, err := plan.New(plan.Workspace{
-		Name: wc.Name, Dir: o.Config.ResolveDir(wc.Dir), Binary: wc.Binary, BackendConfig: wc.BackendConfig,
-		VarFiles: wc.VarFiles, Env: env,
+		Name: wc.Name, Dir: dir, Binary: wc.Binary, BackendConfig: wc.BackendConfig,
+		VarFiles: wc.VarFiles, Env: env, Exclude: exclude,
 	}, plan.Options{DataDir: o.DataDir, Environ: o.Environ, MinFreeBytes: o.MinFreeBytes,
 		Timeout: o.Timeout, Log: o.Log})
 	if err != nil {
@@ -153,8 +183,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Workspace: wc.Name, Findings: []events.Finding{}, Allowed: []events.Finding{}, reasons: map[string]string{},
-		Plan: PlanInfo{Targets: []string{}, Tool: res.Tool, ToolVersion: res.ToolVersion}}
 	loc, err := runner.StateLocation()
 	if err != nil {
 		return nil, err
@@ -167,8 +195,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
 	}
-	rep.Plan.StateSerial, rep.Plan.Resources = ix.Serial, ix.Resources
-
 	cl, err := liveCluster(o.Kube, cluster)
 	if err != nil {
 		return nil, err
@@ -179,8 +205,42 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.Plan.DurationMS = time.Since(start).Milliseconds()
+	return &Planned{Workspace: wc, Cluster: cluster, Dir: dir, Result: res, Results: results, Index: ix, Live: cl,
+		Runner: runner, Env: env, Start: start}, nil
+}
+
+// Run plans the workspace in full and classifies the plan. Import blocks
+// in the configuration are pending imports: each is judged as the
+// importer's verification would judge it (it must change nothing live), and
+// one that does not fail the gate.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	p, err := PlanWorkspace(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	res := p.Result
+	rep := &Report{Workspace: p.Workspace.Name, Findings: []events.Finding{}, Allowed: []events.Finding{}, Imports: []PendingImport{},
+		reasons: map[string]string{}, Plan: PlanInfo{Targets: []string{}, Tool: res.Tool, ToolVersion: res.ToolVersion}}
+	rep.Plan.StateSerial, rep.Plan.Resources = p.Index.Serial, p.Index.Resources
+	imports, err := pendingImports(ctx, p, o.ImportsFile)
+	if err != nil {
+		return nil, err
+	}
+	rep.Plan.DurationMS = time.Since(p.Start).Milliseconds()
+	results := p.Results[:0:0]
+	for _, r := range p.Results {
+		if _, ok := imports[r.Finding.Address]; !ok {
+			results = append(results, r)
+		}
+	}
 	rep.add(results, o.Allow)
+	for _, pi := range imports {
+		rep.Imports = append(rep.Imports, pi)
+		if len(pi.Blocking) > 0 {
+			rep.Clean = false
+		}
+	}
+	slices.SortFunc(rep.Imports, func(a, b PendingImport) int { return strings.Compare(a.Address, b.Address) })
 	return rep, nil
 }
 
@@ -217,9 +277,15 @@ func NewReport(workspace string, results []classify.Result, allow []string, info
 	return r
 }
 
-// Failures counts the findings that fail the gate.
+// Failures counts the findings that fail the gate, and the pending imports
+// whose apply would change a live object.
 func (r *Report) Failures() int {
 	n := 0
+	for _, pi := range r.Imports {
+		if len(pi.Blocking) > 0 {
+			n++
+		}
+	}
 	for _, f := range r.Findings {
 		if Failing(f) {
 			n++

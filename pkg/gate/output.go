@@ -37,12 +37,38 @@ func (r *Report) Write(w io.Writer, format string) error {
 
 func (r *Report) status() string {
 	if r.Clean {
-		if len(r.Allowed) > 0 {
+		switch {
+		case len(r.Imports) > 0 && len(r.Allowed) > 0:
+			return "CLEAN (" + r.importsPending() + " and the intended changes, nothing else)"
+		case len(r.Imports) > 0:
+			return "CLEAN (" + r.importsPending() + ", nothing else)"
+		case len(r.Allowed) > 0:
 			return "CLEAN (only the intended changes)"
 		}
 		return "CLEAN"
 	}
 	return fmt.Sprintf("DRIFT (%d finding(s) fail the gate)", r.Failures())
+}
+
+// importsPending says how many imports the plan carries out and where they
+// are declared: "5 imports pending in driftgate_imports.tf".
+func (r *Report) importsPending() string {
+	files := map[string]bool{}
+	for _, pi := range r.Imports {
+		files[pi.File] = true
+	}
+	s := fmt.Sprintf("%d imports pending", len(r.Imports))
+	if len(r.Imports) == 1 {
+		s = "1 import pending"
+	}
+	if len(files) == 1 {
+		for f := range files {
+			if f != "" {
+				return s + " in " + f
+			}
+		}
+	}
+	return s + " in the configuration"
 }
 
 func (r *Report) writeText(w io.Writer) error {
@@ -72,6 +98,20 @@ func (r *Report) writeText(w io.Writer) error {
 	}
 	for _, f := range r.Allowed {
 		fmt.Fprintf(b, "  ✓ allowed        %s  %s\n", f.Address, findings.FormatPaths(f.Paths, 4))
+	}
+	for _, pi := range r.Imports {
+		mark := "✓ import pending"
+		if len(pi.Blocking) > 0 {
+			mark = "✗ import changes"
+		}
+		fmt.Fprintf(b, "  %s %s <- %s (id %q)", mark, pi.Address, pi.Object.String(), pi.ID)
+		if len(pi.Settled) > 0 {
+			fmt.Fprintf(b, "  sets Terraform-only %s", strings.Join(pi.Settled, ", "))
+		}
+		fmt.Fprintln(b)
+		for _, l := range pi.Blocking {
+			fmt.Fprintf(b, "      %s\n", l)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -110,7 +150,22 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	if r.Clean && len(r.Findings) == 0 && len(r.Allowed) == 0 {
+	if len(r.Imports) > 0 {
+		b.WriteString("Pending imports (import blocks the next apply carries out):\n\n")
+		for _, pi := range r.Imports {
+			mark := "✅"
+			if len(pi.Blocking) > 0 {
+				mark = "❌"
+			}
+			fmt.Fprintf(b, "- %s `%s` ← %s", mark, md(pi.Address), md(pi.Object.String()))
+			if len(pi.Blocking) > 0 {
+				fmt.Fprintf(b, ": apply would change it live: %s", md(strings.Join(pi.Blocking, "; ")))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	if r.Clean && len(r.Findings) == 0 && len(r.Allowed) == 0 && len(r.Imports) == 0 {
 		b.WriteString("State and cluster agree: the plan shows no changes.\n")
 	}
 	_, err := io.WriteString(w, b.String())

@@ -51,6 +51,9 @@ type Workspace struct {
 	// Env is added to the tool's environment (the config's env, and
 	// env_from already resolved).
 	Env map[string]string
+	// Exclude are files of Dir (relative paths) left out of the working
+	// copy: driftgate adopt plans without the import blocks it writes.
+	Exclude []string
 }
 
 // Options tune a Runner. Zero values take the defaults.
@@ -209,7 +212,7 @@ func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	if err := os.MkdirAll(r.moduleDir, 0o700); err != nil {
 		return false, r.wrap(ctx, "prepare", err)
 	}
-	sum, err := tofu.SyncModule(r.ws.Dir, r.moduleDir)
+	sum, err := tofu.SyncModuleExcept(r.ws.Dir, r.moduleDir, r.ws.Exclude)
 	if err != nil {
 		return false, r.wrap(ctx, "prepare", fmt.Errorf("copy module %s: %w", r.ws.Dir, err))
 	}

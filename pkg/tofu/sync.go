@@ -40,7 +40,16 @@ func initRelevant(rel string) bool {
 // only files that changed and deleting files src no longer has, and returns
 // a digest of the init-relevant files. dst's .terraform and a lock file init
 // generated (src has none) are kept.
-func SyncModule(src, dst string) (string, error) {
+func SyncModule(src, dst string) (string, error) { return SyncModuleExcept(src, dst, nil) }
+
+// SyncModuleExcept is SyncModule leaving out the files except names
+// (paths relative to src, such as driftgate_imports.tf): the working copy
+// plans as if they did not exist.
+func SyncModuleExcept(src, dst string, except []string) (string, error) {
+	left := map[string]bool{}
+	for _, e := range except {
+		left[filepath.Clean(e)] = true
+	}
 	want := map[string]bool{}
 	var relevant []string
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -51,7 +60,7 @@ func SyncModule(src, dst string) (string, error) {
 		if err != nil || rel == "." {
 			return err
 		}
-		if skip(rel, d) {
+		if skip(rel, d) || left[rel] {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
