@@ -2,6 +2,7 @@ package findings
 
 import (
 	"sort"
+	"time"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/tfkube"
@@ -35,4 +36,40 @@ func ImportRank(o events.ObjectRef, risk string) int {
 		return 1
 	}
 	return 2
+}
+
+// CreatedBy names the earliest writer of the object: its oldest field
+// manager with an operation, else the finding's attribution, plus owner hints.
+func CreatedBy(rec *events.InventoryRecord, f events.Finding) string {
+	var ms []events.PathOwner
+	if rec != nil {
+		ms = append(ms, rec.Managers...)
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		ti, tj := ms[i].Time, ms[j].Time
+		switch {
+		case ti == nil:
+			return false
+		case tj == nil:
+			return true
+		}
+		return ti.Before(*tj)
+	})
+	for _, m := range ms {
+		if m.Manager == "" || tfkube.IsController(m.Manager) && len(ms) > 1 {
+			continue
+		}
+		s := m.Manager
+		if m.Operation != "" {
+			s += " (" + m.Operation + ")"
+		}
+		if m.Time != nil {
+			s += " at " + m.Time.UTC().Format(time.RFC3339)
+		}
+		return s
+	}
+	if len(f.Attribution) > 0 && f.Attribution[0].Manager != "" {
+		return f.Attribution[0].Manager
+	}
+	return ""
 }
