@@ -36,6 +36,7 @@ func runGate(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&allow, "allow", "an intended change: a resource address or pattern (module.app.*); repeatable")
 	out := fs.String("o", "text", "output: text, markdown or json")
 	dataDir := fs.String("data-dir", "", "working copies and plugin cache (default: the user cache dir)")
+	imports := fs.String("imports", gate.DefaultImportsFile, "the file driftgate adopt writes import blocks to (named in the report)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -65,7 +66,7 @@ func runGate(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	rep, err := gate.Run(ctx, gate.Options{
 		Config: cfg, Workspace: *wcmd.ws, Allow: allow, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
-		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *wcmd.timeout, Log: wcmd.log,
+		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *wcmd.timeout, Log: wcmd.log, ImportsFile: *imports,
 	})
 	if err != nil {
 		return fail(err)

@@ -269,7 +269,7 @@ func (r *Report) add(results []classify.Result, allow []string) {
 // NewReport builds a report from classified results (for callers that
 // plan themselves, such as the importer's final gate).
 func NewReport(workspace string, results []classify.Result, allow []string, info PlanInfo) *Report {
-	r := &Report{Workspace: workspace, Findings: []events.Finding{}, Allowed: []events.Finding{}, Plan: info}
+	r := &Report{Workspace: workspace, Findings: []events.Finding{}, Allowed: []events.Finding{}, Imports: []PendingImport{}, Plan: info}
 	if r.Plan.Targets == nil {
 		r.Plan.Targets = []string{}
 	}

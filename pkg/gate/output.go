@@ -106,7 +106,7 @@ func (r *Report) writeText(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "  %s %s <- %s (id %q)", mark, pi.Address, pi.Object.String(), pi.ID)
 		if len(pi.Settled) > 0 {
-			fmt.Fprintf(b, "  sets Terraform-only %s", strings.Join(pi.Settled, ", "))
+			fmt.Fprintf(b, "  (apply settles %s in the state; nothing live changes)", strings.Join(pi.Settled, ", "))
 		}
 		fmt.Fprintln(b)
 		for _, l := range pi.Blocking {

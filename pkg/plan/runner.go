@@ -365,6 +365,46 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	return res, nil
 }
 
+// GenerateConfig plans the working copy with one more file, name, holding
+// extra (import blocks whose addresses have no configuration), and
+// -generate-config-out, and returns the resource blocks the tool generated.
+// Neither file nor the plan file stays. When the plan fails after the tool
+// generated the blocks (a generated value the provider then rejects), the
+// blocks come back with the error.
+func (r *Runner) GenerateConfig(ctx context.Context, name string, extra []byte) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	if _, err := r.prepare(ctx); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.moduleDir, name)
+	out := filepath.Join(r.moduleDir, "driftgate-generated-"+randomName()+".tf")
+	file := filepath.Join(r.workDir, "plans", randomName()+".tfplan")
+	defer os.Remove(path)
+	defer os.Remove(out)
+	defer os.Remove(file)
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, r.wrap(ctx, "plan", err)
+	}
+	if err := os.WriteFile(path, extra, 0o600); err != nil {
+		return nil, r.wrap(ctx, "plan", err)
+	}
+	cl := cacheLock(r.cacheDir)
+	cl.RLock()
+	defer cl.RUnlock()
+	_, perr := r.tf.Plan(ctx, tofu.PlanOptions{Out: file, Parallelism: r.o.Parallelism, GenerateConfigOut: out})
+	b, err := os.ReadFile(out)
+	if err != nil {
+		if perr != nil {
+			return nil, perr
+		}
+		return nil, r.wrap(ctx, "plan", fmt.Errorf("the tool generated no configuration: %w", err))
+	}
+	return b, perr
+}
+
 // StateLocation is where the workspace's state lives, read from the
 // initialized backend and the tool's environment. Call it after a run.
 func (r *Runner) StateLocation() (tofu.Location, error) {

@@ -24,6 +24,10 @@ type PlanOptions struct {
 	// NoRefresh plans against the state as it is, without asking the
 	// providers to read the live objects.
 	NoRefresh bool
+	// GenerateConfigOut is -generate-config-out: the file (which must not
+	// exist) the tool writes resource blocks to for the import blocks whose
+	// address has no configuration.
+	GenerateConfigOut string
 	// varFiles are the runner's var files, absolute.
 	varFiles []string
 }
@@ -37,6 +41,9 @@ func (o PlanOptions) options() []tfexec.PlanOption {
 	}
 	for _, v := range o.varFiles {
 		opts = append(opts, tfexec.VarFile(v))
+	}
+	if o.GenerateConfigOut != "" {
+		opts = append(opts, tfexec.GenerateConfigOut(o.GenerateConfigOut))
 	}
 	for _, t := range o.Targets {
 		opts = append(opts, tfexec.Target(t))
