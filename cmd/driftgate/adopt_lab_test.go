@@ -81,9 +81,16 @@ func TestAdoptLab(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
-		t.Run(string(bin), func(t *testing.T) { testAdopt(ctx, t, l, bin) })
-	}
+	// Both tools side by side (namespaces, states and data dirs of their
+	// own): most of the time is spent waiting on the tools.
+	t.Run("tools", func(t *testing.T) {
+		for _, bin := range []lab.Binary{lab.Tofu, lab.Terraform} {
+			t.Run(string(bin), func(t *testing.T) {
+				t.Parallel()
+				testAdopt(ctx, t, l, bin)
+			})
+		}
+	})
 }
 
 func testAdopt(ctx context.Context, t *testing.T, l *lab.Lab, bin lab.Binary) {
