@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,6 +94,14 @@ func generate(ctx context.Context, o Options, p *gate.Planned, res *Result) erro
 		b := Block{Address: f.Address, ID: f.ImportID, Object: f.Object, Class: f.Class, Risk: f.Risk, FindingID: f.ID,
 			CreatedBy: findings.CreatedBy(rec, f), Hints: hints(rec)}
 		b.Config, b.Sensitive = sanitize(cfg)
+		if slices.Contains(b.Sensitive, "yaml_body") || slices.Contains(b.Sensitive, "manifest") {
+			// The whole object is the sensitive attribute: nothing usable
+			// was generated, and ignoring it would be a resource that
+			// manages nothing.
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: the tool generated its %s only as a sensitive value: write its configuration by hand",
+				f.Object, strings.Join(b.Sensitive, ", ")))
+			continue
+		}
 		res.Inventory[events.InventoryKey(f.Object)] = rec
 		res.Generated = append(res.Generated, b)
 	}
