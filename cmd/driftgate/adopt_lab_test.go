@@ -160,6 +160,9 @@ workspaces:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if formatted, err := w.TF.FormatString(ctx, string(first)); err != nil || formatted != string(first) {
+		t.Errorf("the file is not as %s fmt lays it out (%v):\n%s", bin, err, first)
+	}
 	tos := regexp.MustCompile(`(?m)^  to = (.+)$`).FindAllStringSubmatch(string(first), -1)
 	var addrs []string
 	for _, m := range tos {

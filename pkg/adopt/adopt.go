@@ -175,6 +175,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, nil // nothing to adopt: an existing file stays as it is
 	}
 	res.Content = Render(wc.Name, res.Blocks, res.Generated)
+	if len(res.Generated) > 0 {
+		// Generated blocks lost attributes: the tool's fmt aligns what is
+		// left, so a fmt -check in CI passes on the file as written.
+		if res.Content, err = p.Runner.Format(ctx, res.Content); err != nil {
+			return nil, fmt.Errorf("format %s: %w", file, err)
+		}
+	}
 	if bytes.Equal(prev, res.Content) {
 		return res, nil
 	}

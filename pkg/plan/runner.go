@@ -405,6 +405,13 @@ func (r *Runner) GenerateConfig(ctx context.Context, name string, extra []byte) 
 	return b, perr
 }
 
+// Format lays src out as the tool's fmt does.
+func (r *Runner) Format(ctx context.Context, src []byte) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tf.Format(ctx, src)
+}
+
 // StateLocation is where the workspace's state lives, read from the
 // initialized backend and the tool's environment. Call it after a run.
 func (r *Runner) StateLocation() (tofu.Location, error) {

@@ -76,3 +76,16 @@ func (r *Runner) PlanJSON(ctx context.Context, o PlanOptions) (*tfjson.Plan, err
 	}
 	return r.ShowPlanFile(ctx, o.Out)
 }
+
+// Format is `fmt -` of src: the tool's canonical layout of a configuration.
+func (r *Runner) Format(ctx context.Context, src []byte) ([]byte, error) {
+	tf, err := r.terraform(ctx, "fmt")
+	if err != nil {
+		return nil, err
+	}
+	out, err := tf.FormatString(ctx, string(src))
+	if err != nil {
+		return nil, r.classify(ctx, "fmt", err)
+	}
+	return []byte(out), nil
+}
