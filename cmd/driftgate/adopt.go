@@ -57,13 +57,22 @@ func runAdopt(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := wcmd.context()
 	defer cancel()
-	res, err := adopt.Run(ctx, adopt.Options{
-		Gate: gate.Options{Config: cfg, Workspace: *wcmd.ws, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
-			Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *wcmd.timeout, Log: wcmd.log},
-		File: *file, GenerateConfig: *genConfig,
-	})
+	gopts := gate.Options{Config: cfg, Workspace: *wcmd.ws, DataDir: *dataDir, Environ: os.Environ(), Getenv: os.Getenv,
+		Kube: kube, MinFreeBytes: cfg.Planner.MinFreeBytes, Timeout: *wcmd.timeout, Log: wcmd.log}
+	res, err := adopt.Run(ctx, adopt.Options{Gate: gopts, File: *file, GenerateConfig: *genConfig})
 	if err != nil {
 		return fail(err)
+	}
+	var pending []gate.PendingImport
+	if (*out == "markdown" || *out == "md") && res.Imports() > 0 && !filepath.IsAbs(res.File) {
+		// How far configuration and live differ, per import: the gate's
+		// plan with the file, each import judged as the importer would.
+		gopts.DataDir, gopts.ImportsFile = filepath.Join(*dataDir, "with-imports"), res.File
+		rep, err := gate.Run(ctx, gopts)
+		if err != nil {
+			return fail(fmt.Errorf("plan with %s: %w", res.File, err))
+		}
+		pending = rep.Imports
 	}
 	switch *out {
 	case "json":
@@ -71,7 +80,7 @@ func runAdopt(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(res)
 	case "markdown", "md":
-		err = adoptMarkdown(stdout, res)
+		err = adoptMarkdown(stdout, res, pending)
 	default:
 		err = adoptText(stdout, res)
 	}
@@ -113,9 +122,17 @@ func adoptText(w io.Writer, r *adopt.Result) error {
 
 // adoptMarkdown is the pull-request comment: the decision table and the
 // file as a diff.
-func adoptMarkdown(w io.Writer, r *adopt.Result) error {
-	rep := importer.BuildReport(importer.ReportInput{Workspace: r.Workspace, Findings: r.Findings, Inventory: r.Inventory,
-		Source: fmt.Sprintf("a plan by %s %s without %s", r.Tool, r.ToolVersion, r.File)})
+func adoptMarkdown(w io.Writer, r *adopt.Result, pending []gate.PendingImport) error {
+	in := importer.ReportInput{Workspace: r.Workspace, Findings: r.Findings, Inventory: r.Inventory,
+		Source: fmt.Sprintf("a plan by %s %s without %s", r.Tool, r.ToolVersion, r.File)}
+	if len(pending) > 0 {
+		in.Source = fmt.Sprintf("a plan by %s %s with the import blocks of %s", r.Tool, r.ToolVersion, r.File)
+		in.Predictions = map[string]importer.BootstrapItem{}
+		for _, pi := range pending {
+			in.Predictions[pi.Address] = importer.BootstrapItem{Diff: pi.Blocking, Settled: pi.Settled, Ignored: pi.Ignored}
+		}
+	}
+	rep := importer.BuildReport(in)
 	if err := rep.WriteMarkdown(w); err != nil {
 		return err
 	}

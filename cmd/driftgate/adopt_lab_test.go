@@ -199,7 +199,8 @@ workspaces:
 		t.Errorf("adopt twice wrote different bytes")
 	}
 	if !strings.Contains(out, "## Decision table: workspace `shop`") || !strings.Contains(out, "```diff\n ") ||
-		!strings.Contains(out, "(unchanged)") || !strings.Contains(out, "**import**") {
+		!strings.Contains(out, "(unchanged)") || !strings.Contains(out, "**import**") ||
+		!strings.Contains(out, "config matches live") || strings.Contains(out, "how far config and live differ is unknown") {
 		t.Errorf("markdown:\n%s", out)
 	}
 
