@@ -16,6 +16,7 @@ const (
 	TerraformVersion          = "1.5.7"
 	MinIOVersion              = "v0.0.0-20260212201848-7aac2a2c5b7c"
 	NATSVersion               = "2.12.1"
+	NATSCLIVersion            = "0.5.0"
 	ProviderKubernetesVersion = "1.13.4"
 	ProviderKubectlVersion    = "1.19.0"
 )
@@ -32,8 +33,11 @@ type Tools struct {
 	KubeControllerManager string
 	MinIO                 string
 	NATSServer            string
-	Tofu                  string
-	Terraform             string
+	// NATSCLI is the stock `nats` CLI (natscli), the foreign client of the
+	// security tests.
+	NATSCLI   string
+	Tofu      string
+	Terraform string
 	// CLIConfigFile is the tofu/terraform CLI config (TF_CLI_CONFIG_FILE)
 	// that installs the providers from the filesystem mirror only.
 	CLIConfigFile string
@@ -76,6 +80,7 @@ func ToolsIn(dir string) Tools {
 		KubeControllerManager: bin("kube", KubeVersion, "kube-controller-manager"),
 		MinIO:                 bin("minio", MinIOVersion, "minio"),
 		NATSServer:            bin("nats-server", NATSVersion, "nats-server"),
+		NATSCLI:               bin("natscli", NATSCLIVersion, "nats"),
 		Tofu:                  bin("tofu", TofuVersion, "tofu"),
 		Terraform:             bin("terraform", TerraformVersion, "terraform"),
 		CLIConfigFile: filepath.Join(dir,
