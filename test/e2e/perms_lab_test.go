@@ -293,7 +293,8 @@ func TestPermsLab(t *testing.T) {
 	}
 
 	// Each service starts as it does in production: service.Prepare runs
-	// EnsureStream and EnsureBuckets against what admin provisioned.
+	// EnsureStream and EnsureBuckets against what admin provisioned, and
+	// binds to them with STREAM.INFO alone (no service may update a stream).
 	for _, u := range []string{"watcher", "planner", "importer", "notifier"} {
 		pc := connectAs(t, url, u, pw[u])
 		if _, err := events.EnsureStream(ctx, pc.js, events.StreamConfig{}); err != nil {
@@ -315,6 +316,19 @@ func TestPermsLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A service configured for another shape than admin provisioned
+	// refuses to start and says what differs (it may not update the stream).
+	t.Run("a service may not reshape the stream", func(t *testing.T) {
+		pc := connectAs(t, url, "planner", pw["planner"])
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		defer scancel()
+		_, err := events.EnsureStream(sctx, pc.js, events.StreamConfig{MaxAge: time.Hour})
+		if err == nil || !strings.Contains(err.Error(), "max age 2160h0m0s, want 1h0m0s") {
+			t.Fatalf("EnsureStream with another max age as planner: %v", err)
+		}
+		pc.waitViolation(t, "$JS.API.STREAM.UPDATE."+events.StreamName)
+	})
+
 	decide := func(ctx context.Context, pc *permsConn) error {
 		m, err := pc.nc.RequestWithContext(ctx, decideSubject, []byte(`{}`))
 		if err != nil {
@@ -327,6 +341,11 @@ func TestPermsLab(t *testing.T) {
 	}
 	deleteStream := func(ctx context.Context, pc *permsConn) error {
 		return pc.js.DeleteStream(ctx, events.StreamName)
+	}
+	shortenStream := func(ctx context.Context, pc *permsConn) error {
+		_, err := pc.js.UpdateStream(ctx, jetstream.StreamConfig{Name: events.StreamName, Subjects: []string{events.StreamSubjects},
+			MaxAge: time.Minute})
+		return err
 	}
 	readStream := func(ctx context.Context, pc *permsConn) error {
 		c, err := pc.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
@@ -387,6 +406,12 @@ func TestPermsLab(t *testing.T) {
 		kvDenied("watcher", events.BucketState, "importer.request.shop.w"),
 		kvDenied("watcher", events.BucketFindings, "f-watcher"),
 		{user: "watcher", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
+		{user: "watcher", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "importer", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "notifier", what: "shrink the state bucket's history", op: func(ctx context.Context, pc *permsConn) error {
+			_, err := pc.js.UpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1, MaxBytes: 1024})
+			return err
+		}, denied: "$JS.API.STREAM.UPDATE.KV_" + events.BucketState},
 		// planner
 		{user: "planner", what: "publish drift.detected", op: publishAck(detected)},
 		{user: "planner", what: "put finding", op: kvPut(events.BucketFindings, finding)},
