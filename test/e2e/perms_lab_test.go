@@ -36,6 +36,32 @@ var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier",
 // password of each user.
 func permsServer(t *testing.T) (string, map[string]string) {
 	t.Helper()
+	url, pw, _ := permsServerLog(t)
+	return url, pw
+}
+
+// syncBuffer is a bytes.Buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// permsServerLog is permsServer that also returns what the server logged
+// so far (it logs every permissions violation with the user's name).
+func permsServerLog(t *testing.T) (string, map[string]string, func() string) {
+	t.Helper()
 	tools, err := lab.FindTools()
 	if err != nil {
 		t.Fatalf("nats-server not found (make tools builds it): %v", err)
@@ -75,8 +101,8 @@ func permsServer(t *testing.T) (string, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, tools.NATSServer, "-c", filepath.Join(dir, "server.conf"))
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -98,7 +124,7 @@ func permsServer(t *testing.T) (string, map[string]string) {
 		nc, err := nats.Connect(url, nats.UserInfo("admin", pw["admin"]), nats.Timeout(time.Second))
 		if err == nil {
 			nc.Close()
-			return url, pw
+			return url, pw, out.String
 		}
 		select {
 		case err := <-exited:
