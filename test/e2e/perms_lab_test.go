@@ -393,11 +393,14 @@ func TestPermsLab(t *testing.T) {
 		inv      = "lab.apps.Deployment.shop.web"
 		finding  = "f-perms"
 		changed  = "driftgate.object.changed.lab.apps.Deployment.shop.web"
-		health   = "driftgate.cluster.health.lab.apiserver"
 		detected = "driftgate.drift.detected.shop.x"
 		approved = "driftgate.import.approved.shop.x"
 		alert    = "driftgate.alert.delivered.slack.x"
 	)
+	healthOf := func(component string) string {
+		return events.NATSSubject(&events.ClusterHealth{Cluster: "lab", Component: component})
+	}
+	health := healthOf(events.ComponentAPIServer)
 	type row struct {
 		user string
 		what string
@@ -427,6 +430,8 @@ func TestPermsLab(t *testing.T) {
 			}
 			return err
 		}},
+		{user: "watcher", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentWatcher))},
+		pubDenied("watcher", healthOf(events.ComponentImporter)),
 		pubDenied("watcher", detected),
 		pubDenied("watcher", approved),
 		kvDenied("watcher", events.BucketState, "importer.request.shop.w"),
@@ -443,6 +448,8 @@ func TestPermsLab(t *testing.T) {
 		{user: "planner", what: "put finding", op: kvPut(events.BucketFindings, finding)},
 		{user: "planner", what: "put statekinds", op: kvPut(events.BucketState, "statekinds.shop")},
 		{user: "planner", what: "durable consumer planner", op: durableFetch("planner")},
+		{user: "planner", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentPlanner))},
+		pubDenied("planner", health),
 		pubDenied("planner", approved),
 		kvDenied("planner", events.BucketState, "importer.request.shop.p"),
 		kvDenied("planner", events.BucketInventory, "lab.apps.Deployment.shop.planner"),
@@ -451,6 +458,8 @@ func TestPermsLab(t *testing.T) {
 		{user: "importer", what: "publish import.approved", op: publishAck(approved)},
 		{user: "importer", what: "durable consumer importer", op: durableFetch("importer")},
 		{user: "importer", what: "get inventory", op: kvGet(events.BucketInventory, "lab.apps.Deployment.shop.seed")},
+		{user: "importer", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentImporter))},
+		pubDenied("importer", healthOf(events.ComponentPlanner)),
 		pubDenied("importer", changed),
 		kvDenied("importer", events.BucketFindings, "f-importer"),
 		// notifier

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/test/lab"
@@ -28,7 +30,7 @@ import (
 // NATS user of deploy/nats/accounts.conf on a real nats-server — against
 // the lab, with the stream and buckets provisioned once by admin, and the
 // CLI as approver and reader. Each does its job: the watcher publishes
-// object.changed from the cluster; the planner consumes, plans and writes
+// object.changed from the cluster (a ConfigMap made live); the planner consumes, plans and writes
 // the finding of an object lost from the state; the importer makes the
 // request and serves the decision RPC (`driftgate approve` as approver) and
 // imports; the notifier consumes and delivers to a webhook; `driftgate
@@ -169,36 +171,32 @@ notify:
 		})
 	}
 
-	// The reader watches the stream.
-	reader := connectAs(t, url, "reader", pw["reader"])
-	c, err := reader.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// next waits for the first event from here on that match accepts.
-	next := func(what string, limit time.Duration, match func(subject string, d events.Data) bool) events.Data {
+	// next waits for the first event in the stream that match accepts. The
+	// test reads as admin (it is the harness); the reader's turn is the CLI's.
+	next := func(what string, limit time.Duration, match func(d events.Data) bool) events.Data {
 		t.Helper()
 		wctx, wcancel := context.WithTimeout(ctx, limit)
 		defer wcancel()
+		c, err := admin.js.OrderedConsumer(wctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for {
 			m, err := c.Next(jetstream.FetchContext(wctx))
 			if err != nil {
 				t.Fatalf("waiting for %s: %v", what, err)
 			}
 			_, d, err := events.Decode(m.Data())
-			if err == nil && match(m.Subject(), d) {
+			if err == nil && match(d) {
 				return d
 			}
 		}
 	}
-	next("object.changed from the watcher", 3*time.Minute, func(_ string, d events.Data) bool {
-		oc, ok := d.(*events.ObjectChanged)
-		return ok && oc.Object.Namespace == ns
-	})
-	f := next("drift.detected unimported from the planner", 5*time.Minute, func(_ string, d events.Data) bool {
+	f := next("drift.detected unimported from the planner", 5*time.Minute, func(d events.Data) bool {
 		dd, ok := d.(*events.DriftDetected)
 		return ok && dd.Finding.Class == events.ClassUnimported && dd.Finding.Address == lostAddr
 	}).(*events.DriftDetected).Finding
+	reader := connectAs(t, url, "reader", pw["reader"])
 	findings, err := reader.js.KeyValue(ctx, events.BucketFindings)
 	if err != nil {
 		t.Fatal(err)
@@ -206,9 +204,39 @@ notify:
 	if _, err := findings.Get(ctx, f.ID); err != nil {
 		t.Fatalf("the planner's finding %s is not in the findings bucket: %v", f.ID, err)
 	}
-	next("import.requested from the importer", 2*time.Minute, func(_ string, d events.Data) bool {
+	next("import.requested from the importer", 2*time.Minute, func(d events.Data) bool {
 		im, ok := d.(*events.Import)
 		return ok && im.Verb() == events.ImportRequested && im.Address == lostAddr
+	})
+
+	// The watcher: its inventory holds the namespace's objects once it has
+	// synced (the baseline publishes nothing); an object created from then on
+	// is an object.changed.
+	inventory, err := admin.js.KeyValue(ctx, events.BucketInventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for synced := false; !synced; {
+		if kl, err := inventory.ListKeys(ctx); err == nil {
+			for k := range kl.Keys() {
+				synced = synced || strings.Contains(k, "."+events.EscapeToken(ns)+".")
+			}
+		}
+		if !synced {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the watcher wrote no inventory record of the namespace")
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	if _, err := l.Kube().CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "made-live"},
+		Data: map[string]string{"k": "v"}}, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
+		t.Fatal(err)
+	}
+	next("object.changed from the watcher", 2*time.Minute, func(d events.Data) bool {
+		oc, ok := d.(*events.ObjectChanged)
+		return ok && oc.Object.Namespace == ns && oc.Object.Name == "made-live"
 	})
 
 	// The approver approves through the CLI: the decision RPC, nothing else.
@@ -226,7 +254,7 @@ notify:
 	if out := cli("approver", "approve", f.ID, "--by", "alice", "--reason", "lost by CI"); !strings.Contains(out, "approved") {
 		t.Fatalf("approve: %s", out)
 	}
-	done := next("the import's outcome", 5*time.Minute, func(_ string, d events.Data) bool {
+	done := next("the import's outcome", 5*time.Minute, func(d events.Data) bool {
 		im, ok := d.(*events.Import)
 		return ok && im.Address == lostAddr && (im.Verb() == events.ImportSucceeded || im.Verb() == events.ImportFailed ||
 			im.Verb() == events.ImportRolledBack || im.Verb() == events.ImportRejected)
@@ -235,7 +263,7 @@ notify:
 		t.Fatalf("import.%s at %s: %s", done.Verb(), done.Step, done.Reason)
 	}
 	// The notifier delivered: its receipt is in the stream, the body at the hook.
-	next("alert.delivered from the notifier", 2*time.Minute, func(_ string, d events.Data) bool {
+	next("alert.delivered from the notifier", 2*time.Minute, func(d events.Data) bool {
 		a, ok := d.(*events.Alert)
 		return ok && !a.Failed()
 	})
