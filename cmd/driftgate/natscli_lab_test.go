@@ -215,9 +215,10 @@ workspaces:
 	if err != nil {
 		t.Fatal(err)
 	}
-	// importEvent waits for the first import event of request (any request
-	// when ""), in stream order, whose verb is one of verbs.
-	importEvent := func(request string, limit time.Duration, verbs ...string) *events.Import {
+	// importEvent waits for the first import event, in stream order, that
+	// is about request (or, when request is "", about address) and whose
+	// verb is one of verbs.
+	importEvent := func(request, address string, limit time.Duration, verbs ...string) *events.Import {
 		t.Helper()
 		wctx, wcancel := context.WithTimeout(ctx, limit)
 		defer wcancel()
@@ -236,7 +237,7 @@ workspaces:
 				continue
 			}
 			im, ok := d.(*events.Import)
-			if !ok || (request != "" && im.RequestID != request) {
+			if !ok || (request != "" && im.RequestID != request) || (request == "" && im.Address != address) {
 				continue
 			}
 			for _, v := range verbs {
@@ -248,13 +249,7 @@ workspaces:
 	}
 
 	t.Run("a status forged with nats kv put is refused, not imported", func(t *testing.T) {
-		var req *events.Import
-		for req == nil {
-			e := importEvent("", 5*time.Minute, events.ImportRequested)
-			if e.Address == lostAddr {
-				req = e
-			}
-		}
+		req := importEvent("", lostAddr, 5*time.Minute, events.ImportRequested)
 		key := "importer.request." + ws + "." + req.RequestID
 		auth := []string{"--token", token}
 		out, err := natsCLI(append(auth, "kv", "get", events.BucketState, key, "--raw")...)
@@ -273,7 +268,7 @@ workspaces:
 		if out, err := natsCLI(append(auth, "kv", "put", events.BucketState, key, string(forged))...); err != nil {
 			t.Fatalf("nats kv put %s: %v\n%s", key, err, out)
 		}
-		e := importEvent(req.RequestID, 2*time.Minute, events.ImportRejected, events.ImportStarted, events.ImportApproved)
+		e := importEvent(req.RequestID, "", 2*time.Minute, events.ImportRejected, events.ImportStarted, events.ImportApproved)
 		if e.Verb() != events.ImportRejected {
 			t.Fatalf("the forged approval was acted on: import.%s by %q", e.Verb(), e.By)
 		}
