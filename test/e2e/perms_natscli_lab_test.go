@@ -155,6 +155,8 @@ func TestPermsNATSCLI(t *testing.T) {
 		{user: "approver", args: []string{"kv", "put", events.BucketState, "importer.request.shop.ir-approver", "{}"},
 			denied: "$JS.API.STREAM.INFO.KV_" + events.BucketState, kept: absentKey(buckets.State, "importer.request.shop.ir-approver")},
 		{user: "approver", args: []string{"kv", "get", events.BucketState, request}, denied: "$JS.API.STREAM.INFO.KV_" + events.BucketState},
+		{user: "approver", args: []string{"stream", "edit", events.StreamName, "--max-age", "1m", "-f"},
+			denied: "$JS.API.STREAM.INFO." + events.StreamName, kept: maxAge},
 
 		pub("reader", changed), pub("reader", approved),
 		kvPut("reader", buckets.Inventory, "lab.v1.ConfigMap.shop.reader"), kvPut("reader", buckets.State, "importer.request.shop.ir-reader"),
