@@ -3,7 +3,7 @@
 # so a fresh clone (what CI runs) reuses what an earlier run built.
 #
 #   DRIFTGATE_TOOLS_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/driftgate/tools)
-#   DRIFTGATE_TOOLS_ONLY  space-separated subset: nats-server etcd providers tofu minio kube terraform
+#   DRIFTGATE_TOOLS_ONLY  space-separated subset: nats-server natscli etcd providers tofu minio kube terraform
 #
 # Each component lands in $DIR/<component>-<version>/ and is marked done by a
 # .done file; a second run only checks the markers and takes seconds. Sources:
@@ -26,6 +26,7 @@ TOFU_VERSION=1.10.10
 TERRAFORM_VERSION=1.5.7
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 NATS_VERSION=2.12.1
+NATSCLI_VERSION=0.5.0
 PROVIDER_KUBERNETES_VERSION=1.13.4
 PROVIDER_KUBECTL_VERSION=1.19.0
 # hashicorp/local: a non-Kubernetes provider (local_file) for mixed workspaces.
@@ -64,6 +65,11 @@ helper_module() {
 
 build_nats() {
 	GOBIN="$OUT/bin" go install "github.com/nats-io/nats-server/v2@v$NATS_VERSION"
+}
+
+# build_natscli: the stock `nats` CLI, the foreign client of the security tests.
+build_natscli() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/nats-io/natscli/nats@v$NATSCLI_VERSION"
 }
 
 build_etcd() {
@@ -238,6 +244,7 @@ only() { [[ -z "${DRIFTGATE_TOOLS_ONLY:-}" || " $DRIFTGATE_TOOLS_ONLY " == *" $1
 start=$SECONDS
 log "tool cache: $DIR"
 if only nats-server; then reuse nats-server "v$NATS_VERSION" nats-server || step nats-server "$NATS_VERSION" "35s" build_nats; fi
+if only natscli; then reuse natscli "v$NATSCLI_VERSION" nats || step natscli "$NATSCLI_VERSION" "1.5 min" build_natscli; fi
 if only etcd; then reuse etcd "$ETCD_VERSION" etcd || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
 if only providers; then
 	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl

@@ -213,6 +213,12 @@ func (w *auditWriter) write(f auditFilter, m jetstream.Msg, md *jetstream.MsgMet
 		if err == nil && typ != e.Type() {
 			err = fmt.Errorf("header type %q does not match the envelope's %q", typ, e.Type())
 		}
+		// An event is stored under the one subject its content names, and
+		// the per-service users of deploy/nats/accounts.conf may publish
+		// only their own subjects: one stored elsewhere is not a fact.
+		if err == nil && m.Subject() != events.NATSSubject(d) {
+			err = fmt.Errorf("stored under %s, but the event belongs under %s", m.Subject(), events.NATSSubject(d))
+		}
 		if err != nil {
 			// A message that is not a valid event is never printed as one:
 			// its body is withheld, only where it was and why it is not a fact.

@@ -101,12 +101,21 @@ func Instance() string {
 }
 
 // Connect opens the process's one NATS connection with the auth the config
-// names: user/password, token, creds file, TLS.
-func Connect(url string, c config.NATS, getenv func(string) string, name string) (*nats.Conn, error) {
+// names: user/password, token, creds file, TLS. What the server reports
+// asynchronously (a permissions violation: the user may not publish or
+// subscribe to a subject) is logged at error level on log.
+func Connect(url string, c config.NATS, getenv func(string) string, name string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"err", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			log.Error("NATS reported an error", attrs...)
+		}),
 	}
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, getenv(c.PasswordEnv)))
@@ -212,7 +221,7 @@ func Main(name string, f Factory, args []string, stderr io.Writer) int {
 	if url == "" {
 		return fail(errors.New("--nats-url is required (or nats.url in the config); `driftgate run` embeds a server instead"))
 	}
-	nc, err := Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-"+name)
+	nc, err := Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-"+name, p.Log)
 	if err != nil {
 		return fail(err)
 	}

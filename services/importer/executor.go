@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
@@ -54,8 +56,12 @@ func (s *Service) drain(ctx context.Context, ws string) {
 		s.log.Error("list requests", "workspace", ws, "err", err)
 		return
 	}
-	ent, err := kvJournal{kv: s.d.Buckets.State, ws: ws}.Load(ctx)
-	if err != nil {
+	// An interrupted import left a journal: recovery has work. Whether the
+	// journal is to be believed is judged under the lease (checkJournal).
+	interrupted := true
+	if _, err := s.d.Buckets.State.Get(ctx, journalKey(ws)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		interrupted = false
+	} else if err != nil {
 		s.log.Error("load journal", "workspace", ws, "err", err)
 		return
 	}
@@ -76,7 +82,7 @@ func (s *Service) drain(ctx context.Context, ws string) {
 			return
 		}
 	}
-	if ent == nil && !hasWork(recs) {
+	if !interrupted && !hasWork(recs) {
 		return
 	}
 	err = events.WithLease(ctx, s.d.Buckets.Leases, "importer/"+ws, s.holder, LeaseTTL, func(lctx context.Context) error {
@@ -84,6 +90,11 @@ func (s *Service) drain(ctx context.Context, ws string) {
 		s.reportInit(ws, err)
 		if err != nil {
 			return err
+		}
+		if trusted, err := s.checkJournal(lctx, ws); err != nil {
+			return fmt.Errorf("check journal: %w", err)
+		} else if !trusted {
+			return nil
 		}
 		if out, err := s.engine.Recover(lctx, w); err != nil {
 			return fmt.Errorf("recover: %w", err)

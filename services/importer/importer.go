@@ -197,7 +197,7 @@ func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspac
 		return s.hooks.open(ctx, name)
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
-		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })
+		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name, token: s.token} })
 	if err != nil {
 		return nil, err
 	}

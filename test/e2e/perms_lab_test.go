@@ -36,6 +36,32 @@ var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier",
 // password of each user.
 func permsServer(t *testing.T) (string, map[string]string) {
 	t.Helper()
+	url, pw, _ := permsServerLog(t)
+	return url, pw
+}
+
+// syncBuffer is a bytes.Buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// permsServerLog is permsServer that also returns what the server logged
+// so far (it logs every permissions violation with the user's name).
+func permsServerLog(t *testing.T) (string, map[string]string, func() string) {
+	t.Helper()
 	tools, err := lab.FindTools()
 	if err != nil {
 		t.Fatalf("nats-server not found (make tools builds it): %v", err)
@@ -75,8 +101,8 @@ func permsServer(t *testing.T) (string, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, tools.NATSServer, "-c", filepath.Join(dir, "server.conf"))
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -98,7 +124,7 @@ func permsServer(t *testing.T) (string, map[string]string) {
 		nc, err := nats.Connect(url, nats.UserInfo("admin", pw["admin"]), nats.Timeout(time.Second))
 		if err == nil {
 			nc.Close()
-			return url, pw
+			return url, pw, out.String
 		}
 		select {
 		case err := <-exited:
@@ -293,7 +319,8 @@ func TestPermsLab(t *testing.T) {
 	}
 
 	// Each service starts as it does in production: service.Prepare runs
-	// EnsureStream and EnsureBuckets against what admin provisioned.
+	// EnsureStream and EnsureBuckets against what admin provisioned, and
+	// binds to them with STREAM.INFO alone (no service may update a stream).
 	for _, u := range []string{"watcher", "planner", "importer", "notifier"} {
 		pc := connectAs(t, url, u, pw[u])
 		if _, err := events.EnsureStream(ctx, pc.js, events.StreamConfig{}); err != nil {
@@ -315,6 +342,19 @@ func TestPermsLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A service configured for another shape than admin provisioned
+	// refuses to start and says what differs (it may not update the stream).
+	t.Run("a service may not reshape the stream", func(t *testing.T) {
+		pc := connectAs(t, url, "planner", pw["planner"])
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		defer scancel()
+		_, err := events.EnsureStream(sctx, pc.js, events.StreamConfig{MaxAge: time.Hour})
+		if err == nil || !strings.Contains(err.Error(), "max age 2160h0m0s, want 1h0m0s") {
+			t.Fatalf("EnsureStream with another max age as planner: %v", err)
+		}
+		pc.waitViolation(t, "$JS.API.STREAM.UPDATE."+events.StreamName)
+	})
+
 	decide := func(ctx context.Context, pc *permsConn) error {
 		m, err := pc.nc.RequestWithContext(ctx, decideSubject, []byte(`{}`))
 		if err != nil {
@@ -327,6 +367,11 @@ func TestPermsLab(t *testing.T) {
 	}
 	deleteStream := func(ctx context.Context, pc *permsConn) error {
 		return pc.js.DeleteStream(ctx, events.StreamName)
+	}
+	shortenStream := func(ctx context.Context, pc *permsConn) error {
+		_, err := pc.js.UpdateStream(ctx, jetstream.StreamConfig{Name: events.StreamName, Subjects: []string{events.StreamSubjects},
+			MaxAge: time.Minute})
+		return err
 	}
 	readStream := func(ctx context.Context, pc *permsConn) error {
 		c, err := pc.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
@@ -348,11 +393,14 @@ func TestPermsLab(t *testing.T) {
 		inv      = "lab.apps.Deployment.shop.web"
 		finding  = "f-perms"
 		changed  = "driftgate.object.changed.lab.apps.Deployment.shop.web"
-		health   = "driftgate.cluster.health.lab.apiserver"
 		detected = "driftgate.drift.detected.shop.x"
 		approved = "driftgate.import.approved.shop.x"
 		alert    = "driftgate.alert.delivered.slack.x"
 	)
+	healthOf := func(component string) string {
+		return events.NATSSubject(&events.ClusterHealth{Cluster: "lab", Component: component})
+	}
+	health := healthOf(events.ComponentAPIServer)
 	type row struct {
 		user string
 		what string
@@ -382,16 +430,26 @@ func TestPermsLab(t *testing.T) {
 			}
 			return err
 		}},
+		{user: "watcher", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentWatcher))},
+		pubDenied("watcher", healthOf(events.ComponentImporter)),
 		pubDenied("watcher", detected),
 		pubDenied("watcher", approved),
 		kvDenied("watcher", events.BucketState, "importer.request.shop.w"),
 		kvDenied("watcher", events.BucketFindings, "f-watcher"),
 		{user: "watcher", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
+		{user: "watcher", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "importer", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "notifier", what: "shrink the state bucket's history", op: func(ctx context.Context, pc *permsConn) error {
+			_, err := pc.js.UpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1, MaxBytes: 1024})
+			return err
+		}, denied: "$JS.API.STREAM.UPDATE.KV_" + events.BucketState},
 		// planner
 		{user: "planner", what: "publish drift.detected", op: publishAck(detected)},
 		{user: "planner", what: "put finding", op: kvPut(events.BucketFindings, finding)},
 		{user: "planner", what: "put statekinds", op: kvPut(events.BucketState, "statekinds.shop")},
 		{user: "planner", what: "durable consumer planner", op: durableFetch("planner")},
+		{user: "planner", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentPlanner))},
+		pubDenied("planner", health),
 		pubDenied("planner", approved),
 		kvDenied("planner", events.BucketState, "importer.request.shop.p"),
 		kvDenied("planner", events.BucketInventory, "lab.apps.Deployment.shop.planner"),
@@ -400,6 +458,8 @@ func TestPermsLab(t *testing.T) {
 		{user: "importer", what: "publish import.approved", op: publishAck(approved)},
 		{user: "importer", what: "durable consumer importer", op: durableFetch("importer")},
 		{user: "importer", what: "get inventory", op: kvGet(events.BucketInventory, "lab.apps.Deployment.shop.seed")},
+		{user: "importer", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentImporter))},
+		pubDenied("importer", healthOf(events.ComponentPlanner)),
 		pubDenied("importer", changed),
 		kvDenied("importer", events.BucketFindings, "f-importer"),
 		// notifier
