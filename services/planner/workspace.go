@@ -36,6 +36,12 @@ type workspace struct {
 	source atomic.Pointer[stateindex.Source]
 	ix     atomic.Pointer[stateindex.Index]
 	wake   chan struct{}
+	src    *gitSource // nil: the configuration is a local dir
+	// pinned is the revision the runner is pointed at (owned by the loop).
+	pinned string
+	// pendingDigest: open pending-config findings by introducing revision,
+	// as of the last full plan (owned by the loop).
+	pendingDigest []events.PendingConfig
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -72,6 +78,18 @@ func (s *Service) loop(ctx context.Context, w *workspace) error {
 	case <-ctx.Done():
 		return nil
 	case <-s.syncedCh:
+	}
+	// A workspace from Git plans once a revision is checked out (follow
+	// pokes it).
+	for w.src != nil && w.src.cur.Load() == nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		}
+	}
+	if err := w.useRevision(); err != nil {
+		return err
 	}
 	for ctx.Err() == nil && w.index() == nil {
 		if err := s.loadIndex(ctx, w); err != nil {
@@ -155,6 +173,10 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 		if lastFull.IsZero() {
 			trigger = TriggerStartup
 		}
+	}
+	if w.src != nil && w.src.changed.Load() {
+		// A new revision of the configuration: a full plan at once.
+		due, trigger = now, TriggerRevision
 	}
 	if w.nextChurnGC.IsZero() {
 		w.nextChurnGC = now.Add(s.churnGCInterval())
@@ -306,7 +328,13 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	s.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 
-	full := trigger == TriggerInterval || trigger == TriggerStartup
+	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
+	// The revision this plan runs on: the runner is pointed at its
+	// checkout here, in the loop, so nothing switches it mid-plan.
+	if err := w.useRevision(); err != nil {
+		return err
+	}
+	revChanged := w.src != nil && w.src.changed.Swap(false)
 	if trigger == TriggerChange && len(entries) == 0 {
 		return nil // another replica planned them meanwhile
 	}
@@ -342,6 +370,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph.lap("scope")
 	res, err := w.runner.Plan(ctx, targets)
 	if err != nil {
+		if revChanged {
+			w.src.changed.Store(true) // the new revision still waits for its plan
+		}
 		if ctx.Err() == nil {
 			s.reportFailure(ctx, w, err)
 			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, start, ph, err)
@@ -369,6 +400,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph.lap("classify")
 	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
 		return err
+	}
+	if revChanged || full {
+		w.pendingDigest = s.pendingDigest(ctx, w)
 	}
 	if full {
 		// Reads every churn finding of the workspace: full plans only; the
@@ -447,6 +481,15 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 	}
 	for _, c := range findings.Reconcile(existing, results, scope, now) {
 		f := c.Finding
+		if w.pinned != "" {
+			// The revision the finding was first judged on (for
+			// pending-config: the one that introduced the change).
+			if o, ok := old[f.ID]; ok && o.Revision != "" && o.State == events.StateOpen {
+				f.Revision = o.Revision
+			} else if f.Revision == "" || c.Outcome == findings.Opened {
+				f.Revision = w.pinned
+			}
+		}
 		if c.Outcome == findings.Seen && now.Sub(old[f.ID].LastSeen) < time.Minute {
 			continue // nothing to announce, and seen a moment ago: spare the write
 		}
@@ -460,7 +503,8 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 		switch {
 		case !findings.Alerting(f.Class):
 		case c.Outcome == findings.Opened || c.Outcome == findings.Updated:
-			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial}
+			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial,
+				Revision: w.pinned}
 		case c.Outcome == findings.Resolved:
 			ev = &events.DriftResolved{Finding: f, PlanID: planID, Reason: "the plan no longer shows it"}
 		}
@@ -574,6 +618,10 @@ func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger
 		PhasesMS: ph.millis(),
 	}
 	pc.Tool, pc.ToolVersion = w.runner.Tool()
+	pc.Revision = w.pinned
+	if planErr == nil {
+		pc.PendingConfig = w.pendingDigest
+	}
 	if ix != nil {
 		pc.StateSerial = ix.Serial
 	}

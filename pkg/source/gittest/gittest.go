@@ -21,12 +21,9 @@ import (
 // Server is a Git repository served over smart HTTP.
 type Server struct {
 	// URL of the repository (http://127.0.0.1:PORT/repo.git).
-	URL string
-	// Token is the password every request must carry (basic auth, any
-	// user); empty: no auth.
-	Token string
-
+	URL        string
 	root, work string
+	token      atomic.Pointer[string]
 	srv        *httptest.Server
 	uploads    atomic.Int64 // git-upload-pack POSTs: fetches that download
 	lists      atomic.Int64 // info/refs GETs: ls-remote and fetch starts
@@ -46,7 +43,8 @@ func New(t testing.TB, token string) *Server {
 	if _, err := os.Stat(backend); err != nil {
 		t.Fatalf("gittest: %s: %v", backend, err)
 	}
-	s := &Server{Token: token, root: t.TempDir(), work: t.TempDir()}
+	s := &Server{root: t.TempDir(), work: t.TempDir()}
+	s.SetToken(token)
 	bare := filepath.Join(s.root, "repo.git")
 	run(t, "", gitBin, "init", "--quiet", "--bare", "-b", "main", bare)
 	run(t, bare, gitBin, "config", "uploadpack.allowReachableSHA1InWant", "true")
@@ -57,9 +55,9 @@ func New(t testing.TB, token string) *Server {
 	run(t, s.work, gitBin, "remote", "add", "origin", bare)
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"}, Stderr: io.Discard}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Token != "" {
+		if tok := s.Token(); tok != "" {
 			_, pw, ok := r.BasicAuth()
-			if !ok || pw != s.Token {
+			if !ok || pw != tok {
 				s.denied.Add(1)
 				w.Header().Set("WWW-Authenticate", `Basic realm="gittest"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -78,6 +76,13 @@ func New(t testing.TB, token string) *Server {
 	s.URL = s.srv.URL + "/repo.git"
 	return s
 }
+
+// Token is the password every request must carry (basic auth, any user);
+// empty: no auth.
+func (s *Server) Token() string { return *s.token.Load() }
+
+// SetToken changes the token the server accepts (a rotation).
+func (s *Server) SetToken(tok string) { s.token.Store(&tok) }
 
 // Close stops the server (the URL becomes unreachable).
 func (s *Server) Close() { s.srv.Close() }
