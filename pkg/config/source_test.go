@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,32 @@ func TestGitSourceErrors(t *testing.T) {
 	neither := "clusters: [{name: lab}]\nworkspaces:\n  - name: platform\n"
 	if _, err := config.Parse("d.yaml", []byte(neither)); err == nil || !strings.Contains(err.Error(), "workspaces[0]: dir or source is required") {
 		t.Errorf("neither: %v", err)
+	}
+}
+
+// TestDesignSketchParses: the config sketch in docs/design.md is a config
+// driftgate accepts, Git source included.
+func TestDesignSketchParses(t *testing.T) {
+	b, err := os.ReadFile("../../docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "### Config (sketch")
+	if i < 0 {
+		t.Fatal("no config sketch in docs/design.md")
+	}
+	start := strings.Index(doc[i:], "```yaml\n")
+	end := strings.Index(doc[i+start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("the sketch is not a yaml block")
+	}
+	f, err := config.Parse("docs/design.md", []byte(doc[i+start+8:i+start+8+end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := f.Workspace("platform")
+	if err != nil || ws.Git() == nil || ws.Git().WebhookSecretEnv == "" {
+		t.Fatalf("the sketch's Git workspace: %+v %v", ws, err)
 	}
 }
