@@ -245,3 +245,23 @@ func TestAuthFromConfig(t *testing.T) {
 		t.Fatalf("bad key: %v", err)
 	}
 }
+
+// TestReposShareByURLAndCredentials: workspaces on one URL with the same
+// credentials share a fetcher; other credentials get their own, so a fetch
+// never runs with another workspace's token.
+func TestReposShareByURLAndCredentials(t *testing.T) {
+	env := map[string]string{"A": "tok-a", "B": "tok-b"}
+	r := source.NewRepos(t.TempDir(), func(k string) string { return env[k] }, nil)
+	g := func(url, tokenEnv string) *config.GitSource {
+		return &config.GitSource{URL: url, Ref: "main", Auth: config.GitAuth{TokenEnv: tokenEnv}}
+	}
+	a1, err1 := r.For(g("https://git.example.com/x.git", "A"))
+	a2, err2 := r.For(g("https://git.example.com/x.git", "A"))
+	b, err3 := r.For(g("https://git.example.com/x.git", "B"))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	if a1 != a2 || a1 == b || a1.CheckoutDir("c") == b.CheckoutDir("c") {
+		t.Fatalf("fetchers: same credentials shared %v, other credentials apart %v", a1 == a2, a1 != b)
+	}
+}

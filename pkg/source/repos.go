@@ -1,15 +1,21 @@
 package source
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"log/slog"
 	"sync"
 
 	"github.com/driftgate/driftgate/pkg/config"
 )
 
-// Repos is a service's fetchers, one per repository URL, shared by every
-// workspace whose source is that repository.
+// Repos is a service's fetchers, one per repository URL (and credentials),
+// shared by every workspace whose source is that repository. Workspaces
+// that name different credentials for the same URL get a fetcher each,
+// each in its own directory: a fetch never runs with another workspace's
+// credentials.
 type Repos struct {
 	root   string
 	getenv func(string) string
@@ -31,18 +37,26 @@ func NewRepos(root string, getenv func(string) string, log *slog.Logger) *Repos 
 func (r *Repos) For(g *config.GitSource) (*Fetcher, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if f := r.byURL[g.URL]; f != nil {
+	// The credentials' variable names (never their values) tell fetchers
+	// of one URL apart.
+	key := g.URL + "\x00" + fmt.Sprintf("%+v", g.Auth)
+	if f := r.byURL[key]; f != nil {
 		return f, nil
 	}
 	auth, err := AuthFromConfig(g.Auth, r.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", SafeURL(g.URL), err)
 	}
-	f, err := NewFetcher(r.root, g.URL, auth, r.log)
+	root := r.root
+	if (g.Auth != config.GitAuth{}) {
+		h := sha256.Sum256([]byte(key))
+		root = filepath.Join(r.root, "auth-"+hex.EncodeToString(h[:4]))
+	}
+	f, err := NewFetcher(root, g.URL, auth, r.log)
 	if err != nil {
 		return nil, err
 	}
-	r.byURL[g.URL] = f
+	r.byURL[key] = f
 	return f, nil
 }
 

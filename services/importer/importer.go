@@ -197,14 +197,17 @@ func (s *Service) inventoryPreflight(ctx context.Context, r execute.Request) err
 func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspace, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.hooks.open == nil {
+		if wc, err := s.cfg.Workspace(name); err == nil && wc.Git() != nil {
+			// Reopened whenever the workspace's revision record moved.
+			return s.openFromGit(ctx, name)
+		}
+	}
 	if w := s.opened[name]; w != nil {
 		return w, nil
 	}
 	if s.hooks.open != nil {
 		return s.hooks.open(ctx, name)
-	}
-	if wc, err := s.cfg.Workspace(name); err == nil && wc.Git() != nil {
-		return s.openFromGit(ctx, name)
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
 		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })

@@ -1,11 +1,14 @@
 package planner_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,4 +119,94 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSourceFailuresAreOneEventEach: a wrong token, an unknown ref and an
+// unreachable host are each one FetchFailed event (component source) naming
+// the workspace and the reason, not repeated by later polls; the token is
+// in no event and no log line.
+func TestSourceFailuresAreOneEventEach(t *testing.T) {
+	const token = "tok-CANARY-fail-9"
+	env := eventstest.Start(t)
+	rec := env.Record(t)
+	srv := gittest.New(t, token)
+	srv.Commit(t, "main", "first", map[string]*string{"main.tf": gittest.Text("# one\n")})
+	gone := gittest.New(t, token)
+	gone.Close()
+	t.Setenv("DRIFTGATE_TEST_GIT_TOKEN", token)
+	t.Setenv("DRIFTGATE_TEST_WRONG_TOKEN", token+"-wrong")
+	ws := func(name, url, ref, tokenEnv string) config.Workspace {
+		return config.Workspace{Name: name, Cluster: "lab", Binary: "/bin/true",
+			Source: &config.Source{Git: &config.GitSource{URL: url, Ref: ref, Interval: config.Duration{Duration: 200 * time.Millisecond},
+				Auth: config.GitAuth{TokenEnv: tokenEnv}}}}
+	}
+	cfg := &config.File{
+		Clusters: []config.Cluster{{Name: "lab", Kubeconfig: "/nonexistent"}},
+		Workspaces: []config.Workspace{
+			ws("badtoken", srv.URL, "main", "DRIFTGATE_TEST_WRONG_TOKEN"),
+			ws("badref", srv.URL, "no-such-branch", "DRIFTGATE_TEST_GIT_TOKEN"),
+			ws("gone", gone.URL, "main", "DRIFTGATE_TEST_GIT_TOKEN"),
+		},
+	}
+	logs := &lockedBuffer{}
+	startPlanner(t, env, cfg, "planner-1", t.TempDir(), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	failed := func(ws string) func(eventstest.Recorded) bool {
+		return func(r eventstest.Recorded) bool {
+			h, ok := r.Data.(*events.ClusterHealth)
+			return ok && h.Component == events.ComponentSource && h.WS == ws && h.Condition == "FetchFailed" && h.Status == "True"
+		}
+	}
+	for _, c := range []struct{ ws, reason, text string }{
+		{"badtoken", "auth", "authentication failed"},
+		{"badref", "ref", "no branch or tag of that name"},
+		{"gone", "unreachable", "unreachable"},
+	} {
+		r := rec.WaitFor(t, 0, time.Minute, "FetchFailed "+c.ws, failed(c.ws))
+		h := r.Data.(*events.ClusterHealth)
+		if h.Reason != c.reason || !strings.Contains(h.Message, c.text) || !strings.Contains(h.Message, "nothing to plan until a revision is fetched") {
+			t.Errorf("%s: %+v", c.ws, h)
+		}
+		t.Logf("%s", h.Summary())
+	}
+	// Later polls (every 200ms) fail the same way: wait until each
+	// workspace has logged several more failures, then count the events.
+	deadline := time.Now().Add(time.Minute)
+	for strings.Count(logs.String(), `"msg":"fetch configuration"`) < 15 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the planner logged %d fetch failures in a minute", strings.Count(logs.String(), `"msg":"fetch configuration"`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rec.WaitCaughtUp(t, 30*time.Second)
+	for _, w := range []string{"badtoken", "badref", "gone"} {
+		if n := rec.Count(0, failed(w)); n != 1 {
+			t.Errorf("%s: %d FetchFailed events for one lasting failure, want 1", w, n)
+		}
+	}
+	for _, r := range rec.All() {
+		if strings.Contains(string(r.Raw), "CANARY") {
+			t.Fatalf("the token is in an event: %s", r.Raw)
+		}
+	}
+	if strings.Contains(logs.String(), "CANARY") {
+		t.Fatal("the token is in the log")
+	}
 }
