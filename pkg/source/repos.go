@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/driftgate/driftgate/pkg/config"
