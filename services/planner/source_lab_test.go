@@ -1,15 +1,20 @@
 package planner_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/source/gittest"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
@@ -185,6 +190,62 @@ func TestGitSourceLab(t *testing.T) {
 		patch(t, l, "kubectl", "deployments", ns, "marketplace", `{"spec":{"replicas":5}}`)
 		r := s.WaitFor(t, m, 3*time.Minute, "changed at "+c3, detected("kubernetes_deployment.marketplace", events.ClassChanged, c3))
 		t.Logf("%s", r.Data.Summary())
+	})
+
+	t.Run("UnimportedIsJudgedAgainAtEachRevision", func(t *testing.T) {
+		// An object created live by hand that a new commit declares is
+		// unimported at that commit; the next commit announces it again
+		// with the new revision (what the importer requests it at), the
+		// finding keeping the commit that introduced it.
+		ctx := context.Background()
+		cmObj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "extra", Namespace: ns}, Data: map[string]string{"k": "v"}}
+		if _, err := l.Kube().CoreV1().ConfigMaps(ns).Create(ctx, cmObj, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
+			t.Fatal(err)
+		}
+		// What the watcher would record: the object exists live.
+		cl, err := live.NewCluster(l.RESTConfig(), "lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: "extra"}
+		rec, ok, err := cl.Get(ctx, ref)
+		if err != nil || !ok {
+			t.Fatalf("live extra: %v %v", ok, err)
+		}
+		if _, err := events.PutJSON(ctx, env.Buckets.Inventory, events.InventoryKey(rec.Object), rec); err != nil {
+			t.Fatal(err)
+		}
+		m := s.Mark()
+		b, err := os.ReadFile(filepath.Join(w.Dir, "main.tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withExtra := removeBlock(t, string(b), `resource "kubernetes_role_binding" "marketplace" {`) + `
+resource "kubernetes_config_map" "extra" {
+  metadata {
+    name      = "extra"
+    namespace = "` + ns + `"
+  }
+  data = { k = "v" }
+}
+`
+		c4 := srv.Commit(t, "main", "declare extra", map[string]*string{path + "/main.tf": &withExtra})
+		r := s.WaitFor(t, m, 3*time.Minute, "unimported at "+c4, detected("kubernetes_config_map.extra", events.ClassUnimported, c4))
+		t.Logf("%s", r.Data.Summary())
+		m = s.Mark()
+		c5 := srv.Commit(t, "main", "notes", map[string]*string{path + "/NOTES.md": gittest.Text("later\n")})
+		r = s.WaitFor(t, m, 3*time.Minute, "unimported announced again at "+c5, func(r eventstest.Recorded) bool {
+			d, ok := r.Data.(*events.DriftDetected)
+			return ok && d.Finding.Address == "kubernetes_config_map.extra" && d.Finding.Class == events.ClassUnimported && d.Revision == c5
+		})
+		if d := r.Data.(*events.DriftDetected); d.Finding.Revision != c4 {
+			t.Fatalf("the finding's revision %s, want the introducing %s", d.Finding.Revision, c4)
+		}
+		s.WaitFor(t, s.Mark(), 2*time.Minute, "another plan at "+c5, planAt(c5))
+		if n := s.Count(m, driftOf("kubernetes_config_map.extra", events.ClassUnimported)); n != 1 {
+			t.Fatalf("announced %d times at %s, want once:\n%s", n, c5, s.Describe(m))
+		}
+		c3 = c5 // the last good revision from here on
 	})
 
 	t.Run("RotatedTokenIsOneEventAndTheLastGoodRevisionIsPlanned", func(t *testing.T) {

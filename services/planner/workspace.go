@@ -42,6 +42,10 @@ type workspace struct {
 	// pendingDigest: open pending-config findings by introducing revision,
 	// as of the last full plan (owned by the loop).
 	pendingDigest []events.PendingConfig
+	// reannounce: this plan is the first at a new revision; open
+	// unimported findings are announced again with it, so the importer
+	// requests them at the revision it will import with (owned by the loop).
+	reannounce bool
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -398,7 +402,13 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph); err != nil {
+	w.reannounce = revChanged
+	err = s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full}, now, ph)
+	w.reannounce = false
+	if err != nil {
+		if revChanged {
+			w.src.changed.Store(true)
+		}
 		return err
 	}
 	if revChanged || full {
@@ -490,7 +500,12 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 				f.Revision = w.pinned
 			}
 		}
-		if c.Outcome == findings.Seen && now.Sub(old[f.ID].LastSeen) < time.Minute {
+		// An import request rests on the revision its finding was judged
+		// on: at a new revision, the open unimported findings are judged
+		// again (the notifier's fingerprint leaves the revision out, so no
+		// alert repeats).
+		again := w.reannounce && c.Outcome == findings.Seen && f.Class == events.ClassUnimported
+		if c.Outcome == findings.Seen && !again && now.Sub(old[f.ID].LastSeen) < time.Minute {
 			continue // nothing to announce, and seen a moment ago: spare the write
 		}
 		// The bucket first, the event second: whoever reacts to the event
@@ -502,7 +517,7 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 		var ev events.Data
 		switch {
 		case !findings.Alerting(f.Class):
-		case c.Outcome == findings.Opened || c.Outcome == findings.Updated:
+		case c.Outcome == findings.Opened || c.Outcome == findings.Updated || again:
 			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial,
 				Revision: w.pinned}
 		case c.Outcome == findings.Resolved:
