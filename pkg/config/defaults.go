@@ -50,6 +50,9 @@ func (f *File) ApplyDefaults() {
 	num(&w.Workers, DefaultWorkers)
 	for i := range f.Workspaces {
 		dur(&f.Workspaces[i].FullPlanInterval, DefaultFullPlanInterval)
+		if g := f.Workspaces[i].Git(); g != nil {
+			dur(&g.Interval, DefaultSourceInterval)
+		}
 	}
 	p := &f.Planner
 	dur(&p.Debounce, DefaultDebounce)

@@ -38,6 +38,9 @@ func (f *File) CheckEnv(getenv func(string) string) error {
 		}
 	}
 	for i, w := range f.Workspaces {
+		if err := f.checkSourceEnv(i, w, check); err != nil {
+			return err
+		}
 		keys := make([]string, 0, len(w.EnvFrom))
 		for k := range w.EnvFrom {
 			keys = append(keys, k)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/source"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
@@ -140,8 +142,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if cluster == "" && len(o.Config.Clusters) == 1 {
 		cluster = o.Config.Clusters[0].Name
 	}
+	dir := o.Config.ResolveDir(wc.Dir)
+	if g := wc.Git(); g != nil {
+		// A workspace from Git is planned at the ref's current commit,
+		// fetched into the data dir.
+		f, err := source.NewRepos(filepath.Join(o.DataDir, "sources"), getenv, o.Log).For(g)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+		co, err := f.Fetch(ctx, g.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+		if dir, err = source.ModuleDir(co, g.Path); err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+	}
 	runner, err := plan.New(plan.Workspace{
-		Name: wc.Name, Dir: o.Config.ResolveDir(wc.Dir), Binary: wc.Binary, BackendConfig: wc.BackendConfig,
+		Name: wc.Name, Dir: dir, Binary: wc.Binary, BackendConfig: wc.BackendConfig,
 		VarFiles: wc.VarFiles, Env: env,
 	}, plan.Options{DataDir: o.DataDir, Environ: o.Environ, MinFreeBytes: o.MinFreeBytes,
 		Timeout: o.Timeout, Log: o.Log})

@@ -128,8 +128,8 @@ type Runner struct {
 
 // New prepares a runner; it touches no files until the first run.
 func New(ws Workspace, o Options) (*Runner, error) {
-	if ws.Name == "" || ws.Dir == "" {
-		return nil, errors.New("plan: workspace name and dir are required")
+	if ws.Name == "" {
+		return nil, errors.New("plan: workspace name is required")
 	}
 	if o.DataDir == "" {
 		return nil, errors.New("plan: data dir is required")
@@ -152,11 +152,13 @@ func New(ws Workspace, o Options) (*Runner, error) {
 	if o.Environ == nil {
 		o.Environ = os.Environ()
 	}
-	dir, err := filepath.Abs(ws.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("plan: workspace %s: %w", ws.Name, err)
+	if ws.Dir != "" {
+		dir, err := filepath.Abs(ws.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("plan: workspace %s: %w", ws.Name, err)
+		}
+		ws.Dir = dir
 	}
-	ws.Dir = dir
 	data, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("plan: data dir: %w", err)
@@ -176,6 +178,21 @@ func New(ws Workspace, o Options) (*Runner, error) {
 
 // Name is the workspace's name.
 func (r *Runner) Name() string { return r.ws.Name }
+
+// SetDir points the runner at another copy of the module — the checkout
+// of a new configuration revision; the next run syncs the working dir from
+// it (and runs init only when what init reads changed). A workspace whose
+// source is Git has no dir until its first checkout.
+func (r *Runner) SetDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("plan: workspace %s: %w", r.ws.Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ws.Dir = abs
+	return nil
+}
 
 // ModuleDir is the tool's working directory (the copy of the module).
 func (r *Runner) ModuleDir() string { return r.moduleDir }
@@ -205,6 +222,10 @@ func (r *Runner) Prepare(ctx context.Context) (initialized bool, err error) {
 func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	if err := r.diskGuard(); err != nil {
 		return false, err
+	}
+	if r.ws.Dir == "" {
+		return false, &tofu.Error{Kind: tofu.KindInit, Workspace: r.ws.Name, Op: "prepare",
+			Summary: "no configuration checked out yet (its source has not been fetched)"}
 	}
 	if err := os.MkdirAll(r.moduleDir, 0o700); err != nil {
 		return false, r.wrap(ctx, "prepare", err)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/obs"
+	"github.com/driftgate/driftgate/pkg/source"
 )
 
 // Deps are what a service is built from.
@@ -183,8 +185,28 @@ func RunAll(ctx context.Context, cfg *config.File, d Deps, regs []Registration, 
 		})
 	}
 	d.Log.Info("services started", "count", started)
-	g.Go(func() error { return obs.Serve(gctx, httpAddr, obs.Handler(tel.Registry, d.Health), d.Log) })
+	g.Go(func() error { return obs.Serve(gctx, httpAddr, HTTPHandler(cfg, d, tel), d.Log) })
 	return g.Wait()
+}
+
+// HTTPHandler serves /metrics, /healthz and /readyz, and /hooks/git when a
+// workspace's Git source has a webhook secret: a verified push is announced
+// on source.FetchSubject, and every planner fetches that repository at once.
+func HTTPHandler(cfg *config.File, d Deps, tel *obs.Telemetry) http.Handler {
+	base := obs.Handler(tel.Registry, d.Health)
+	repos := source.HookReposFromConfig(cfg, d.Env)
+	if len(repos) == 0 || d.Conn == nil {
+		return base
+	}
+	mux := http.NewServeMux()
+	mux.Handle(source.WebhookPath, source.NewWebhook(repos, func(_ context.Context, url string) error {
+		if err := d.Conn.Publish(source.FetchSubject, []byte(url)); err != nil {
+			return err
+		}
+		return d.Conn.Flush()
+	}, d.Log.With("component", "webhook")))
+	mux.Handle("/", base)
+	return mux
 }
 
 // Main is the whole main of a service's own binary:

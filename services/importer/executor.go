@@ -233,6 +233,24 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 			}
 		}
 	}
+	if rec.Status == StatusApproved {
+		// Judged on another configuration revision: the plan it rests on
+		// is not the one an import would verify against.
+		why, err := s.staleRevision(ctx, rec)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return s.refuseStale(ctx, rec, why)
+		}
+		s.mu.Lock()
+		opened := s.openedRev[rec.Workspace]
+		s.mu.Unlock()
+		if opened != "" && opened != rec.Revision {
+			return fmt.Errorf("import %s: the workspace is open at revision %s, the request is for %s: reopened on the next pass",
+				rec.ID, opened, rec.Revision)
+		}
+	}
 	if !rec.Announced {
 		if err := s.announce(ctx, rec); err != nil {
 			return fmt.Errorf("import %s: its approval is not in the stream yet: %w", rec.ID, err)

@@ -62,6 +62,20 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	if err != nil {
 		return err
 	}
+	if prev != nil && prev.Object.UID == f.Object.UID && prev.Revision != d.Revision && prev.Revision != "" && d.Revision != "" {
+		// Judged again on a new configuration revision: a request still
+		// waiting (pending or approved) is stale, and is replaced by one
+		// for the new revision.
+		if prev.Status == StatusPending || prev.Status == StatusApproved {
+			if _, err := s.reject(ctx, prev.Workspace, prev.ID, s.ownDecision(prev.ID, VerbReject, "driftgate",
+				staleReason(prev.Revision, d.Revision))); err != nil {
+				return err
+			}
+		} else if !Terminal(prev.Status) {
+			return nil // running: its outcome comes first
+		}
+		prev = nil
+	}
 	if prev != nil && prev.Object.UID == f.Object.UID {
 		switch {
 		case !Terminal(prev.Status):
@@ -78,8 +92,8 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	}
 	now := time.Now().UTC()
 	rec := &RequestRecord{
-		ID: RequestID(f.ID, f.Object.UID, serial), Workspace: f.Workspace, FindingID: f.ID, Address: f.Address,
-		ImportID: f.ImportID, Object: f.Object, Risk: f.Risk, Policy: policy, StateSerial: serial,
+		ID: RequestIDAt(f.ID, f.Object.UID, serial, d.Revision), Workspace: f.Workspace, FindingID: f.ID, Address: f.Address,
+		ImportID: f.ImportID, Object: f.Object, Risk: f.Risk, Policy: policy, StateSerial: serial, Revision: d.Revision,
 		Status: StatusPending, CreatedAt: now, UpdatedAt: now,
 	}
 	created, err := s.reqs.create(ctx, rec)

@@ -50,9 +50,13 @@ type RequestRecord struct {
 	Risk        string           `json:"risk"`
 	Policy      string           `json:"policy"`
 	StateSerial int64            `json:"state_serial"`
-	Status      string           `json:"status"`
-	By          string           `json:"by,omitempty"`
-	Reason      string           `json:"reason,omitempty"` // of the decision, or of the outcome
+	// Revision is the configuration commit the finding was judged on
+	// (a workspace whose source is Git): the executor refuses the import
+	// once the workspace's revision moved on.
+	Revision string `json:"revision,omitempty"`
+	Status   string `json:"status"`
+	By       string `json:"by,omitempty"`
+	Reason   string `json:"reason,omitempty"` // of the decision, or of the outcome
 	// Decision is the signed decision the status rests on: a person's, as
 	// the decide RPC carried it (its id may be the finding's), or the
 	// importer's own for a policy approval or a withdrawal. The executor
@@ -76,7 +80,7 @@ type RequestRecord struct {
 func (r *RequestRecord) event(verb string) *events.Import {
 	return events.NewImport(verb, events.Import{
 		RequestID: r.ID, WS: r.Workspace, FindingID: r.FindingID, Address: r.Address, ImportID: r.ImportID,
-		Object: r.Object, Risk: r.Risk, Policy: r.Policy, StateSerial: r.StateSerial, At: time.Now().UTC(),
+		Object: r.Object, Risk: r.Risk, Policy: r.Policy, StateSerial: r.StateSerial, Revision: r.Revision, At: time.Now().UTC(),
 	})
 }
 
@@ -89,6 +93,16 @@ func (r *RequestRecord) execRequest() execute.Request {
 // uid at a state serial: the same finding seen again is the same request.
 func RequestID(findingID, uid string, serial int64) string {
 	h := sha256.Sum256([]byte(findingID + "\x00" + uid + "\x00" + strconv.FormatInt(serial, 10)))
+	return "ir-" + hex.EncodeToString(h[:8])
+}
+
+// RequestIDAt is RequestID for a finding judged on a configuration
+// revision: the same finding on a new revision is a new request.
+func RequestIDAt(findingID, uid string, serial int64, revision string) string {
+	if revision == "" {
+		return RequestID(findingID, uid, serial)
+	}
+	h := sha256.Sum256([]byte(findingID + "\x00" + uid + "\x00" + strconv.FormatInt(serial, 10) + "\x00" + revision))
 	return "ir-" + hex.EncodeToString(h[:8])
 }
 
