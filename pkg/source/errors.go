@@ -88,7 +88,7 @@ func (f *Fetcher) classify(ref string, err error) error {
 		kind, msg = KindUnreachable, "unreachable: "+msg
 	case strings.Contains(msg, "unable to authenticate"), strings.Contains(msg, "knownhosts"),
 		strings.Contains(msg, "host key"):
-		kind, msg = KindAuth, "ssh: "+msg
+		kind, msg = KindAuth, "ssh: "+strings.TrimPrefix(msg, "ssh: ")
 	}
 	return &Error{Kind: kind, URL: f.safeURL, Ref: ref, Msg: f.redact(msg)}
 }

@@ -2,12 +2,18 @@ package source_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
@@ -264,4 +270,84 @@ func TestReposShareByURLAndCredentials(t *testing.T) {
 	if a1 != a2 || a1 == b || a1.CheckoutDir("c") == b.CheckoutDir("c") {
 		t.Fatalf("fetchers: same credentials shared %v, other credentials apart %v", a1 == a2, a1 != b)
 	}
+}
+
+// TestFetchOverSSH: a repository over SSH (the real git upload-pack behind
+// an SSH server on loopback) is fetched with a key and known_hosts; a key
+// the server does not know, a host key that is not the one in known_hosts
+// and no known_hosts at all are each refused as auth failures, with no
+// checkout and no key material in the error.
+func TestFetchOverSSH(t *testing.T) {
+	srv := gittest.New(t, canary)
+	c1 := srv.Commit(t, "main", "first", map[string]*string{"k8s/main.tf": gittest.Text("# over ssh\n")})
+	key, pemKey := sshKey(t)
+	url, known := srv.SSH(t, key.PublicKey())
+	other, otherPEM := sshKey(t)
+	// The server's address with another key: a host key that changed.
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ssh://git@"), "/repo.git")
+	wrongHost := knownhosts.Line([]string{knownhosts.Normalize(addr)}, other.PublicKey())
+	ctx := context.Background()
+
+	f, err := source.NewFetcher(t.TempDir(), url, source.Auth{SSHKey: pemKey, KnownHosts: []byte(known + "\n")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := f.Fetch(ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if co.Commit != c1 || read(t, filepath.Join(co.Dir, "k8s/main.tf")) != "# over ssh\n" {
+		t.Fatalf("checkout %+v, want %s with k8s/main.tf", co, c1)
+	}
+
+	cases := []struct {
+		name string
+		auth source.Auth
+	}{
+		{"unknown key", source.Auth{SSHKey: otherPEM, KnownHosts: []byte(known + "\n")}},
+		{"wrong host key", source.Auth{SSHKey: pemKey, KnownHosts: []byte(wrongHost + "\n")}},
+		{"no known_hosts", source.Auth{SSHKey: pemKey}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := source.NewFetcher(t.TempDir(), url, c.auth, nil)
+			if err == nil {
+				_, err = f.Fetch(ctx, "main")
+			}
+			if err == nil {
+				t.Fatal("fetched")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "known_hosts") && source.KindOf(err) != source.KindAuth {
+				t.Fatalf("error %q (kind %q), want an auth failure", msg, source.KindOf(err))
+			}
+			for _, line := range strings.Split(string(c.auth.SSHKey), "\n") {
+				if len(line) > 20 && strings.Contains(msg, line) {
+					t.Fatalf("key material in the error: %q", msg)
+				}
+			}
+			if f != nil && len(f.Checkouts()) != 0 {
+				t.Errorf("a failed fetch left checkouts: %v", f.Checkouts())
+			}
+			t.Logf("%s: %s", c.name, msg)
+		})
+	}
+}
+
+// sshKey makes an ed25519 client key and its OpenSSH PEM encoding.
+func sshKey(t *testing.T) (ssh.Signer, []byte) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, pem.EncodeToMemory(block)
 }
