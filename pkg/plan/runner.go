@@ -37,6 +37,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/internal/fsx"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
@@ -399,25 +400,7 @@ func (r *Runner) Remove() error {
 // RemoveStale deletes the working dirs under dataDir of workspaces not in
 // keep (workspaces removed from the config).
 func RemoveStale(dataDir string, keep []string) error {
-	root := filepath.Join(dataDir, "workspaces")
-	entries, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	k := map[string]bool{}
-	for _, n := range keep {
-		k[n] = true
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() && !k[e.Name()] {
-			errs = append(errs, os.RemoveAll(filepath.Join(root, e.Name())))
-		}
-	}
-	return errors.Join(errs...)
+	return fsx.RemoveExcept(filepath.Join(dataDir, "workspaces"), keep, true)
 }
 
 func randomName() string {

@@ -27,6 +27,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/internal/fsx"
 )
 
 // Checkout is one commit of a repository, complete on disk.
@@ -375,24 +376,7 @@ func readMeta(dir string) (Checkout, error) {
 func (f *Fetcher) Prune(keep ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	entries, err := os.ReadDir(f.checkoutsDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	k := map[string]bool{}
-	for _, c := range keep {
-		k[c] = true
-	}
-	var errs []error
-	for _, e := range entries {
-		if !k[e.Name()] {
-			errs = append(errs, os.RemoveAll(filepath.Join(f.checkoutsDir(), e.Name())))
-		}
-	}
-	return errors.Join(errs...)
+	return fsx.RemoveExcept(f.checkoutsDir(), keep, false)
 }
 
 // Checkouts lists the commits checked out on disk, sorted.
