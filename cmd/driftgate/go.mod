@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/driftgate/driftgate/pkg v0.0.0
+	github.com/driftgate/driftgate/services/console v0.0.0-00010101000000-000000000000
 	github.com/driftgate/driftgate/services/notifier v0.0.0-00010101000000-000000000000
 	github.com/driftgate/driftgate/services/watcher v0.0.0
 	github.com/driftgate/driftgate/test v0.0.0
@@ -33,9 +34,11 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/aws/smithy-go v1.28.9 // indirect
+	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/emicklei/go-restful/v3 v3.12.2 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
 	github.com/go-openapi/jsonreference v1.0.0 // indirect
 	github.com/go-openapi/swag v0.28.0 // indirect
@@ -143,3 +146,5 @@ replace github.com/driftgate/driftgate/test => ../../test
 replace github.com/driftgate/driftgate/services/watcher => ../../services/watcher
 
 replace github.com/driftgate/driftgate/services/notifier => ../../services/notifier
+
+replace github.com/driftgate/driftgate/services/console => ../../services/console

@@ -37,6 +37,9 @@ func (f *File) CheckEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if err := f.checkConsoleEnv(check); err != nil {
+		return err
+	}
 	for i, w := range f.Workspaces {
 		keys := make([]string, 0, len(w.EnvFrom))
 		for k := range w.EnvFrom {
