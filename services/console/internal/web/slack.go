@@ -20,13 +20,6 @@ import (
 	"github.com/driftgate/driftgate/pkg/imports"
 )
 
-// Slack action ids of the buttons the notifier puts on import.requested
-// messages; each button's value is the request id.
-const (
-	SlackActionApprove = "driftgate_approve"
-	SlackActionReject  = "driftgate_reject"
-)
-
 // slackApp serves Slack's interactivity endpoint: it verifies the signing
 // secret and the timestamp window (slack-go's SecretsVerifier), maps the
 // Slack user to an approver, lets exactly one click per request win and
@@ -97,7 +90,7 @@ func (s *Server) slackInteractive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	act := cb.ActionCallback.BlockActions[0]
-	verb := map[string]string{SlackActionApprove: imports.VerbApprove, SlackActionReject: imports.VerbReject}[act.ActionID]
+	verb := map[string]string{events.SlackActionApprove: imports.VerbApprove, events.SlackActionReject: imports.VerbReject}[act.ActionID]
 	id := act.Value
 	if verb == "" || !strings.HasPrefix(id, "ir-") {
 		w.WriteHeader(http.StatusOK)
