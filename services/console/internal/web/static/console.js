@@ -18,11 +18,8 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-live]").forEach(function (el) {
           var fresh = el.id ? doc.getElementById(el.id) : null;
-          if (fresh) { el.replaceWith(document.importNode(fresh, true)); }
-        });
-        // Decision forms of requests that are no longer pending go away.
-        document.querySelectorAll("form.decide").forEach(function (f) {
-          if (!doc.getElementById(f.id)) { f.remove(); }
+          if (!fresh || typing(el)) { return; }
+          el.replaceWith(document.importNode(fresh, true));
         });
         document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
       })
@@ -31,6 +28,13 @@
         busy = false;
         if (again) { again = false; schedule(); }
       });
+  }
+
+  // A region where someone is typing (a decision's reason) is left alone
+  // until the next event.
+  function typing(el) {
+    if (el.contains(document.activeElement) && document.activeElement !== document.body) { return true; }
+    return Array.prototype.some.call(el.querySelectorAll("input[type=text]"), function (i) { return i.value !== ""; });
   }
 
   function schedule() {
