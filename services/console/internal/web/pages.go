@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/imports"
-	"github.com/driftgate/driftgate/pkg/tfkube"
 )
 
 // page is what every template gets.
@@ -270,135 +267,6 @@ func (s *Server) findingsPage(w http.ResponseWriter, r *http.Request, p *Person)
 	s.renderPage(w, r, http.StatusOK, "findings", page{Title: "Findings", Person: p, Data: d, Nav: "findings"})
 }
 
-// ---- one finding
-
-type findingData struct {
-	Finding  events.Finding
-	Excerpt  []excerptRow
-	Reason   string
-	Request  *imports.Request
-	Timeline []events.Entry
-	Sources  string
-}
-
-type excerptRow struct{ Path, Before, After string }
-
-func (s *Server) findingPage(w http.ResponseWriter, r *http.Request, p *Person) {
-	id := r.PathValue("id")
-	kv, err := s.kv(r.Context(), events.BucketFindings)
-	if err != nil {
-		s.fail(w, r, p, err)
-		return
-	}
-	var f events.Finding
-	ok := false
-	if kv != nil {
-		f, ok, err = findings.Store{KV: kv}.Get(r.Context(), id)
-		if err != nil {
-			s.fail(w, r, p, err)
-			return
-		}
-	}
-	if !ok {
-		s.render(w, r, http.StatusNotFound, "error", p, errorData{Title: "Not found", Message: "No finding " + id})
-		return
-	}
-	d := findingData{Finding: f}
-	key := f.Object.Path()
-	if f.Object.Name == "" {
-		key = f.Address
-	}
-	_, err = events.Replay(r.Context(), s.js, events.ReplayFilter{Object: key}, func(e events.Entry) error {
-		e.Body = nil // the page shows summaries, never an event's body
-		switch dd := e.Data.(type) {
-		case *events.DriftDetected:
-			if dd.Finding.ID == f.ID {
-				d.Excerpt, d.Reason = excerptRows(f, dd.Excerpt), dd.Reason
-			}
-		case *events.DriftResolved, *events.Import, *events.ObjectChanged:
-		default:
-			if e.Type == "deadletter" {
-				return nil
-			}
-		}
-		d.Timeline = append(d.Timeline, e)
-		return nil
-	})
-	if err != nil {
-		s.fail(w, r, p, err)
-		return
-	}
-	reqs, err := s.requests(r.Context(), f.Workspace)
-	if err != nil {
-		s.fail(w, r, p, err)
-		return
-	}
-	for _, rq := range reqs {
-		if rq.FindingID == f.ID && (d.Request == nil || rq.UpdatedAt.After(d.Request.UpdatedAt)) {
-			d.Request = rq
-		}
-	}
-	s.renderPage(w, r, http.StatusOK, "finding", page{Title: f.Address, Person: p, Data: d, Nav: "findings"})
-}
-
-// excerptRows flattens a finding's before/after. Values of a Secret are
-// never shown, whatever an event carries: the pipeline redacts them before
-// publishing, and the console does not rely on that alone.
-func excerptRows(f events.Finding, x events.Excerpt) []excerptRow {
-	secret := tfkube.SecretKind(tfkube.Object{Group: f.Object.Group, Kind: f.Object.Kind})
-	before, after := map[string]string{}, map[string]string{}
-	flatten("", x.Before, before, secret)
-	flatten("", x.After, after, secret)
-	keys := map[string]bool{}
-	for k := range before {
-		keys[k] = true
-	}
-	for k := range after {
-		keys[k] = true
-	}
-	var out []excerptRow
-	for k := range keys {
-		out = append(out, excerptRow{Path: k, Before: orDash(before, k), After: orDash(after, k)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
-}
-
-func orDash(m map[string]string, k string) string {
-	if v, ok := m[k]; ok {
-		return v
-	}
-	return "—"
-}
-
-func flatten(prefix string, v any, out map[string]string, secret bool) {
-	join := func(k string) string {
-		if prefix == "" {
-			return k
-		}
-		return prefix + "." + k
-	}
-	switch t := v.(type) {
-	case map[string]any:
-		for k, vv := range t {
-			flatten(join(k), vv, out, secret)
-		}
-	case []any:
-		for i, vv := range t {
-			flatten(prefix+"["+strconv.Itoa(i)+"]", vv, out, secret)
-		}
-	default:
-		if prefix == "" {
-			return
-		}
-		if secret && t != nil {
-			out[prefix] = tfkube.Redacted
-			return
-		}
-		out[prefix] = fmt.Sprint(t)
-	}
-}
-
 // ---- decision table
 
 func (s *Server) reportPage(w http.ResponseWriter, r *http.Request, p *Person) {
@@ -441,76 +309,4 @@ func (s *Server) requestsPage(w http.ResponseWriter, r *http.Request, p *Person)
 		pg.Error = e
 	}
 	s.renderPage(w, r, http.StatusOK, "requests", pg)
-}
-
-// ---- audit timeline
-
-type auditData struct {
-	Filter  map[string]string
-	Entries []events.Entry
-	More    int
-	Skipped int
-}
-
-// maxAuditRows bounds the audit page; the newest rows are kept.
-const maxAuditRows = 500
-
-func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, p *Person) {
-	q := r.URL.Query()
-	d := auditData{Filter: map[string]string{"since": q.Get("since"), "until": q.Get("until"), "type": q.Get("type"),
-		"workspace": q.Get("workspace"), "object": q.Get("object")}}
-	if !q.Has("since") {
-		d.Filter["since"] = "24h"
-	}
-	now := s.now()
-	f := events.ReplayFilter{TypePrefix: events.NormaliseType(d.Filter["type"]), Workspace: d.Filter["workspace"], Object: d.Filter["object"]}
-	var err error
-	if f.Since, err = parseWhen(d.Filter["since"], now); err != nil {
-		s.renderPage(w, r, http.StatusBadRequest, "audit", page{Title: "Audit", Person: p, Data: d, Nav: "audit", Error: "since: " + err.Error()})
-		return
-	}
-	if f.Until, err = parseWhen(d.Filter["until"], now); err != nil {
-		s.renderPage(w, r, http.StatusBadRequest, "audit", page{Title: "Audit", Person: p, Data: d, Nav: "audit", Error: "until: " + err.Error()})
-		return
-	}
-	d.Skipped, err = events.Replay(r.Context(), s.js, f, func(e events.Entry) error {
-		e.Body = nil
-		d.Entries = append(d.Entries, e)
-		if len(d.Entries) > 2*maxAuditRows {
-			d.More += len(d.Entries) - maxAuditRows
-			d.Entries = append([]events.Entry(nil), d.Entries[len(d.Entries)-maxAuditRows:]...)
-		}
-		return nil
-	})
-	if err != nil {
-		s.fail(w, r, p, err)
-		return
-	}
-	if n := len(d.Entries); n > maxAuditRows {
-		d.More += n - maxAuditRows
-		d.Entries = d.Entries[n-maxAuditRows:]
-	}
-	for i, j := 0, len(d.Entries)-1; i < j; i, j = i+1, j-1 { // newest first
-		d.Entries[i], d.Entries[j] = d.Entries[j], d.Entries[i]
-	}
-	s.renderPage(w, r, http.StatusOK, "audit", page{Title: "Audit", Person: p, Data: d, Nav: "audit"})
-}
-
-// parseWhen reads a duration ago (24h) or an RFC 3339 time, as driftgate
-// audit does.
-func parseWhen(v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		if d < 0 {
-			return time.Time{}, fmt.Errorf("%q is negative", v)
-		}
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is neither a duration (24h) nor an RFC 3339 time", v)
-	}
-	return t, nil
 }

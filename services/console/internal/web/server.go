@@ -1,5 +1,3 @@
-// Package web is the console's HTTP side: login (token, OIDC), sessions and
-// CSRF, the pages, server-sent events and Slack's interactivity endpoint.
 package web
 
 import (
