@@ -216,7 +216,9 @@ func (s *Server) prime(ctx context.Context, last uint64) error {
 }
 
 // sse streams live events to an open page (GET /events).
-func (s *Server) sse(w http.ResponseWriter, r *http.Request, _ *Person) {
+// The stream ends when the login does; the browser's reconnect then meets
+// the login check again.
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, p *Person) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -232,9 +234,13 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, _ *Person) {
 	fl.Flush()
 	keep := time.NewTicker(25 * time.Second)
 	defer keep.Stop()
+	expired := time.NewTimer(time.Until(p.Exp))
+	defer expired.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-expired.C:
 			return
 		case <-keep.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
