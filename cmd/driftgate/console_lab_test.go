@@ -23,11 +23,12 @@ import (
 // TestConsoleBrowserLab drives a real headless Chromium (Debian's chromium,
 // installed by hack/chromium.sh when missing) with chromedp against the
 // console of `driftgate run` on the lab, with OpenTofu and
-// examples/marketplace, a ConfigMap dropped from the state (tofu state rm)
-// and a canary in the Secret's value:
+// examples/marketplace and a canary in the Secret's value:
 //
 //   - an unauthenticated browser gets the login page;
-//   - a viewer sees the unimported ConfigMap, and its Approve is refused;
+//   - a viewer's open overview shows the ConfigMap dropped from the state
+//     (tofu state rm) by itself, seconds later; the viewer's Approve is
+//     refused;
 //   - an approver opens it from the overview (import ID, timeline), approves
 //     it with a reason; the real importer takes the signed decision,
 //     imports, and the open page updates by itself (server-sent events)
@@ -74,9 +75,6 @@ func TestConsoleBrowserLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := w.Apply(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.TF.StateRm(ctx, lostAddr); err != nil {
 		t.Fatal(err)
 	}
 
@@ -252,14 +250,23 @@ console:
 		t.Errorf("the login page shows a finding: %s", txt)
 	}
 
-	// 2. The viewer: the unimported object appears on the open overview;
-	// an Approve is refused.
-	start := time.Now()
-	do("bob sees the unimported ConfigMap on the overview", 5*time.Minute,
+	// 2. The viewer: with the overview open on a clean workspace, an import
+	// is lost (tofu state rm, as a CI runner loses one): the object appears
+	// on the open page by itself. Then an Approve is refused.
+	do("bob sees the workspace clean after the startup plan", 5*time.Minute,
 		login(bob),
 		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(css(findingLink)))
-	t.Logf("the unimported object on the overview %v after driftgate run served", time.Since(start).Round(time.Millisecond))
+		chromedp.WaitVisible(css(`#ws-`+ws+` .plan[data-trigger="startup"]`)),
+		chromedp.WaitVisible(css(`#ws-`+ws+` .ok`)))
+	start := time.Now()
+	if err := w.TF.StateRm(ctx, lostAddr); err != nil {
+		t.Fatal(err)
+	}
+	do("the unimported ConfigMap appears on the open overview", 3*time.Minute, chromedp.WaitVisible(css(findingLink)), shot("overview-live"))
+	t.Logf("the unimported object on the open overview %v after tofu state rm", time.Since(start).Round(time.Millisecond))
+	if r, err := chromedp.Run(browser, chromedp.AttributeValue(css("body"), "data-refreshed")); err != nil || r.Value == "" {
+		t.Errorf("the overview did not update by itself (data-refreshed %q, %v)", r.Value, err)
+	}
 	do("bob's approve is refused", 3*time.Minute,
 		chromedp.Click(css(findingLink)),
 		chromedp.WaitVisible(css(decideForm+" button.approve")),
