@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/imports"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -274,12 +275,8 @@ func TestPermsConfigNamesDecideSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp, err := os.ReadFile(filepath.Join("..", "..", "services", "importer", "decide.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(imp, []byte(`DecideSubject = "`+decideSubject+`"`)) {
-		t.Fatalf("services/importer/decide.go no longer uses %s: update this test and deploy/nats/accounts.conf", decideSubject)
+	if imports.DecideSubject != decideSubject {
+		t.Fatalf("the decide RPC (pkg/imports) is %s, not %s: update this test and deploy/nats/accounts.conf", imports.DecideSubject, decideSubject)
 	}
 	if !bytes.Contains(b, []byte(`"`+decideSubject+`"`)) {
 		t.Fatalf("deploy/nats/accounts.conf does not name %s", decideSubject)
