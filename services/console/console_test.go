@@ -27,6 +27,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/imports"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/source"
 	"github.com/driftgate/driftgate/services/console"
 	"github.com/driftgate/driftgate/services/console/internal/web"
 )
@@ -205,7 +206,16 @@ func (d *decider) decisions() []imports.Decision {
 type fixture struct {
 	deploy, secret events.Finding
 	request        imports.Request
+	// revision is the configuration commit the plan ran on (the
+	// workspace's revision record names it too).
+	revision string
 }
+
+// The commits of the fixture's workspace: the one planned, the next one.
+const (
+	revPlanned = "4f2a9c1be07d5e3a8c6b1f0d2e4a6c8b0d1e3f5a"
+	revNext    = "9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d"
+)
 
 func (lb *lab) seed(t *testing.T) fixture {
 	t.Helper()
@@ -225,8 +235,13 @@ func (lb *lab) seed(t *testing.T) fixture {
 			ImportID: "shop/creds", RecommendedAction: "revert by apply, or accept into code", FirstSeen: now, LastSeen: now, State: events.StateOpen},
 	}
 	fx.request = imports.Request{ID: "ir-0123456789abcdef", Workspace: "shop", FindingID: fx.deploy.ID, Address: fx.deploy.Address,
-		ImportID: fx.deploy.ImportID, Object: dep, Risk: events.RiskLow, Policy: "manual", StateSerial: 7,
+		ImportID: fx.deploy.ImportID, Object: dep, Risk: events.RiskLow, Policy: "manual", StateSerial: 7, Revision: revPlanned,
 		Status: imports.StatusPending, CreatedAt: now, UpdatedAt: now}
+	fx.revision = revPlanned
+	if err := source.PutRevision(ctx, lb.env.Buckets.State, &source.Revision{Workspace: "shop", URL: "https://git.example.com/shop.git",
+		Ref: "main", Commit: revPlanned, Subject: "web: the Deployment", FetchedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	store := findings.Store{KV: lb.env.Buckets.Findings}
 	for _, f := range []events.Finding{fx.deploy, fx.secret} {
 		if err := store.Put(ctx, f); err != nil {
@@ -239,13 +254,13 @@ func (lb *lab) seed(t *testing.T) fixture {
 	for _, d := range []events.Data{
 		&events.ObjectChanged{Object: dep, Resource: "deployments.apps", Change: events.ChangeAdded, ResourceVersion: "11", ObservedAt: now},
 		&events.ObjectChanged{Object: sec, Resource: "secrets", Change: events.ChangeUpdated, ResourceVersion: "12", Paths: []string{"data.password"}, ObservedAt: now},
-		&events.PlanCompleted{WS: "shop", PlanID: "p1", Trigger: "change", Tool: "tofu", ToolVersion: "1.10.10", StateSerial: 7, DurationMS: 3100, StartedAt: now,
+		&events.PlanCompleted{WS: "shop", PlanID: "p1", Trigger: "change", Tool: "tofu", ToolVersion: "1.10.10", StateSerial: 7, Revision: revPlanned, DurationMS: 3100, StartedAt: now,
 			Counts: map[string]int{events.ClassUnimported: 1, events.ClassChanged: 1}},
 		&events.DriftDetected{Finding: fx.deploy, PlanID: "p1", StateSerial: 7, Reason: "the plan creates it; it exists live"},
 		&events.DriftDetected{Finding: fx.secret, PlanID: "p1", StateSerial: 7,
 			Excerpt: events.Excerpt{Before: map[string]any{"data": map[string]any{"password": canary}}, After: map[string]any{"data": map[string]any{"password": "(sensitive)"}}}},
 		events.NewImport(events.ImportRequested, events.Import{RequestID: fx.request.ID, WS: "shop", FindingID: fx.deploy.ID, Address: fx.deploy.Address,
-			ImportID: "shop/web", Object: dep, Risk: events.RiskLow, Policy: "manual", StateSerial: 7, At: now}),
+			ImportID: "shop/web", Object: dep, Risk: events.RiskLow, Policy: "manual", StateSerial: 7, Revision: revPlanned, At: now}),
 	} {
 		if _, err := lb.pub.Publish(ctx, d); err != nil {
 			t.Fatal(err)
@@ -383,6 +398,47 @@ func TestConsole(t *testing.T) {
 		}
 		if code, body := bob.get("/audit?since=yesterday"); code != http.StatusBadRequest || !strings.Contains(body, "since:") {
 			t.Errorf("bad since: %d", code)
+		}
+	})
+
+	t.Run("the overview names the configuration revision", func(t *testing.T) {
+		// Next to the last plan's serial: the commit it ran on (plan.completed),
+		// and the workspace's revision record.
+		_, ov := bob.get("/")
+		for _, want := range []string{
+			"state serial 7, config revision <code class=\"revision\">" + fx.revision[:12] + "</code>",
+			"configuration from Git: main at <code>" + fx.revision[:12] + "</code>",
+		} {
+			if !strings.Contains(ov, want) {
+				t.Errorf("overview lacks %q:\n%s", want, ov)
+			}
+		}
+		if strings.Contains(ov, "not planned yet") {
+			t.Errorf("the planned revision is shown as not planned yet:\n%s", ov)
+		}
+		_, rq := bob.get("/requests?workspace=shop")
+		if !strings.Contains(rq, "config revision <code>"+fx.revision[:12]+"</code>") {
+			t.Errorf("the request does not name the revision it was judged on:\n%s", rq)
+		}
+		// The planner checked out the next commit; its plan is not in yet.
+		ctx := context.Background()
+		if err := source.PutRevision(ctx, lb.env.Buckets.State, &source.Revision{Workspace: "shop", URL: "https://git.example.com/shop.git",
+			Ref: "main", Commit: revNext, Previous: revPlanned, Subject: "web: two replicas", FetchedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = source.PutRevision(ctx, lb.env.Buckets.State, &source.Revision{Workspace: "shop", URL: "https://git.example.com/shop.git",
+				Ref: "main", Commit: revPlanned, Subject: "web: the Deployment", FetchedAt: time.Now().UTC()})
+		})
+		_, ov = bob.get("/")
+		for _, want := range []string{
+			"state serial 7, config revision <code class=\"revision\">" + fx.revision[:12] + "</code>",
+			"configuration from Git: main at <code>" + revNext[:12] + "</code>",
+			"web: two replicas", "not planned yet",
+		} {
+			if !strings.Contains(ov, want) {
+				t.Errorf("after the record moved, the overview lacks %q:\n%s", want, ov)
+			}
 		}
 	})
 

@@ -97,6 +97,8 @@ func (h *hub) record(e events.Entry, broadcast bool) {
 		le.Workspace, le.FindingID = d.Finding.Workspace, d.Finding.ID
 	case *events.Import:
 		le.Workspace, le.FindingID, le.RequestID = d.WS, d.FindingID, d.RequestID
+	case *events.SourceUpdated:
+		le.Workspace = d.WS
 	}
 	if !broadcast {
 		return

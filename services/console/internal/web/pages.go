@@ -15,6 +15,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/imports"
+	"github.com/driftgate/driftgate/pkg/source"
 )
 
 // page is what every template gets.
@@ -52,6 +53,7 @@ var funcs = template.FuncMap{
 	"ms": func(ms int64) string {
 		return (time.Duration(ms) * time.Millisecond).Round(10 * time.Millisecond).String()
 	},
+	"sha":       source.ShortSHA,
 	"lower":     strings.ToLower,
 	"hasPrefix": strings.HasPrefix,
 	"dict": func(kv ...any) map[string]any {
@@ -162,13 +164,19 @@ func (s *Server) workspaces(fs []events.Finding) []string {
 // ---- overview
 
 type wsOverview struct {
-	Name     string
-	Open     int
-	High     int
-	ByClass  []classCount
-	Plan     *events.PlanCompleted
-	Pending  int
-	Findings []events.Finding
+	Name    string
+	Open    int
+	High    int
+	ByClass []classCount
+	Plan    *events.PlanCompleted
+	// Source is the workspace's revision record (a workspace read from
+	// Git): the commit the planner checked out last, or nil.
+	Source *source.Revision
+	// Unplanned is set when Source names another commit than the last
+	// plan ran on: the next plan is at that revision.
+	Unplanned bool
+	Pending   int
+	Findings  []events.Finding
 }
 
 type classCount struct {
@@ -193,9 +201,21 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, p *Person) {
 		s.fail(w, r, p, err)
 		return
 	}
+	state, err := s.kv(r.Context(), events.BucketState)
+	if err != nil {
+		s.fail(w, r, p, err)
+		return
+	}
 	var d overviewData
 	for _, ws := range s.workspaces(fs) {
 		o := wsOverview{Name: ws, Plan: s.live.lastPlan(ws)}
+		if state != nil {
+			if o.Source, err = source.GetRevision(r.Context(), state, ws); err != nil {
+				s.fail(w, r, p, err)
+				return
+			}
+		}
+		o.Unplanned = o.Source != nil && o.Source.Commit != "" && (o.Plan == nil || o.Plan.Revision != o.Source.Commit)
 		counts := map[string]*classCount{}
 		for _, f := range fs {
 			if f.Workspace != ws || f.Class == events.ClassIgnored {
