@@ -15,7 +15,6 @@ import (
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/service"
 	"github.com/driftgate/driftgate/pkg/source"
-	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 )
 
@@ -210,7 +209,7 @@ func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspac
 		return s.hooks.open(ctx, name)
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
-		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name, token: s.token} })
+		s.journalOf(name))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 )
 
@@ -221,4 +222,10 @@ func (s *Service) reportJournal(ws, msg string) {
 	if _, err := s.pub.Publish(ctx, h); err != nil {
 		s.log.Error("publish journal refusal", "workspace", ws, "err", err)
 	}
+}
+
+// journalOf returns the opener of a workspace's sealed journal (every
+// workspace, local or from Git, seals with the approver token).
+func (s *Service) journalOf(ws string) func(*tofu.Store) execute.Journal {
+	return func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: ws, token: s.token} }
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/driftgate/driftgate/pkg/source"
-	"github.com/driftgate/driftgate/pkg/tofu"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 )
 
@@ -74,7 +73,7 @@ func (s *Service) openFromGit(ctx context.Context, name string) (*execute.Worksp
 		return w, nil
 	}
 	w, _, err := openWorkspaceAt(ctx, s.cfg, name, dir, filepath.Join(s.workDir, name), s.env,
-		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })
+		s.journalOf(name))
 	if err != nil {
 		return nil, err
 	}
