@@ -55,8 +55,8 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("service %s builds with SERVICE=%q", name, s.Build.Args["SERVICE"])
 		}
 	}
-	if built != 4 {
-		t.Errorf("compose builds %d driftgate services, want 4", built)
+	if built != 5 {
+		t.Errorf("compose builds %d driftgate services, want 5", built)
 	}
 	if _, err := parseDeployConfig(filepath.Join(root, "deploy/compose/driftgate.yaml")); err != nil {
 		t.Error(err)

@@ -3,7 +3,9 @@ module github.com/driftgate/driftgate/cmd/driftgate
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/driftgate/driftgate/pkg v0.0.0
+	github.com/driftgate/driftgate/services/console v0.0.0-00010101000000-000000000000
 	github.com/driftgate/driftgate/services/notifier v0.0.0-00010101000000-000000000000
 	github.com/driftgate/driftgate/services/watcher v0.0.0
 	github.com/driftgate/driftgate/test v0.0.0
@@ -37,7 +39,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/aws/smithy-go v1.28.9 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
+	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 	github.com/cyphar/filepath-securejoin v0.6.1 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/emicklei/go-restful/v3 v3.12.2 // indirect
@@ -46,6 +50,8 @@ require (
 	github.com/go-git/gcfg v1.5.1-0.20230307220236-3a3c6141e376 // indirect
 	github.com/go-git/go-billy/v5 v5.9.2 // indirect
 	github.com/go-git/go-git/v5 v5.19.3 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
 	github.com/go-openapi/jsonreference v1.0.0 // indirect
 	github.com/go-openapi/swag v0.28.0 // indirect
@@ -165,3 +171,5 @@ replace github.com/driftgate/driftgate/test => ../../test
 replace github.com/driftgate/driftgate/services/watcher => ../../services/watcher
 
 replace github.com/driftgate/driftgate/services/notifier => ../../services/notifier
+
+replace github.com/driftgate/driftgate/services/console => ../../services/console

@@ -22,6 +22,7 @@ type File struct {
 	Planner    Planner     `yaml:"planner"`
 	Importer   Importer    `yaml:"importer"`
 	Notify     Notify      `yaml:"notify"`
+	Console    Console     `yaml:"console"`
 
 	// Path is where the file was read from; relative workspace dirs resolve
 	// against its directory.

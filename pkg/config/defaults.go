@@ -66,6 +66,7 @@ func (f *File) ApplyDefaults() {
 	if im.ApproverEnv == "" {
 		im.ApproverEnv = DefaultApproverEnv
 	}
+	f.Console.applyDefaults()
 	n := &f.Notify
 	dur(&n.DigestWindow, DefaultDigestWindow)
 	for i := range n.Sinks {

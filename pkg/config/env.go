@@ -37,6 +37,9 @@ func (f *File) CheckEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if err := f.checkConsoleEnv(check); err != nil {
+		return err
+	}
 	for i, w := range f.Workspaces {
 		if err := f.checkSourceEnv(i, w, check); err != nil {
 			return err

@@ -360,7 +360,7 @@ func (f *File) validate() error {
 			return f.errf(p+".match.min_severity", "%q is not info, warning or critical", m)
 		}
 	}
-	return nil
+	return f.validateConsole()
 }
 
 // Workspace returns the named workspace.

@@ -18,6 +18,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/gate"
+	"github.com/driftgate/driftgate/pkg/imports"
 	pkglive "github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
@@ -254,33 +255,8 @@ func clusterName(f *config.File, w *config.Workspace) string {
 	return w.Cluster
 }
 
-// order sorts unimported findings into import order: stateful objects
-// first, then the other high-risk ones (each alone), then cluster-scoped
-// objects (namespaces) before namespaced ones, then by address.
-func order(fs []events.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if ra, rb := rank(a.Object, a.Risk), rank(b.Object, b.Risk); ra != rb {
-			return ra < rb
-		}
-		if (a.Object.Namespace == "") != (b.Object.Namespace == "") {
-			return a.Object.Namespace == ""
-		}
-		return a.Address < b.Address
-	})
-}
-
-// rank orders imports: 0 stateful (a database, a volume), 1 other
-// high-risk (Secrets, configured kinds), 2 the rest.
-func rank(o events.ObjectRef, risk string) int {
-	switch {
-	case tfkube.Stateful(o.Group, o.Kind):
-		return 0
-	case risk == events.RiskHigh:
-		return 1
-	}
-	return 2
-}
+func order(fs []events.Finding)                { imports.ImportOrder(fs) }
+func rank(o events.ObjectRef, risk string) int { return imports.Rank(o, risk) }
 
 // classifyPlan plans the whole workspace (no lock) and classifies it the way
 // the planner does.
@@ -352,12 +328,12 @@ func ReportFromPlan(ctx context.Context, o BootstrapOptions) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	in := ReportInput{Workspace: o.Workspace, Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string]BootstrapItem{},
+	in := ReportInput{Workspace: o.Workspace, Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string][]string{},
 		Source: "a dry-run plan with import blocks"}
 	lrec := liveRecords{r: lr, cluster: cl.Name}
 	for _, it := range res.Items {
 		in.Findings = append(in.Findings, it.Finding)
-		in.Predictions[it.Finding.Address] = it
+		in.Predictions[it.Finding.Address] = it.Diff
 		if rec, ok, err := lrec.Get(ctx, it.Finding.Object); err == nil && ok {
 			in.Inventory[events.InventoryKey(it.Finding.Object)] = rec
 		}

@@ -226,7 +226,7 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 			moves, _ := w.Journal.Moves(ctx)
 			for _, to := range moves {
 				if to == cur.Serial {
-					s.finish(ctx, execute.Outcome{Request: rec.execRequest(), Status: execute.Succeeded, Step: execute.StepDone,
+					s.finish(ctx, execute.Outcome{Request: execRequest(rec), Status: execute.Succeeded, Step: execute.StepDone,
 						Reason: "completed before a restart", After: cur}, rec.Attempts)
 					return nil
 				}
@@ -279,7 +279,7 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 		return err
 	}
 	rec = claimed
-	started := rec.event(events.ImportStarted)
+	started := requestEvent(rec, events.ImportStarted)
 	started.Attempt, started.By = rec.Attempts, rec.Decision.By
 	s.publish(ctx, started)
 	s.log.Info("import started", "request", rec.ID, "address", rec.Address, "attempt", rec.Attempts, "by", rec.Decision.By)
@@ -287,7 +287,7 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 	if s.hooks.execute != nil {
 		run = s.hooks.execute
 	}
-	out, err := run(ctx, w, rec.execRequest())
+	out, err := run(ctx, w, execRequest(rec))
 	if err != nil {
 		return fmt.Errorf("import %s: %w", rec.ID, err)
 	}
@@ -331,7 +331,7 @@ func (s *Service) refuse(ctx context.Context, rec *RequestRecord) error {
 	}
 	s.log.Error("import refused: its status is not backed by a verified decision", "request", refused.ID,
 		"workspace", refused.Workspace, "address", refused.Address, "status", claimedStatus, "by", claimedBy, "reason", reason)
-	e := refused.event(events.ImportRejected)
+	e := requestEvent(refused, events.ImportRejected)
 	// Each refusal is its own event (the id counts attempts), also after a
 	// person's rejection of the same request.
 	e.By, e.Reason, e.Step, e.Attempt = "driftgate", reason, "decision", refused.Attempts
@@ -366,7 +366,7 @@ func (s *Service) finish(ctx context.Context, out execute.Outcome, attempt int) 
 		rec = &RequestRecord{ID: req.ID, Workspace: req.Workspace, Address: req.Address, ImportID: req.ImportID,
 			Object: req.Object, Risk: req.Risk, StateSerial: req.StateSerial}
 	}
-	e := rec.event(verb)
+	e := requestEvent(rec, verb)
 	e.Attempt, e.Step, e.Reason, e.Diff = attempt, out.Step, out.Reason, out.Diff
 	e.StateVersionBefore, e.StateVersionAfter = out.Before.String(), out.After.String()
 	e.DurationMS = out.Duration.Milliseconds()

@@ -100,7 +100,7 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	if err != nil || !created {
 		return err
 	}
-	s.publish(ctx, rec.event(events.ImportRequested))
+	s.publish(ctx, requestEvent(rec, events.ImportRequested))
 	s.log.Info("import requested", "request", rec.ID, "workspace", rec.Workspace, "address", rec.Address, "risk", rec.Risk, "policy", policy)
 	switch {
 	case policy == config.ApprovalAuto,
@@ -174,7 +174,7 @@ func (s *Service) announce(ctx context.Context, rec *RequestRecord) error {
 	if d == nil {
 		return fmt.Errorf("request %s holds no decision to announce", rec.ID)
 	}
-	e := rec.event(events.ImportApproved)
+	e := requestEvent(rec, events.ImportApproved)
 	e.By, e.Reason = d.By, d.Reason
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -217,7 +217,7 @@ func (s *Service) reject(ctx context.Context, ws, id string, d Decision) (*Reque
 	if err != nil {
 		return rec, err
 	}
-	e := rec.event(events.ImportRejected)
+	e := requestEvent(rec, events.ImportRejected)
 	e.By, e.Reason = by, reason
 	s.publish(ctx, e)
 	s.log.Info("import rejected", "request", id, "by", by, "reason", reason)

@@ -49,7 +49,7 @@ func (s *Service) staleRevision(ctx context.Context, rec *RequestRecord) (string
 // step stale, with the reason, and published (import.failed).
 func (s *Service) refuseStale(ctx context.Context, rec *RequestRecord, why string) error {
 	s.log.Warn("import refused", "request", rec.ID, "workspace", rec.Workspace, "address", rec.Address, "reason", why)
-	s.finish(ctx, execute.Outcome{Request: rec.execRequest(), Status: execute.Failed, Step: StepStale, Reason: why}, rec.Attempts)
+	s.finish(ctx, execute.Outcome{Request: execRequest(rec), Status: execute.Failed, Step: StepStale, Reason: why}, rec.Attempts)
 	return nil
 }
 

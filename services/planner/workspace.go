@@ -280,6 +280,9 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 			if err := s.recheckOpenFindings(ctx, w); err != nil {
 				w.log.Warn("plan the open findings again after a state change", "err", err)
 			}
+			if err := s.recheckRemoved(ctx, w, prev, ix); err != nil {
+				w.log.Warn("plan the objects that left the state", "err", err)
+			}
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/imports"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -29,7 +30,7 @@ const decideSubject = "driftgate-rpc.importer.decide"
 
 // permsUsers are the users of deploy/nats/accounts.conf; each password comes
 // from DRIFTGATE_NATS_<USER>_PASSWORD.
-var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader"}
+var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader", "console"}
 
 // permsServer runs the nats-server of the lab's tools cache with JetStream
 // and the shipped deploy/nats/accounts.conf; it returns the URL and the
@@ -252,6 +253,29 @@ func durableFetch(durable string) func(context.Context, *permsConn) error {
 	}
 }
 
+// slackClaim creates key in the state bucket only if absent and deletes it
+// again at that revision, as the console's Slack endpoint claims a click and
+// gives the claim up when the importer did not take the decision.
+func slackClaim(key string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		kv, err := pc.js.KeyValue(ctx, events.BucketState)
+		if err != nil {
+			return err
+		}
+		rev, err := kv.Create(ctx, key, []byte(`{"by":"perms"}`))
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		if _, err := kv.Create(ctx, key, []byte(`{"by":"second"}`)); !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("a second claim: %v, want it refused as existing", err)
+		}
+		if err := kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
+			return fmt.Errorf("give up: %w", err)
+		}
+		return nil
+	}
+}
+
 func subscribe(subject string) func(context.Context, *permsConn) error {
 	return func(ctx context.Context, pc *permsConn) error {
 		sub, err := pc.nc.Subscribe(subject, func(*nats.Msg) {})
@@ -274,12 +298,8 @@ func TestPermsConfigNamesDecideSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp, err := os.ReadFile(filepath.Join("..", "..", "services", "importer", "decide.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(imp, []byte(`DecideSubject = "`+decideSubject+`"`)) {
-		t.Fatalf("services/importer/decide.go no longer uses %s: update this test and deploy/nats/accounts.conf", decideSubject)
+	if imports.DecideSubject != decideSubject {
+		t.Fatalf("the decide RPC (pkg/imports) is %s, not %s: update this test and deploy/nats/accounts.conf", imports.DecideSubject, decideSubject)
 	}
 	if !bytes.Contains(b, []byte(`"`+decideSubject+`"`)) {
 		t.Fatalf("deploy/nats/accounts.conf does not name %s", decideSubject)
@@ -317,11 +337,14 @@ func TestPermsLab(t *testing.T) {
 	if _, err := buckets.Inventory.Put(ctx, "lab.apps.Deployment.shop.seed", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := buckets.Findings.Put(ctx, "f-seed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Each service starts as it does in production: service.Prepare runs
 	// EnsureStream and EnsureBuckets against what admin provisioned, and
 	// binds to them with STREAM.INFO alone (no service may update a stream).
-	for _, u := range []string{"watcher", "planner", "importer", "notifier"} {
+	for _, u := range []string{"watcher", "planner", "importer", "notifier", "console"} {
 		pc := connectAs(t, url, u, pw[u])
 		if _, err := events.EnsureStream(ctx, pc.js, events.StreamConfig{}); err != nil {
 			t.Fatalf("%s: ensure stream: %v", u, err)
@@ -500,6 +523,18 @@ func TestPermsLab(t *testing.T) {
 		{user: "reader", what: "decision RPC", op: publishAck(decideSubject), denied: decideSubject},
 		{user: "reader", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
 		{user: "reader", what: "subscribe to live events", op: subscribe("driftgate.>"), denied: "driftgate.>"},
+		// console: reads like reader, decides through the RPC, claims Slack
+		// clicks under its own keys, and nothing else.
+		{user: "console", what: "get finding", op: kvGet(events.BucketFindings, "f-seed")},
+		{user: "console", what: "read the stream", op: readStream},
+		{user: "console", what: "decision RPC and its reply", op: decide},
+		{user: "console", what: "claim a Slack click and give it up", op: slackClaim("console.slack.ir-perms")},
+		pubDenied("console", approved),
+		pubDenied("console", changed),
+		kvDenied("console", events.BucketState, "importer.request.shop.c"),
+		kvDenied("console", events.BucketFindings, "f-console"),
+		kvDenied("console", events.BucketState, "notifier.slack.ev.c"),
+		{user: "console", what: "serve the decision RPC", op: subscribe(decideSubject), denied: decideSubject},
 	}
 
 	var mu sync.Mutex

@@ -1,4 +1,4 @@
-package importer
+package imports
 
 import (
 	"encoding/json"
@@ -63,10 +63,11 @@ type ReportInput struct {
 	Findings  []events.Finding
 	// Inventory holds the live objects by events.InventoryKey.
 	Inventory map[string]*events.InventoryRecord
-	Requests  []*RequestRecord
-	// Predictions are dry-run results by address (BootstrapItem), when a
-	// plan with import blocks was run.
-	Predictions map[string]BootstrapItem
+	Requests  []*Request
+	// Predictions are the differences a dry-run import would leave (the
+	// verification's lines, "address: field: a -> b"; empty when it would
+	// verify clean) by address, when a plan with import blocks was run.
+	Predictions map[string][]string
 	Source      string
 	Now         time.Time
 }
@@ -87,7 +88,7 @@ func BuildReport(in ReportInput) Report {
 		in.Now = time.Now()
 	}
 	rep := Report{Workspace: in.Workspace, GeneratedAt: in.Now.UTC(), Rows: []ReportRow{}, Source: in.Source}
-	byFinding := map[string]*RequestRecord{}
+	byFinding := map[string]*Request{}
 	for _, r := range in.Requests {
 		if cur := byFinding[r.FindingID]; cur == nil || r.UpdatedAt.After(cur.UpdatedAt) {
 			byFinding[r.FindingID] = r
@@ -109,7 +110,7 @@ func BuildReport(in ReportInput) Report {
 			row.RequestID, row.RequestStatus = req.ID, req.Status
 		}
 		if p, ok := in.Predictions[f.Address]; ok {
-			row.ConfigDiff = diffFields(p.Diff)
+			row.ConfigDiff = diffFields(p)
 			if row.ConfigDiff == nil {
 				row.ConfigDiff = []string{}
 			}
@@ -126,7 +127,7 @@ func BuildReport(in ReportInput) Report {
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
-	order(unimported)
+	ImportOrder(unimported)
 	pos := map[string]int{}
 	n := 0
 	for _, f := range unimported {
@@ -153,7 +154,7 @@ func BuildReport(in ReportInput) Report {
 	return rep
 }
 
-func decideUnimported(row *ReportRow, rec *events.InventoryRecord, req *RequestRecord) {
+func decideUnimported(row *ReportRow, rec *events.InventoryRecord, req *Request) {
 	var why []string
 	if rec != nil {
 		for _, or := range rec.Owners.OwnerReferences {
