@@ -2,6 +2,7 @@
 # Every driftgate service image, from the repository root:
 #   docker build --build-arg SERVICE=watcher  --target static .
 #   docker build --build-arg SERVICE=notifier --target static .
+#   docker build --build-arg SERVICE=console  --target static .
 #   docker build --build-arg SERVICE=planner  --target tofu .
 #   docker build --build-arg SERVICE=importer --target tofu .
 # One target per base image: static (distroless) for the services that run no
@@ -11,7 +12,7 @@ ARG SERVICE
 
 FROM golang:1.26-bookworm AS build
 ARG SERVICE
-RUN test -n "$SERVICE" || { echo "set --build-arg SERVICE=watcher|planner|importer|notifier" >&2; exit 1; }
+RUN test -n "$SERVICE" || { echo "set --build-arg SERVICE=watcher|planner|importer|notifier|console" >&2; exit 1; }
 WORKDIR /src
 COPY pkg/ pkg/
 COPY test/go.mod test/go.sum test/

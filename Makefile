@@ -62,9 +62,10 @@ tidy:
 bench: tools
 	@for m in $(MODULES); do echo "== go test -bench $$m"; (cd $$m && go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TEST_TIMEOUT) ./...); done
 
-## tools: the lab's pinned components, built once into $(TOOLS_DIR).
+## tools: the lab's pinned components, built once into $(TOOLS_DIR); Debian's chromium for the console's browser test.
 tools:
 	@./hack/tools.sh
+	@./hack/chromium.sh >/dev/null
 
 lab-up: tools
 	@./hack/lab-up.sh

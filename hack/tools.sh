@@ -3,7 +3,8 @@
 # so a fresh clone (what CI runs) reuses what an earlier run built.
 #
 #   DRIFTGATE_TOOLS_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/driftgate/tools)
-#   DRIFTGATE_TOOLS_ONLY  space-separated subset: nats-server etcd providers tofu minio kube terraform
+#   DRIFTGATE_TOOLS_ONLY  space-separated subset: nats-server natscli etcd providers tofu minio kube terraform
+#   DRIFTGATE_TOOLS_JOBS  1 to build one component at a time (default 2 lanes side by side)
 #
 # Each component lands in $DIR/<component>-<version>/ and is marked done by a
 # .done file; a second run only checks the markers and takes seconds. Sources:
@@ -26,6 +27,7 @@ TOFU_VERSION=1.10.10
 TERRAFORM_VERSION=1.5.7
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 NATS_VERSION=2.12.1
+NATSCLI_VERSION=0.5.0
 PROVIDER_KUBERNETES_VERSION=1.13.4
 PROVIDER_KUBECTL_VERSION=1.19.0
 # hashicorp/local: a non-Kubernetes provider (local_file) for mixed workspaces.
@@ -64,6 +66,11 @@ helper_module() {
 
 build_nats() {
 	GOBIN="$OUT/bin" go install "github.com/nats-io/nats-server/v2@v$NATS_VERSION"
+}
+
+# build_natscli: the stock `nats` CLI, the foreign client of the security tests.
+build_natscli() {
+	GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "github.com/nats-io/natscli/nats@v$NATSCLI_VERSION"
 }
 
 build_etcd() {
@@ -235,19 +242,44 @@ reuse() {
 # among them (container images install just what their service needs).
 only() { [[ -z "${DRIFTGATE_TOOLS_ONLY:-}" || " $DRIFTGATE_TOOLS_ONLY " == *" $1 "* ]]; }
 
+# Two lanes of about equal length run side by side (DRIFTGATE_TOOLS_JOBS=1: one
+# after the other): a cold build is mostly single-threaded links, module
+# downloads and go mod tidy, which two cores overlap.
+lane_a() {
+	if only nats-server; then reuse nats-server "v$NATS_VERSION" nats-server || step nats-server "$NATS_VERSION" "35s" build_nats; fi
+	if only natscli; then reuse natscli "v$NATSCLI_VERSION" nats || step natscli "$NATSCLI_VERSION" "1.5 min" build_natscli; fi
+	if only etcd; then reuse etcd "$ETCD_VERSION" etcd || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
+	if only providers; then
+		step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
+		step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
+		step provider-local "$PROVIDER_LOCAL_VERSION" "1.5 min" build_provider_local
+		step provider-helm "$PROVIDER_HELM_VERSION" "5 min" build_provider_helm
+		step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION-h$PROVIDER_HELM_VERSION-l$PROVIDER_LOCAL_VERSION" "1s" build_mirror
+	fi
+	if only tofu; then reuse tofu "v$TOFU_VERSION" tofu || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
+}
+lane_b() {
+	if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi
+	if only kube; then reuse kube "v$KUBE_VERSION" kube-apiserver kube-controller-manager || step kube "$KUBE_VERSION" "9 min" build_kube; fi
+	if only terraform; then reuse terraform "v$TERRAFORM_VERSION" terraform || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform; fi
+}
+
 start=$SECONDS
 log "tool cache: $DIR"
-if only nats-server; then reuse nats-server "v$NATS_VERSION" nats-server || step nats-server "$NATS_VERSION" "35s" build_nats; fi
-if only etcd; then reuse etcd "$ETCD_VERSION" etcd || step etcd "$ETCD_VERSION" "1.5 min" build_etcd; fi
-if only providers; then
-	step provider-kubectl "$PROVIDER_KUBECTL_VERSION" "3.5 min" build_provider_kubectl
-	step provider-kubernetes "$PROVIDER_KUBERNETES_VERSION" "2 min" build_provider_kubernetes
-	step provider-local "$PROVIDER_LOCAL_VERSION" "1.5 min" build_provider_local
-	step provider-helm "$PROVIDER_HELM_VERSION" "5 min" build_provider_helm
-	step mirror "k$PROVIDER_KUBERNETES_VERSION-c$PROVIDER_KUBECTL_VERSION-h$PROVIDER_HELM_VERSION-l$PROVIDER_LOCAL_VERSION" "1s" build_mirror
+if [[ "${DRIFTGATE_TOOLS_JOBS:-2}" == 1 ]]; then
+	lane_a
+	lane_b
+else
+	lane_a &
+	a=$!
+	lane_b &
+	b=$!
+	failed=""
+	wait "$a" || failed="$failed lane_a"
+	wait "$b" || failed="$failed lane_b"
+	if [[ -n "$failed" ]]; then
+		log "FAILED:$failed (see output above)"
+		exit 1
+	fi
 fi
-if only tofu; then reuse tofu "v$TOFU_VERSION" tofu || step tofu "$TOFU_VERSION" "7 min" build_tofu; fi
-if only minio; then step minio "$MINIO_VERSION" "5 min" build_minio; fi
-if only kube; then reuse kube "v$KUBE_VERSION" kube-apiserver kube-controller-manager || step kube "$KUBE_VERSION" "9 min" build_kube; fi
-if only terraform; then reuse terraform "v$TERRAFORM_VERSION" terraform || step terraform "$TERRAFORM_VERSION" "7.5 min" build_terraform; fi
 log "all tools ready in $((SECONDS - start))s"

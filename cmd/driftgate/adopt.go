@@ -13,7 +13,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/adopt"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/gate"
-	"github.com/driftgate/driftgate/services/importer"
+	"github.com/driftgate/driftgate/pkg/imports"
 )
 
 func init() {
@@ -123,16 +123,16 @@ func adoptText(w io.Writer, r *adopt.Result) error {
 // adoptMarkdown is the pull-request comment: the decision table and the
 // file as a diff.
 func adoptMarkdown(w io.Writer, r *adopt.Result, pending []gate.PendingImport) error {
-	in := importer.ReportInput{Workspace: r.Workspace, Findings: r.Findings, Inventory: r.Inventory,
+	in := imports.ReportInput{Workspace: r.Workspace, Findings: r.Findings, Inventory: r.Inventory,
 		Source: fmt.Sprintf("a plan by %s %s without %s", r.Tool, r.ToolVersion, r.File)}
 	if len(pending) > 0 {
 		in.Source = fmt.Sprintf("a plan by %s %s with the import blocks of %s", r.Tool, r.ToolVersion, r.File)
-		in.Predictions = map[string]importer.BootstrapItem{}
+		in.Predictions = map[string][]string{}
 		for _, pi := range pending {
-			in.Predictions[pi.Address] = importer.BootstrapItem{Diff: pi.Blocking, Settled: pi.Settled, Ignored: pi.Ignored}
+			in.Predictions[pi.Address] = pi.Blocking
 		}
 	}
-	rep := importer.BuildReport(in)
+	rep := imports.BuildReport(in)
 	if err := rep.WriteMarkdown(w); err != nil {
 		return err
 	}

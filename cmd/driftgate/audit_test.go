@@ -239,7 +239,17 @@ func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "driftgate.import.approved.marketplace", Data: pretty.Bytes(),
+	_, approval, err := events.Decode(planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: events.NATSSubject(approval), Data: pretty.Bytes(),
+		Header: nats.Header{events.HeaderType: []string{events.TypeImportApproved}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A well-formed approval under another workspace's subject (what a
+	// user allowed to publish there could do): not a fact either.
+	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "driftgate.import.approved.elsewhere.x", Data: planted,
 		Header: nats.Header{events.HeaderType: []string{events.TypeImportApproved}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +271,8 @@ func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
 			}
 		}
 	}
-	if invalid != 3 || len(all) != 6+4 {
-		t.Errorf("audit -o json: %d records, %d invalid; want 10 and 3\n%s", len(all), invalid, out)
+	if invalid != 4 || len(all) != 6+5 {
+		t.Errorf("audit -o json: %d records, %d invalid; want 11 and 4\n%s", len(all), invalid, out)
 	}
 	if strings.Contains(out, "canary") {
 		t.Errorf("a planted body was printed:\n%s", out)
@@ -270,7 +280,7 @@ func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
 
 	out, _, code = audit(t, env.Server.ClientURL(), "-o", "jsonl")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if code != 0 || len(lines) != 10 {
+	if code != 0 || len(lines) != 11 {
 		t.Fatalf("audit -o jsonl: exit %d, %d lines:\n%s", code, len(lines), out)
 	}
 	for i, l := range lines {
@@ -284,7 +294,8 @@ func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
 		t.Errorf("audit --type object: exit %d\n%s\nstderr: %s", code, out, errOut)
 	}
 	out, _, _ = audit(t, env.Server.ClientURL(), "--type", "invalid")
-	if strings.Count(out, "not a valid event") != 3 || !strings.Contains(out, `header type "dev.driftgate.object.changed.v1" does not match`) {
+	if strings.Count(out, "not a valid event") != 4 || !strings.Contains(out, `header type "dev.driftgate.object.changed.v1" does not match`) ||
+		!strings.Contains(out, "stored under driftgate.import.approved.elsewhere.x, but the event belongs under driftgate.import.approved.marketplace.") {
 		t.Errorf("audit --type invalid:\n%s", out)
 	}
 }

@@ -55,8 +55,8 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("service %s builds with SERVICE=%q", name, s.Build.Args["SERVICE"])
 		}
 	}
-	if built != 4 {
-		t.Errorf("compose builds %d driftgate services, want 4", built)
+	if built != 5 {
+		t.Errorf("compose builds %d driftgate services, want 5", built)
 	}
 	if _, err := parseDeployConfig(filepath.Join(root, "deploy/compose/driftgate.yaml")); err != nil {
 		t.Error(err)
@@ -197,4 +197,48 @@ func parseDeployConfig(path string) (*config.File, error) {
 		return nil, err
 	}
 	return config.Parse(path, b)
+}
+
+// TestDeployReadsWorkspacesFromGit: the shipped deployments bake no
+// workspace into an image and mount none: every workspace of their configs
+// comes from Git, and the planner and importer keep the provider plugin
+// cache on a volume.
+func TestDeployReadsWorkspacesFromGit(t *testing.T) {
+	for _, p := range []string{"deploy/compose/driftgate.yaml", "deploy/k8s/driftgate.yaml"} {
+		cfg, err := parseDeployConfig(filepath.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Workspaces) == 0 {
+			t.Errorf("%s: no workspace", p)
+		}
+		for _, w := range cfg.Workspaces {
+			if w.Dir != "" || w.Git() == nil {
+				t.Errorf("%s: workspace %s is not read from Git (dir %q)", p, w.Name, w.Dir)
+			}
+		}
+	}
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(compose), "./examples") {
+		t.Error("docker-compose.yml mounts workspaces from ./examples")
+	}
+	for _, f := range []string{"docker-compose.yml", "deploy/k8s/planner.yaml", "deploy/k8s/importer.yaml"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "TF_PLUGIN_CACHE_DIR") || !strings.Contains(string(b), "/var/cache/driftgate/plugins") {
+			t.Errorf("%s: no plugin cache on a volume", f)
+		}
+	}
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(df), "examples") {
+		t.Error("the Dockerfile copies a workspace into an image")
+	}
 }

@@ -582,8 +582,11 @@ func (rc *labReceiver) slackTexts(t *testing.T) []string {
 			if bl.Text != nil {
 				b.WriteString(bl.Text.Text + "\n")
 			}
-			for _, f := range append(bl.Fields, bl.Elements...) {
+			for _, f := range bl.Fields {
 				b.WriteString(f.Text + "\n")
+			}
+			for _, e := range bl.Elements {
+				b.WriteString(e.label().Text + "\n")
 			}
 		}
 		out = append(out, b.String())
@@ -596,11 +599,31 @@ func (rc *labReceiver) slackTexts(t *testing.T) []string {
 type slackWebhookMsg struct {
 	Text   string `json:"text"`
 	Blocks []struct {
-		Type     string      `json:"type"`
-		Text     *slackText  `json:"text"`
-		Fields   []slackText `json:"fields"`
-		Elements []slackText `json:"elements"`
+		Type     string         `json:"type"`
+		Text     *slackText     `json:"text"`
+		Fields   []slackText    `json:"fields"`
+		Elements []slackElement `json:"elements"`
 	} `json:"blocks"`
+}
+
+// slackElement is an element of a context block (a text object: text is a
+// string) or of an actions block (a button: text is a plain_text object).
+type slackElement struct {
+	Type     string          `json:"type"`
+	Text     json.RawMessage `json:"text"`
+	ActionID string          `json:"action_id"`
+	Style    string          `json:"style"`
+}
+
+// label is the text of the element: a text object's own, a button's label.
+func (e slackElement) label() slackText {
+	var s string
+	if json.Unmarshal(e.Text, &s) == nil {
+		return slackText{Type: e.Type, Text: s}
+	}
+	var x slackText
+	_ = json.Unmarshal(e.Text, &x)
+	return x
 }
 
 type slackText struct {
@@ -619,7 +642,8 @@ func parseSlack(body []byte) (*slackWebhookMsg, error) {
 
 // checkSlackMessage rejects what Slack's incoming webhooks would: not JSON,
 // no fallback text, no blocks or too many, unknown block types, a header
-// that is not plain text, an empty section, text objects of unknown types.
+// that is not plain text, an empty section, text objects of unknown types,
+// buttons without a label or an action id.
 func checkSlackMessage(r *http.Request, body []byte) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		return fmt.Errorf("content type %q", ct)
@@ -643,7 +667,15 @@ func checkSlackMessage(r *http.Request, body []byte) error {
 			ok = (b.Text != nil && textOK(*b.Text)) || (b.Text == nil && len(b.Fields) > 0)
 			ok = ok && len(b.Fields) <= 10 && !slices.ContainsFunc(b.Fields, func(x slackText) bool { return !textOK(x) })
 		case "context":
-			ok = len(b.Elements) > 0 && len(b.Elements) <= 10 && !slices.ContainsFunc(b.Elements, func(x slackText) bool { return !textOK(x) })
+			ok = len(b.Elements) > 0 && len(b.Elements) <= 10 && !slices.ContainsFunc(b.Elements, func(e slackElement) bool { return !textOK(e.label()) })
+		case "actions":
+			// Buttons: a plain_text label of at most 75 characters, an
+			// action_id, a style Slack knows.
+			ok = len(b.Elements) > 0 && len(b.Elements) <= 25 && !slices.ContainsFunc(b.Elements, func(e slackElement) bool {
+				l := e.label()
+				return e.Type != "button" || l.Type != "plain_text" || !textOK(l) || len([]rune(l.Text)) > 75 || e.ActionID == "" ||
+					(e.Style != "" && e.Style != "primary" && e.Style != "danger")
+			})
 		case "divider":
 			ok = true
 		}

@@ -12,11 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/driftgate/driftgate/pkg/config"
-	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/imports"
 	"github.com/driftgate/driftgate/services/importer"
 )
 
@@ -89,31 +86,5 @@ func reportFromPipeline(ctx context.Context, url, ws string) (importer.Report, e
 		return importer.Report{}, err
 	}
 	defer nc.Close()
-	fkv, err := js.KeyValue(ctx, events.BucketFindings)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return importer.Report{}, errors.New("no findings bucket on this server yet (has the planner run?)")
-	}
-	if err != nil {
-		return importer.Report{}, err
-	}
-	fs, err := findings.Store{KV: fkv}.List(ctx, findings.Filter{Workspace: ws, State: events.StateOpen})
-	if err != nil {
-		return importer.Report{}, err
-	}
-	in := importer.ReportInput{Workspace: ws, Findings: fs, Inventory: map[string]*events.InventoryRecord{},
-		Source: "the pipeline's findings and rolled-back imports"}
-	if ikv, err := js.KeyValue(ctx, events.BucketInventory); err == nil {
-		for _, f := range fs {
-			var rec events.InventoryRecord
-			if _, ok, err := events.GetJSON(ctx, ikv, events.InventoryKey(f.Object), &rec); err == nil && ok {
-				in.Inventory[events.InventoryKey(f.Object)] = &rec
-			}
-		}
-	}
-	if skv, err := js.KeyValue(ctx, events.BucketState); err == nil {
-		if in.Requests, err = importer.ListRequests(ctx, skv, ws); err != nil {
-			return importer.Report{}, err
-		}
-	}
-	return importer.BuildReport(in), nil
+	return imports.ReportFromPipeline(ctx, js, ws)
 }

@@ -25,6 +25,10 @@ func init() {
 const (
 	envNATSURL   = "DRIFTGATE_NATS_URL"
 	envNATSToken = "DRIFTGATE_NATS_TOKEN"
+	// The CLI's user on an external server (deploy/nats/accounts.conf:
+	// approver for approve/reject, reader for audit/findings/report).
+	envNATSUser     = "DRIFTGATE_NATS_USER"
+	envNATSPassword = "DRIFTGATE_NATS_PASSWORD"
 )
 
 func runRun(args []string, stdout, stderr io.Writer) int {
@@ -88,7 +92,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		if nc, err = nats.Connect(srv.ClientURL(), nats.InProcessServer(srv), nats.Name("driftgate-run"), nats.Token(token)); err != nil {
 			return fail(fmt.Errorf("connect to embedded NATS: %w", err))
 		}
-	} else if nc, err = service.Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-run"); err != nil {
+	} else if nc, err = service.Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-run", p.Log); err != nil {
 		return fail(err)
 	}
 	defer service.Drain(nc)
@@ -156,7 +160,10 @@ func connectCLI(url string) (*nats.Conn, jetstream.JetStream, error) {
 		url = "nats://127.0.0.1:4222"
 	}
 	opts := []nats.Option{nats.Name("driftgate-cli"), nats.MaxReconnects(0)}
-	if tok := cliToken(url, os.Getenv); tok != "" {
+	if user := os.Getenv(envNATSUser); user != "" {
+		// An external server's per-service user (approver, reader).
+		opts = append(opts, nats.UserInfo(user, os.Getenv(envNATSPassword)))
+	} else if tok := cliToken(url, os.Getenv); tok != "" {
 		opts = append(opts, nats.Token(tok))
 	}
 	nc, err := nats.Connect(url, opts...)

@@ -22,6 +22,7 @@ type File struct {
 	Planner    Planner     `yaml:"planner"`
 	Importer   Importer    `yaml:"importer"`
 	Notify     Notify      `yaml:"notify"`
+	Console    Console     `yaml:"console"`
 
 	// Path is where the file was read from; relative workspace dirs resolve
 	// against its directory.
@@ -77,9 +78,12 @@ type Watch struct {
 // Workspace is a Terraform/OpenTofu root module whose state driftgate keeps
 // honest with a cluster.
 type Workspace struct {
-	Name          string            `yaml:"name"`
-	Cluster       string            `yaml:"cluster"`
-	Dir           string            `yaml:"dir"`
+	Name    string `yaml:"name"`
+	Cluster string `yaml:"cluster"`
+	Dir     string `yaml:"dir"` // a local checkout; or Source
+	// Source is where the configuration comes from instead of Dir (the
+	// in-cluster use): a Git repository, fetched into the data dir.
+	Source        *Source           `yaml:"source"`
 	Binary        string            `yaml:"binary"` // tofu | terraform | a path
 	BackendConfig map[string]string `yaml:"backend_config"`
 	VarFiles      []string          `yaml:"var_files"`

@@ -50,6 +50,9 @@ func (f *File) ApplyDefaults() {
 	num(&w.Workers, DefaultWorkers)
 	for i := range f.Workspaces {
 		dur(&f.Workspaces[i].FullPlanInterval, DefaultFullPlanInterval)
+		if g := f.Workspaces[i].Git(); g != nil {
+			dur(&g.Interval, DefaultSourceInterval)
+		}
 	}
 	p := &f.Planner
 	dur(&p.Debounce, DefaultDebounce)
@@ -63,6 +66,7 @@ func (f *File) ApplyDefaults() {
 	if im.ApproverEnv == "" {
 		im.ApproverEnv = DefaultApproverEnv
 	}
+	f.Console.applyDefaults()
 	n := &f.Notify
 	dur(&n.DigestWindow, DefaultDigestWindow)
 	for i := range n.Sinks {

@@ -12,6 +12,9 @@ import (
 // that may describe another machine).
 func (f *File) checkDirs() error {
 	for i, w := range f.Workspaces {
+		if w.Source != nil {
+			continue // fetched into the data dir
+		}
 		if err := f.checkDir(fmt.Sprintf("workspaces[%d].dir", i), w.Dir); err != nil {
 			return err
 		}

@@ -37,7 +37,13 @@ func (f *File) CheckEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if err := f.checkConsoleEnv(check); err != nil {
+		return err
+	}
 	for i, w := range f.Workspaces {
+		if err := f.checkSourceEnv(i, w, check); err != nil {
+			return err
+		}
 		keys := make([]string, 0, len(w.EnvFrom))
 		for k := range w.EnvFrom {
 			keys = append(keys, k)

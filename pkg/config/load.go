@@ -157,7 +157,7 @@ func check(file string, n *yaml.Node, t reflect.Type, path string, pos positions
 			sub := join(path, k.Value)
 			if !ok {
 				hint := ""
-				if strings.HasSuffix(k.Value, "_url") || strings.Contains(k.Value, "secret") || strings.Contains(k.Value, "password") || strings.Contains(k.Value, "token") {
+				if strings.HasSuffix(k.Value, "_url") || strings.Contains(k.Value, "secret") || strings.Contains(k.Value, "password") || strings.Contains(k.Value, "token") || strings.Contains(k.Value, "key") || k.Value == "known_hosts" {
 					if _, ok := fields[k.Value+"_env"]; ok {
 						hint = fmt.Sprintf(" (secrets come from the environment: use %s_env)", k.Value)
 					}
@@ -282,8 +282,8 @@ func (f *File) validate() error {
 			return f.errf(p+".name", "workspace %q is defined twice", w.Name)
 		}
 		names[w.Name] = true
-		if w.Dir == "" {
-			return f.errf(p, "dir is required")
+		if err := f.validateSource(p, w); err != nil {
+			return err
 		}
 		if w.Cluster != "" && !clusters[w.Cluster] {
 			return f.errf(p+".cluster", "cluster %q is not defined under clusters", w.Cluster)
@@ -360,7 +360,7 @@ func (f *File) validate() error {
 			return f.errf(p+".match.min_severity", "%q is not info, warning or critical", m)
 		}
 	}
-	return nil
+	return f.validateConsole()
 }
 
 // Workspace returns the named workspace.

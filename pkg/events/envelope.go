@@ -33,6 +33,7 @@ var registry = map[string]func() Data{
 	TypeImportRolledBack: func() Data { return NewImport(ImportRolledBack, Import{}) },
 	TypeAlertDelivered:   func() Data { return NewAlert(false, Alert{}) },
 	TypeAlertFailed:      func() Data { return NewAlert(true, Alert{}) },
+	TypeSourceUpdated:    func() Data { return &SourceUpdated{} },
 }
 
 func knownTypes() []string {

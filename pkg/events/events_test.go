@@ -58,6 +58,9 @@ func samples() []events.Data {
 		events.NewImport(events.ImportRolledBack, imp),
 		events.NewAlert(false, events.Alert{Sink: "ops", EventID: "e-1", ForType: events.TypeDriftDetected, Attempts: 1, At: t0}),
 		events.NewAlert(true, events.Alert{Sink: "ops", EventID: "e-1", ForType: events.TypeDriftDetected, Attempts: 8, Error: "500", At: t0}),
+		&events.SourceUpdated{WS: "platform", URL: "https://git.example.com/infra.git", Ref: "main", Path: "k8s",
+			Commit: "0123456789abcdef0123456789abcdef01234567", Previous: "89abcdef0123456789abcdef0123456789abcdef",
+			Message: "bump replicas", Trigger: "webhook", CommittedAt: t0, At: t0},
 	}
 }
 

@@ -26,18 +26,44 @@ type Buckets struct {
 	State     jetstream.KeyValue
 }
 
-// EnsureBuckets creates the KV buckets, or opens them when they exist.
+// EnsureBuckets creates the KV buckets or updates them to their shape; a
+// bucket that already has it is only opened (see EnsureStream).
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*Buckets, error) {
 	if replicas == 0 {
 		replicas = 1
 	}
 	mk := func(name, desc string, history uint8) (jetstream.KeyValue, error) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		want := jetstream.KeyValueConfig{
 			Bucket: name, Description: desc, History: history,
 			Storage: jetstream.FileStorage, Replicas: replicas,
-		})
+		}
+		// A bucket of this shape is only looked up, as EnsureStream does.
+		differs := "it does not exist"
+		if kv, err := js.KeyValue(ctx, name); err == nil {
+			st, err := kv.Status(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("ensure kv bucket %s: %w", name, err)
+			}
+			have := st.Config()
+			switch {
+			case have.History != want.History:
+				differs = fmt.Sprintf("history %d, want %d", have.History, want.History)
+			case have.Storage != want.Storage:
+				differs = fmt.Sprintf("storage %s, want %s", have.Storage, want.Storage)
+			case have.Replicas != want.Replicas:
+				differs = fmt.Sprintf("replicas %d, want %d (nats.stream_replicas)", have.Replicas, want.Replicas)
+			case have.Description != want.Description:
+				differs = "description differs"
+			default:
+				return kv, nil
+			}
+		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("ensure kv bucket %s: look it up: %w", name, err)
+		}
+		kv, err := js.CreateOrUpdateKeyValue(ctx, want)
 		if err != nil {
-			return nil, fmt.Errorf("ensure kv bucket %s: %w", name, err)
+			return nil, fmt.Errorf("ensure kv bucket %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
+				name, differs, err)
 		}
 		return kv, nil
 	}

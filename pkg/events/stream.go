@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +23,10 @@ const (
 	DefaultDuplicates = 2 * time.Minute
 )
 
-// EnsureStream creates the DRIFTGATE stream or updates it to cfg.
+// EnsureStream creates the DRIFTGATE stream or updates it to cfg. A stream
+// that already has cfg's shape is only looked up ($JS.API.STREAM.INFO), so a
+// service whose NATS user may not create or update streams (the per-service
+// users of deploy/nats/accounts.conf) binds to what an admin provisioned.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = DefaultMaxAge
@@ -40,7 +44,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "driftgate events: the pipeline and the audit trail",
 		Subjects:    []string{StreamSubjects},
@@ -49,9 +53,41 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.Duplicates,
 		Replicas:    cfg.Replicas,
-	})
+	}
+	differs := "it does not exist"
+	if s, err := js.Stream(ctx, StreamName); err == nil {
+		if differs = streamDiffers(s.CachedInfo().Config, want); differs == "" {
+			return s, nil
+		}
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("ensure stream %s: look it up: %w", StreamName, err)
+	}
+	s, err := js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("ensure stream %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
+			StreamName, differs, err)
 	}
 	return s, nil
+}
+
+// streamDiffers names the first field in which have differs from want, "" when
+// none does.
+func streamDiffers(have, want jetstream.StreamConfig) string {
+	switch {
+	case len(have.Subjects) != 1 || have.Subjects[0] != want.Subjects[0]:
+		return fmt.Sprintf("subjects %v, want %v", have.Subjects, want.Subjects)
+	case have.Storage != want.Storage:
+		return fmt.Sprintf("storage %s, want %s", have.Storage, want.Storage)
+	case have.Retention != want.Retention:
+		return fmt.Sprintf("retention %s, want %s", have.Retention, want.Retention)
+	case have.MaxAge != want.MaxAge:
+		return fmt.Sprintf("max age %s, want %s (nats.stream_max_age)", have.MaxAge, want.MaxAge)
+	case have.Duplicates != want.Duplicates:
+		return fmt.Sprintf("duplicate window %s, want %s (nats.duplicate_window)", have.Duplicates, want.Duplicates)
+	case have.Replicas != want.Replicas:
+		return fmt.Sprintf("replicas %d, want %d (nats.stream_replicas)", have.Replicas, want.Replicas)
+	case have.Description != want.Description:
+		return "description differs"
+	}
+	return ""
 }

@@ -24,6 +24,7 @@ const (
 	TypeImportRolledBack = "dev.driftgate.import.rolledback.v1"
 	TypeAlertDelivered   = "dev.driftgate.alert.delivered.v1"
 	TypeAlertFailed      = "dev.driftgate.alert.failed.v1"
+	TypeSourceUpdated    = "dev.driftgate.source.updated.v1"
 )
 
 // Data is implemented by every event payload. Subject returns the CloudEvents
@@ -203,6 +204,8 @@ const (
 	ComponentWatcher   = "watcher"
 	ComponentPlanner   = "planner"
 	ComponentImporter  = "importer"
+	// ComponentSource reports a workspace's Git source: FetchFailed.
+	ComponentSource = "source"
 
 	SeverityInfo     = "info"
 	SeverityWarning  = "warning"
@@ -292,13 +295,39 @@ type PlanCompleted struct {
 	Tool        string         `json:"tool"`
 	ToolVersion string         `json:"tool_version,omitempty"`
 	StateSerial int64          `json:"state_serial"`
-	DurationMS  int64          `json:"duration_ms"`
-	Error       string         `json:"error,omitempty"`
-	StartedAt   time.Time      `json:"started_at"`
+	// Revision is the configuration's commit the plan ran on (a workspace
+	// whose source is Git); empty for a local dir.
+	Revision string `json:"revision,omitempty"`
+	// PendingConfig is the digest of the open pending-config findings by
+	// the revision that introduced them: configuration merged but not
+	// applied yet, apart from drift.
+	PendingConfig []PendingConfig `json:"pending_config,omitempty"`
+	DurationMS    int64           `json:"duration_ms"`
+	Error         string          `json:"error,omitempty"`
+	StartedAt     time.Time       `json:"started_at"`
 	// PhasesMS is where the time went, in milliseconds per phase (the
 	// planner's names: wait, index, prepare, plan, show, classify,
 	// findings, …); optional.
 	PhasesMS map[string]int64 `json:"phases_ms,omitempty"`
+}
+
+// PendingConfig counts the pending-config findings one revision introduced.
+type PendingConfig struct {
+	Revision string `json:"revision"`
+	Count    int    `json:"count"`
+}
+
+// String is "N changes merged at <sha> not applied yet".
+func (p PendingConfig) String() string {
+	r := p.Revision
+	if len(r) > 12 {
+		r = r[:12]
+	}
+	noun := "changes"
+	if p.Count == 1 {
+		noun = "change"
+	}
+	return fmt.Sprintf("%d %s merged at %s not applied yet", p.Count, noun, r)
 }
 
 func (*PlanCompleted) EventType() string   { return TypePlanCompleted }
@@ -324,7 +353,18 @@ func (d *PlanCompleted) Summary() string {
 	if d.Error != "" {
 		return fmt.Sprintf("%s plan failed after %dms: %s", scope, d.DurationMS, d.Error)
 	}
-	return fmt.Sprintf("%s plan (%s, %d targets) in %dms: %s", scope, d.Trigger, len(d.Targets), d.DurationMS, countsString(d.Counts))
+	s := fmt.Sprintf("%s plan (%s, %d targets) in %dms: %s", scope, d.Trigger, len(d.Targets), d.DurationMS, countsString(d.Counts))
+	if d.Revision != "" {
+		r := d.Revision
+		if len(r) > 12 {
+			r = r[:12]
+		}
+		s += " at " + r
+	}
+	for _, p := range d.PendingConfig {
+		s += "; " + p.String()
+	}
+	return s
 }
 
 // Drift classes (DESIGN.md).
@@ -367,6 +407,10 @@ type Finding struct {
 	FirstSeen         time.Time     `json:"first_seen"`
 	LastSeen          time.Time     `json:"last_seen"`
 	State             string        `json:"state"`
+	// Revision is the configuration commit the finding was first judged
+	// on (a workspace whose source is Git): for pending-config, the
+	// revision that introduced the change. Empty for a local dir.
+	Revision string `json:"revision,omitempty"`
 }
 
 // FindingID is the stable fingerprint of workspace + address + class.
@@ -406,6 +450,10 @@ type DriftDetected struct {
 	// refuses to import an unimported finding once the state has moved
 	// past it (other than by its own imports). 0 when unknown.
 	StateSerial int64 `json:"state_serial,omitempty"`
+	// Revision is the configuration commit the plan ran on: the importer
+	// refuses an approved import once the workspace's revision moved on
+	// ("stale: re-plan first"). Empty for a local dir.
+	Revision string `json:"revision,omitempty"`
 }
 
 func (*DriftDetected) EventType() string   { return TypeDriftDetected }
@@ -457,6 +505,9 @@ type Import struct {
 
 	// StateSerial is the state serial the request was made against.
 	StateSerial int64 `json:"state_serial"`
+	// Revision is the configuration commit the finding was judged on
+	// (empty for a local dir).
+	Revision string `json:"revision,omitempty"`
 
 	// Decisions (approved, rejected).
 	By     string `json:"by,omitempty"`
@@ -538,6 +589,46 @@ func (d *Import) Summary() string {
 	}
 	if d.Reason != "" {
 		s += ": " + d.Reason
+	}
+	return s
+}
+
+// SourceUpdated is published when a workspace starts using a new revision
+// of its configuration: the commit was fetched and checked out whole.
+type SourceUpdated struct {
+	WS          string    `json:"workspace"`
+	URL         string    `json:"url"` // without credentials
+	Ref         string    `json:"ref"`
+	Path        string    `json:"path,omitempty"`
+	Commit      string    `json:"commit"`
+	Previous    string    `json:"previous,omitempty"`
+	Message     string    `json:"message,omitempty"` // the commit message's first line
+	Trigger     string    `json:"trigger"`           // startup | poll | webhook
+	CommittedAt time.Time `json:"committed_at,omitzero"`
+	At          time.Time `json:"at"`
+}
+
+func (*SourceUpdated) EventType() string   { return TypeSourceUpdated }
+func (d *SourceUpdated) Subject() string   { return d.WS }
+func (d *SourceUpdated) Workspace() string { return d.WS }
+func (d *SourceUpdated) Key() string       { return "su-" + d.WS + "-" + d.Commit + "-" + d.Previous }
+func (d *SourceUpdated) Validate() error {
+	switch {
+	case d.WS == "":
+		return errors.New("workspace is empty")
+	case d.Commit == "":
+		return errors.New("commit is empty")
+	}
+	return nil
+}
+func (d *SourceUpdated) Summary() string {
+	c := d.Commit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	s := fmt.Sprintf("workspace %s now at %s (%s)", d.WS, c, d.Ref)
+	if d.Message != "" {
+		s += ": " + d.Message
 	}
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/findings"
 	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/plan"
+	"github.com/driftgate/driftgate/pkg/source"
 	"github.com/driftgate/driftgate/pkg/stateindex"
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
@@ -170,6 +172,21 @@ func PlanWorkspace(ctx context.Context, o Options, exclude ...string) (*Planned,
 		cluster = o.Config.Clusters[0].Name
 	}
 	dir := o.Config.ResolveDir(wc.Dir)
+	if g := wc.Git(); g != nil {
+		// A workspace from Git is planned at the ref's current commit,
+		// fetched into the data dir.
+		f, err := source.NewRepos(filepath.Join(o.DataDir, "sources"), getenv, o.Log).For(g)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+		co, err := f.Fetch(ctx, g.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+		if dir, err = source.ModuleDir(co, g.Path); err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", wc.Name, err)
+		}
+	}
 	runner, err := plan.New(plan.Workspace{
 		Name: wc.Name, Dir: dir, Binary: wc.Binary, BackendConfig: wc.BackendConfig,
 		VarFiles: wc.VarFiles, Env: env, Exclude: exclude,

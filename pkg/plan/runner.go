@@ -37,6 +37,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/internal/fsx"
 	"github.com/driftgate/driftgate/pkg/tfkube"
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
@@ -131,8 +132,8 @@ type Runner struct {
 
 // New prepares a runner; it touches no files until the first run.
 func New(ws Workspace, o Options) (*Runner, error) {
-	if ws.Name == "" || ws.Dir == "" {
-		return nil, errors.New("plan: workspace name and dir are required")
+	if ws.Name == "" {
+		return nil, errors.New("plan: workspace name is required")
 	}
 	if o.DataDir == "" {
 		return nil, errors.New("plan: data dir is required")
@@ -155,11 +156,13 @@ func New(ws Workspace, o Options) (*Runner, error) {
 	if o.Environ == nil {
 		o.Environ = os.Environ()
 	}
-	dir, err := filepath.Abs(ws.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("plan: workspace %s: %w", ws.Name, err)
+	if ws.Dir != "" {
+		dir, err := filepath.Abs(ws.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("plan: workspace %s: %w", ws.Name, err)
+		}
+		ws.Dir = dir
 	}
-	ws.Dir = dir
 	data, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("plan: data dir: %w", err)
@@ -179,6 +182,21 @@ func New(ws Workspace, o Options) (*Runner, error) {
 
 // Name is the workspace's name.
 func (r *Runner) Name() string { return r.ws.Name }
+
+// SetDir points the runner at another copy of the module — the checkout
+// of a new configuration revision; the next run syncs the working dir from
+// it (and runs init only when what init reads changed). A workspace whose
+// source is Git has no dir until its first checkout.
+func (r *Runner) SetDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("plan: workspace %s: %w", r.ws.Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ws.Dir = abs
+	return nil
+}
 
 // ModuleDir is the tool's working directory (the copy of the module).
 func (r *Runner) ModuleDir() string { return r.moduleDir }
@@ -208,6 +226,10 @@ func (r *Runner) Prepare(ctx context.Context) (initialized bool, err error) {
 func (r *Runner) prepare(ctx context.Context) (bool, error) {
 	if err := r.diskGuard(); err != nil {
 		return false, err
+	}
+	if r.ws.Dir == "" {
+		return false, &tofu.Error{Kind: tofu.KindInit, Workspace: r.ws.Name, Op: "prepare",
+			Summary: "no configuration checked out yet (its source has not been fetched)"}
 	}
 	if err := os.MkdirAll(r.moduleDir, 0o700); err != nil {
 		return false, r.wrap(ctx, "prepare", err)
@@ -428,25 +450,7 @@ func (r *Runner) Remove() error {
 // RemoveStale deletes the working dirs under dataDir of workspaces not in
 // keep (workspaces removed from the config).
 func RemoveStale(dataDir string, keep []string) error {
-	root := filepath.Join(dataDir, "workspaces")
-	entries, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	k := map[string]bool{}
-	for _, n := range keep {
-		k[n] = true
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() && !k[e.Name()] {
-			errs = append(errs, os.RemoveAll(filepath.Join(root, e.Name())))
-		}
-	}
-	return errors.Join(errs...)
+	return fsx.RemoveExcept(filepath.Join(dataDir, "workspaces"), keep, true)
 }
 
 func randomName() string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/obs"
+	"github.com/driftgate/driftgate/pkg/source"
 )
 
 // Deps are what a service is built from.
@@ -101,12 +103,21 @@ func Instance() string {
 }
 
 // Connect opens the process's one NATS connection with the auth the config
-// names: user/password, token, creds file, TLS.
-func Connect(url string, c config.NATS, getenv func(string) string, name string) (*nats.Conn, error) {
+// names: user/password, token, creds file, TLS. What the server reports
+// asynchronously (a permissions violation: the user may not publish or
+// subscribe to a subject) is logged at error level on log.
+func Connect(url string, c config.NATS, getenv func(string) string, name string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"err", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			log.Error("NATS reported an error", attrs...)
+		}),
 	}
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, getenv(c.PasswordEnv)))
@@ -174,8 +185,28 @@ func RunAll(ctx context.Context, cfg *config.File, d Deps, regs []Registration, 
 		})
 	}
 	d.Log.Info("services started", "count", started)
-	g.Go(func() error { return obs.Serve(gctx, httpAddr, obs.Handler(tel.Registry, d.Health), d.Log) })
+	g.Go(func() error { return obs.Serve(gctx, httpAddr, HTTPHandler(cfg, d, tel), d.Log) })
 	return g.Wait()
+}
+
+// HTTPHandler serves /metrics, /healthz and /readyz, and /hooks/git when a
+// workspace's Git source has a webhook secret: a verified push is announced
+// on source.FetchSubject, and every planner fetches that repository at once.
+func HTTPHandler(cfg *config.File, d Deps, tel *obs.Telemetry) http.Handler {
+	base := obs.Handler(tel.Registry, d.Health)
+	repos := source.HookReposFromConfig(cfg, d.Env)
+	if len(repos) == 0 || d.Conn == nil {
+		return base
+	}
+	mux := http.NewServeMux()
+	mux.Handle(source.WebhookPath, source.NewWebhook(repos, func(_ context.Context, url string) error {
+		if err := d.Conn.Publish(source.FetchSubject, []byte(url)); err != nil {
+			return err
+		}
+		return d.Conn.Flush()
+	}, d.Log.With("component", "webhook")))
+	mux.Handle("/", base)
+	return mux
 }
 
 // Main is the whole main of a service's own binary:
@@ -212,7 +243,7 @@ func Main(name string, f Factory, args []string, stderr io.Writer) int {
 	if url == "" {
 		return fail(errors.New("--nats-url is required (or nats.url in the config); `driftgate run` embeds a server instead"))
 	}
-	nc, err := Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-"+name)
+	nc, err := Connect(url, p.Cfg.NATS, os.Getenv, "driftgate-"+name, p.Log)
 	if err != nil {
 		return fail(err)
 	}

@@ -27,9 +27,9 @@ func skip(rel string, d fs.DirEntry) bool {
 	return false
 }
 
-// initRelevant are the files whose change calls for a new init: the
-// configuration (module blocks, provider requirements, the backend block)
-// and the dependency lock file.
+// initRelevant are the files whose change may call for a new init: the
+// configuration (of which initInput takes the module blocks, provider
+// requirements and the backend block) and the dependency lock file.
 func initRelevant(rel string) bool {
 	return strings.HasSuffix(rel, ".tf") || strings.HasSuffix(rel, ".tf.json") ||
 		strings.HasSuffix(rel, ".tofu") || strings.HasSuffix(rel, ".tofu.json") ||
@@ -129,8 +129,12 @@ func SyncModuleExcept(src, dst string, except []string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s %d\n", rel, len(b))
-		h.Write(b)
+		in := initInput(rel, b)
+		if len(in) == 0 {
+			continue // nothing init reads
+		}
+		fmt.Fprintf(h, "%s %d\n", rel, len(in))
+		h.Write(in)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

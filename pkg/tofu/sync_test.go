@@ -45,10 +45,49 @@ func TestSyncModule(t *testing.T) {
 	if sum3, _ := SyncModule(src, dst); sum3 != sum1 {
 		t.Fatal("var files are not init-relevant")
 	}
+	// A resource or locals edit does not either (a new revision of the
+	// configuration re-inits only when init would do something else);
+	// provider requirements, the backend and module sources do.
 	write(src, "extra.tf", `locals {}`)
-	sum4, _ := SyncModule(src, dst)
-	if sum4 == sum1 {
-		t.Fatal("a new .tf file must change the digest")
+	if sum, _ := SyncModule(src, dst); sum != sum1 {
+		t.Fatal("a locals block is not init-relevant")
+	}
+	write(src, "main.tf", `resource "x" "y" { a = 1 }`)
+	if sum, _ := SyncModule(src, dst); sum != sum1 {
+		t.Fatal("a resource edit is not init-relevant")
+	}
+	write(src, "main.tf", `resource "x" "y" { a = 1 }
+resource "x_other" "z" {}`)
+	if sum, _ := SyncModule(src, dst); sum != sum1 {
+		t.Fatal("another resource of the same provider is not init-relevant")
+	}
+	prev := sum1
+	for i, edit := range []string{
+		`terraform { required_providers { kubernetes = { source = "hashicorp/kubernetes", version = "1.13.4" } } }`,
+		`terraform { backend "s3" {} }`,
+		`module "m" { source = "./m" }`,
+		`module "m" { source = "./m2" }`,
+		`module "m" { source = "./m2" }
+resource "random_id" "r" {}`,
+	} {
+		write(src, "versions.tf", edit)
+		sum, _ := SyncModule(src, dst)
+		if sum == prev {
+			t.Fatalf("edit %d (%s) must change the digest", i, edit)
+		}
+		prev = sum
+	}
+	write(src, "versions.tf", `module "m" {
+  source = "./m2"
+  input  = 2
+}
+resource "random_id" "r" { byte_length = 4 }`)
+	if sum, _ := SyncModule(src, dst); sum != prev {
+		t.Fatal("a module input is not init-relevant")
+	}
+	write(src, "extra.tf", `terraform {`)
+	if sum, _ := SyncModule(src, dst); sum == prev {
+		t.Fatal("a file that does not parse counts whole")
 	}
 	os.Remove(filepath.Join(src, "extra.tf"))
 	if _, err := SyncModule(src, dst); err != nil {

@@ -107,7 +107,7 @@ func verifyApproval(r *RequestRecord, token string) error {
 	case d == nil:
 		return fmt.Errorf("%w: the record holds no signed decision", errUnverified)
 	}
-	if err := d.verifySignature(token); err != nil {
+	if err := d.VerifySignature(token); err != nil {
 		return fmt.Errorf("%w: decision signature invalid: %v", errUnverified, err)
 	}
 	switch {

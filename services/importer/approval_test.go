@@ -224,7 +224,7 @@ func TestDecisionVerifyKeepsItsAgeCheck(t *testing.T) {
 	if err := d.Verify("tok", time.Now()); !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), "ago") {
 		t.Errorf("stale decision at the decide path: %v", err)
 	}
-	if err := d.verifySignature("tok"); err != nil {
+	if err := d.VerifySignature("tok"); err != nil {
 		t.Errorf("its signature: %v", err)
 	}
 }

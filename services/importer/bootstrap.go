@@ -331,12 +331,12 @@ func ReportFromPlan(ctx context.Context, o BootstrapOptions) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	in := ReportInput{Workspace: o.Workspace, Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string]BootstrapItem{},
+	in := ReportInput{Workspace: o.Workspace, Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string][]string{},
 		Source: "a dry-run plan with import blocks"}
 	lrec := liveRecords{r: lr, cluster: cl.Name}
 	for _, it := range res.Items {
 		in.Findings = append(in.Findings, it.Finding)
-		in.Predictions[it.Finding.Address] = it
+		in.Predictions[it.Finding.Address] = it.Diff
 		if rec, ok, err := lrec.Get(ctx, it.Finding.Object); err == nil && ok {
 			in.Inventory[events.InventoryKey(it.Finding.Object)] = rec
 		}

@@ -13,7 +13,10 @@
 // interrupted.
 //
 // Bootstrap runs the same transaction without a pipeline, for a CI step;
-// BuildReport is the per-resource decision table (driftgate report).
+// BuildReport is the per-resource decision table (driftgate report). The
+// request record, the signed decision, the decide RPC and the table live in
+// pkg/imports, shared with the CLI and the console; the names here alias
+// them.
 //
 // Approvals over the network are authenticated: a decision is signed with
 // the approver token (HMAC-SHA256), which the importer checks before it

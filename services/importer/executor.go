@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/services/importer/internal/statefile"
@@ -54,8 +56,12 @@ func (s *Service) drain(ctx context.Context, ws string) {
 		s.log.Error("list requests", "workspace", ws, "err", err)
 		return
 	}
-	ent, err := kvJournal{kv: s.d.Buckets.State, ws: ws}.Load(ctx)
-	if err != nil {
+	// An interrupted import left a journal: recovery has work. Whether the
+	// journal is to be believed is judged under the lease (checkJournal).
+	interrupted := true
+	if _, err := s.d.Buckets.State.Get(ctx, journalKey(ws)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		interrupted = false
+	} else if err != nil {
 		s.log.Error("load journal", "workspace", ws, "err", err)
 		return
 	}
@@ -76,7 +82,7 @@ func (s *Service) drain(ctx context.Context, ws string) {
 			return
 		}
 	}
-	if ent == nil && !hasWork(recs) {
+	if !interrupted && !hasWork(recs) {
 		return
 	}
 	err = events.WithLease(ctx, s.d.Buckets.Leases, "importer/"+ws, s.holder, LeaseTTL, func(lctx context.Context) error {
@@ -84,6 +90,11 @@ func (s *Service) drain(ctx context.Context, ws string) {
 		s.reportInit(ws, err)
 		if err != nil {
 			return err
+		}
+		if trusted, err := s.checkJournal(lctx, ws); err != nil {
+			return fmt.Errorf("check journal: %w", err)
+		} else if !trusted {
+			return nil
 		}
 		if out, err := s.engine.Recover(lctx, w); err != nil {
 			return fmt.Errorf("recover: %w", err)
@@ -215,11 +226,29 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 			moves, _ := w.Journal.Moves(ctx)
 			for _, to := range moves {
 				if to == cur.Serial {
-					s.finish(ctx, execute.Outcome{Request: rec.execRequest(), Status: execute.Succeeded, Step: execute.StepDone,
+					s.finish(ctx, execute.Outcome{Request: execRequest(rec), Status: execute.Succeeded, Step: execute.StepDone,
 						Reason: "completed before a restart", After: cur}, rec.Attempts)
 					return nil
 				}
 			}
+		}
+	}
+	if rec.Status == StatusApproved {
+		// Judged on another configuration revision: the plan it rests on
+		// is not the one an import would verify against.
+		why, err := s.staleRevision(ctx, rec)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return s.refuseStale(ctx, rec, why)
+		}
+		s.mu.Lock()
+		opened := s.openedRev[rec.Workspace]
+		s.mu.Unlock()
+		if opened != "" && opened != rec.Revision {
+			return fmt.Errorf("import %s: the workspace is open at revision %s, the request is for %s: reopened on the next pass",
+				rec.ID, opened, rec.Revision)
 		}
 	}
 	if !rec.Announced {
@@ -250,7 +279,7 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 		return err
 	}
 	rec = claimed
-	started := rec.event(events.ImportStarted)
+	started := requestEvent(rec, events.ImportStarted)
 	started.Attempt, started.By = rec.Attempts, rec.Decision.By
 	s.publish(ctx, started)
 	s.log.Info("import started", "request", rec.ID, "address", rec.Address, "attempt", rec.Attempts, "by", rec.Decision.By)
@@ -258,7 +287,7 @@ func (s *Service) runOne(ctx context.Context, w *execute.Workspace, rec *Request
 	if s.hooks.execute != nil {
 		run = s.hooks.execute
 	}
-	out, err := run(ctx, w, rec.execRequest())
+	out, err := run(ctx, w, execRequest(rec))
 	if err != nil {
 		return fmt.Errorf("import %s: %w", rec.ID, err)
 	}
@@ -302,7 +331,7 @@ func (s *Service) refuse(ctx context.Context, rec *RequestRecord) error {
 	}
 	s.log.Error("import refused: its status is not backed by a verified decision", "request", refused.ID,
 		"workspace", refused.Workspace, "address", refused.Address, "status", claimedStatus, "by", claimedBy, "reason", reason)
-	e := refused.event(events.ImportRejected)
+	e := requestEvent(refused, events.ImportRejected)
 	// Each refusal is its own event (the id counts attempts), also after a
 	// person's rejection of the same request.
 	e.By, e.Reason, e.Step, e.Attempt = "driftgate", reason, "decision", refused.Attempts
@@ -337,7 +366,7 @@ func (s *Service) finish(ctx context.Context, out execute.Outcome, attempt int) 
 		rec = &RequestRecord{ID: req.ID, Workspace: req.Workspace, Address: req.Address, ImportID: req.ImportID,
 			Object: req.Object, Risk: req.Risk, StateSerial: req.StateSerial}
 	}
-	e := rec.event(verb)
+	e := requestEvent(rec, verb)
 	e.Attempt, e.Step, e.Reason, e.Diff = attempt, out.Step, out.Reason, out.Diff
 	e.StateVersionBefore, e.StateVersionAfter = out.Before.String(), out.After.String()
 	e.DurationMS = out.Duration.Milliseconds()

@@ -72,7 +72,7 @@ func (x *recorder) hooks(t *testing.T, js *eventstest.Env) hooks {
 	return hooks{
 		rescan: 200 * time.Millisecond,
 		open: func(_ context.Context, ws string) (*execute.Workspace, error) {
-			return &execute.Workspace{Name: ws, State: st, Journal: kvJournal{kv: js.Buckets.State, ws: ws}}, nil
+			return &execute.Workspace{Name: ws, State: st, Journal: kvJournal{kv: js.Buckets.State, ws: ws, token: testToken}}, nil
 		},
 		execute: func(ctx context.Context, _ *execute.Workspace, r execute.Request) (execute.Outcome, error) {
 			x.mu.Lock()

@@ -62,6 +62,20 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	if err != nil {
 		return err
 	}
+	if prev != nil && prev.Object.UID == f.Object.UID && prev.Revision != d.Revision && prev.Revision != "" && d.Revision != "" {
+		// Judged again on a new configuration revision: a request still
+		// waiting (pending or approved) is stale, and is replaced by one
+		// for the new revision.
+		if prev.Status == StatusPending || prev.Status == StatusApproved {
+			if _, err := s.reject(ctx, prev.Workspace, prev.ID, s.ownDecision(prev.ID, VerbReject, "driftgate",
+				staleReason(prev.Revision, d.Revision))); err != nil {
+				return err
+			}
+		} else if !Terminal(prev.Status) {
+			return nil // running: its outcome comes first
+		}
+		prev = nil
+	}
 	if prev != nil && prev.Object.UID == f.Object.UID {
 		switch {
 		case !Terminal(prev.Status):
@@ -78,15 +92,15 @@ func (s *Service) request(ctx context.Context, d *events.DriftDetected) error {
 	}
 	now := time.Now().UTC()
 	rec := &RequestRecord{
-		ID: RequestID(f.ID, f.Object.UID, serial), Workspace: f.Workspace, FindingID: f.ID, Address: f.Address,
-		ImportID: f.ImportID, Object: f.Object, Risk: f.Risk, Policy: policy, StateSerial: serial,
+		ID: RequestIDAt(f.ID, f.Object.UID, serial, d.Revision), Workspace: f.Workspace, FindingID: f.ID, Address: f.Address,
+		ImportID: f.ImportID, Object: f.Object, Risk: f.Risk, Policy: policy, StateSerial: serial, Revision: d.Revision,
 		Status: StatusPending, CreatedAt: now, UpdatedAt: now,
 	}
 	created, err := s.reqs.create(ctx, rec)
 	if err != nil || !created {
 		return err
 	}
-	s.publish(ctx, rec.event(events.ImportRequested))
+	s.publish(ctx, requestEvent(rec, events.ImportRequested))
 	s.log.Info("import requested", "request", rec.ID, "workspace", rec.Workspace, "address", rec.Address, "risk", rec.Risk, "policy", policy)
 	switch {
 	case policy == config.ApprovalAuto,
@@ -160,7 +174,7 @@ func (s *Service) announce(ctx context.Context, rec *RequestRecord) error {
 	if d == nil {
 		return fmt.Errorf("request %s holds no decision to announce", rec.ID)
 	}
-	e := rec.event(events.ImportApproved)
+	e := requestEvent(rec, events.ImportApproved)
 	e.By, e.Reason = d.By, d.Reason
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -203,7 +217,7 @@ func (s *Service) reject(ctx context.Context, ws, id string, d Decision) (*Reque
 	if err != nil {
 		return rec, err
 	}
-	e := rec.event(events.ImportRejected)
+	e := requestEvent(rec, events.ImportRejected)
 	e.By, e.Reason = by, reason
 	s.publish(ctx, e)
 	s.log.Info("import rejected", "request", id, "by", by, "reason", reason)

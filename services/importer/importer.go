@@ -14,7 +14,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/service"
-	"github.com/driftgate/driftgate/pkg/tofu"
+	"github.com/driftgate/driftgate/pkg/source"
 	"github.com/driftgate/driftgate/services/importer/internal/execute"
 )
 
@@ -41,6 +41,10 @@ type Service struct {
 	holder string
 	mu     sync.Mutex
 	opened map[string]*execute.Workspace
+	// openedRev is the configuration revision each opened workspace whose
+	// source is Git was opened at; repos fetches those revisions.
+	openedRev map[string]string
+	repos     *source.Repos
 	// initFailed is whether opening each workspace failed last time.
 	initFailed map[string]bool
 	hooks      hooks
@@ -93,8 +97,10 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		cfg: cfg, d: d, log: log, pub: events.NewPublisher(d.JS, d.Source("importer")),
 		reqs: requests{kv: d.Buckets.State}, token: token, env: env,
 		kick: make(chan string, 64), holder: "importer/" + d.Instance, opened: map[string]*execute.Workspace{}, initFailed: map[string]bool{},
-		workDir: filepath.Join(d.DataDir, "importer"),
+		workDir:   filepath.Join(d.DataDir, "importer"),
+		openedRev: map[string]string{},
 	}
+	s.repos = source.NewRepos(filepath.Join(s.workDir, "sources"), d.Getenv, log)
 	s.engine = &execute.Engine{
 		LockWait: cfg.Importer.LockWait.Duration, Who: s.holder, Log: log,
 		ToolTimeout: cfg.Importer.VerifyTimeout.Duration,
@@ -190,6 +196,12 @@ func (s *Service) inventoryPreflight(ctx context.Context, r execute.Request) err
 func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspace, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.hooks.open == nil {
+		if wc, err := s.cfg.Workspace(name); err == nil && wc.Git() != nil {
+			// Reopened whenever the workspace's revision record moved.
+			return s.openFromGit(ctx, name)
+		}
+	}
 	if w := s.opened[name]; w != nil {
 		return w, nil
 	}
@@ -197,7 +209,7 @@ func (s *Service) workspace(ctx context.Context, name string) (*execute.Workspac
 		return s.hooks.open(ctx, name)
 	}
 	w, _, err := openWorkspace(ctx, s.cfg, name, filepath.Join(s.workDir, name), s.env,
-		func(*tofu.Store) execute.Journal { return kvJournal{kv: s.d.Buckets.State, ws: name} })
+		s.journalOf(name))
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func TestReportProvider321AlreadyExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := read("after-import-plan.json")
-	in := ReportInput{Workspace: "pal-e", Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string]BootstrapItem{}}
+	in := ReportInput{Workspace: "pal-e", Inventory: map[string]*events.InventoryRecord{}, Predictions: map[string][]string{}}
 	for _, r := range res {
 		f := r.Finding
 		in.Findings = append(in.Findings, f)
@@ -80,7 +80,7 @@ func TestReportProvider321AlreadyExists(t *testing.T) {
 		obj := tfkube.Object{Group: f.Object.Group, Version: f.Object.Version, Kind: f.Object.Kind, Namespace: f.Object.Namespace,
 			Name: f.Object.Name, Resource: rec.Resource}
 		v := verify.Check(onlyAddress(after, f.Address), f.Address, verify.RulesFor(obj, nil, rec.FieldOwners, objs[tfkube.RefKey(f.Object)]))
-		in.Predictions[f.Address] = BootstrapItem{Finding: f, Diff: v.Blocking}
+		in.Predictions[f.Address] = v.Blocking
 		if !v.OK() {
 			t.Errorf("%s: dry run would roll back: %v", f.Address, v.Blocking)
 		}

@@ -2,109 +2,29 @@ package importer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/services/importer/internal/execute"
+	"github.com/driftgate/driftgate/pkg/imports"
 )
-
-// Request statuses.
-const (
-	StatusPending    = "pending"    // waiting for approval
-	StatusApproved   = "approved"   // waiting for its turn
-	StatusRunning    = "running"    // being imported
-	StatusRejected   = "rejected"   // final
-	StatusSucceeded  = "succeeded"  // final
-	StatusRolledBack = "rolledback" // final: the state was restored
-	StatusFailed     = "failed"     // final: refused or failed before the state changed
-)
-
-// Terminal reports whether a status is final.
-func Terminal(status string) bool {
-	switch status {
-	case StatusRejected, StatusSucceeded, StatusRolledBack, StatusFailed:
-		return true
-	}
-	return false
-}
-
-// RequestRecord is an import request as the importer keeps it (KV bucket
-// driftgate-state, key importer.request.<workspace>.<id>).
-type RequestRecord struct {
-	ID          string           `json:"id"`
-	Workspace   string           `json:"workspace"`
-	FindingID   string           `json:"finding_id"`
-	Address     string           `json:"address"`
-	ImportID    string           `json:"import_id"`
-	Object      events.ObjectRef `json:"object"`
-	Risk        string           `json:"risk"`
-	Policy      string           `json:"policy"`
-	StateSerial int64            `json:"state_serial"`
-	Status      string           `json:"status"`
-	By          string           `json:"by,omitempty"`
-	Reason      string           `json:"reason,omitempty"` // of the decision, or of the outcome
-	// Decision is the signed decision the status rests on: a person's, as
-	// the decide RPC carried it (its id may be the finding's), or the
-	// importer's own for a policy approval or a withdrawal. The executor
-	// verifies it again before every run (verifyApproval).
-	Decision *Decision `json:"decision,omitempty"`
-	// Seal binds Decision to this request's content: hex HMAC-SHA256 with
-	// the approver token, made by the importer when it took the decision.
-	Seal string `json:"seal,omitempty"`
-	// Announced is set once the decision's event (import.approved) is in
-	// the stream; the executor publishes it itself before it starts an
-	// import whose record is not marked.
-	Announced bool      `json:"announced,omitempty"`
-	Attempts  int       `json:"attempts,omitempty"`
-	Step      string    `json:"step,omitempty"`
-	Diff      []string  `json:"diff,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// event returns the import.<verb> event data for the record.
-func (r *RequestRecord) event(verb string) *events.Import {
-	return events.NewImport(verb, events.Import{
-		RequestID: r.ID, WS: r.Workspace, FindingID: r.FindingID, Address: r.Address, ImportID: r.ImportID,
-		Object: r.Object, Risk: r.Risk, Policy: r.Policy, StateSerial: r.StateSerial, At: time.Now().UTC(),
-	})
-}
-
-func (r *RequestRecord) execRequest() execute.Request {
-	return execute.Request{ID: r.ID, Workspace: r.Workspace, Address: r.Address, ImportID: r.ImportID,
-		Object: r.Object, Risk: r.Risk, StateSerial: r.StateSerial}
-}
-
-// RequestID is the id of the request for a finding about the object with
-// uid at a state serial: the same finding seen again is the same request.
-func RequestID(findingID, uid string, serial int64) string {
-	h := sha256.Sum256([]byte(findingID + "\x00" + uid + "\x00" + strconv.FormatInt(serial, 10)))
-	return "ir-" + hex.EncodeToString(h[:8])
-}
 
 // KV keys of the importer in the state bucket.
-func requestKey(ws, id string) string  { return events.Key("importer", "request", ws, id) }
-func findingKey(ws, fid string) string { return events.Key("importer", "finding", ws, fid) }
+func requestKey(ws, id string) string  { return imports.RequestKey(ws, id) }
+func findingKey(ws, fid string) string { return imports.FindingKey(ws, fid) }
 func journalKey(ws string) string      { return events.Key("importer", "journal", ws) }
 func movesKey(ws string) string        { return events.Key("importer", "moves", ws) }
-func requestFilter(ws string) string   { return events.Key("importer", "request", ws) + ".*" }
 func anyRequestFilter(id string) string {
 	return events.Key("importer", "request") + ".*." + events.EscapeToken(id)
 }
 func anyFindingFilter(fid string) string {
 	return events.Key("importer", "finding") + ".*." + events.EscapeToken(fid)
 }
-func allRequestsFilter() string { return events.Key("importer", "request") + ".>" }
 func workspaceOfRequestKey(k string) string {
 	parts, err := events.SplitKey(k)
 	if err != nil || len(parts) < 4 {
@@ -213,107 +133,9 @@ func (s requests) find(ctx context.Context, id string) (*RequestRecord, error) {
 
 // list returns the records of a workspace ("" for all), oldest first.
 func (s requests) list(ctx context.Context, ws string) ([]*RequestRecord, error) {
-	filter := allRequestsFilter()
-	if ws != "" {
-		filter = requestFilter(ws)
-	}
-	keys, err := listKeys(ctx, s.kv, filter)
-	if err != nil {
-		return nil, err
-	}
-	var out []*RequestRecord
-	for _, k := range keys {
-		var r RequestRecord
-		_, ok, err := events.GetJSON(ctx, s.kv, k, &r)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, &r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	return imports.ListRequests(ctx, s.kv, ws)
 }
 
 func listKeys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
-	kl, err := kv.ListKeysFiltered(ctx, filter)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list %s: %w", filter, err)
-	}
-	defer kl.Stop()
-	var keys []string
-	for k := range kl.Keys() {
-		keys = append(keys, k)
-	}
-	return keys, nil
-}
-
-// ListRequests returns the import requests of a workspace ("" for all) from
-// the state bucket, oldest first (driftgate report reads them).
-func ListRequests(ctx context.Context, kv jetstream.KeyValue, ws string) ([]*RequestRecord, error) {
-	return requests{kv: kv}.list(ctx, ws)
-}
-
-// kvJournal is the execute.Journal of a workspace in the state bucket.
-type kvJournal struct {
-	kv jetstream.KeyValue
-	ws string
-}
-
-func (j kvJournal) Load(ctx context.Context) (*execute.Entry, error) {
-	var e execute.Entry
-	_, ok, err := events.GetJSON(ctx, j.kv, journalKey(j.ws), &e)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &e, nil
-}
-
-func (j kvJournal) Save(ctx context.Context, e *execute.Entry) error {
-	_, err := events.PutJSON(ctx, j.kv, journalKey(j.ws), e)
-	return err
-}
-
-func (j kvJournal) Clear(ctx context.Context) error {
-	if err := j.kv.Delete(ctx, journalKey(j.ws)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("clear journal of %s: %w", j.ws, err)
-	}
-	return nil
-}
-
-func (j kvJournal) Moved(ctx context.Context, from, to int64) error {
-	m, err := j.Moves(ctx)
-	if err != nil {
-		return err
-	}
-	if m == nil {
-		m = map[int64]int64{}
-	}
-	m[from] = to
-	for len(m) > 200 {
-		var oldest int64 = -1
-		for k := range m {
-			if oldest < 0 || k < oldest {
-				oldest = k
-			}
-		}
-		delete(m, oldest)
-	}
-	_, err = events.PutJSON(ctx, j.kv, movesKey(j.ws), m)
-	return err
-}
-
-func (j kvJournal) Moves(ctx context.Context) (map[int64]int64, error) {
-	var m map[int64]int64
-	_, _, err := events.GetJSON(ctx, j.kv, movesKey(j.ws), &m)
-	return m, err
+	return imports.ListKeys(ctx, kv, filter)
 }

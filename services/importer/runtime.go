@@ -85,6 +85,19 @@ func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env,
 	if err != nil {
 		return nil, nil, err
 	}
+	if w.Git() != nil {
+		return nil, nil, fmt.Errorf("workspace %s reads its configuration from Git (source.git): run this with a config whose workspace has dir: a local checkout of %s", name, w.Git().URL)
+	}
+	return openWorkspaceAt(ctx, f, name, f.ResolveDir(w.Dir), dir, e, journal)
+}
+
+// openWorkspaceAt is openWorkspace with the module at moduleDir (a local
+// dir, or the checkout of a Git revision).
+func openWorkspaceAt(ctx context.Context, f *config.File, name, moduleDir, dir string, e Env, journal func(*tofu.Store) execute.Journal) (*execute.Workspace, *config.Workspace, error) {
+	w, err := f.Workspace(name)
+	if err != nil {
+		return nil, nil, err
+	}
 	cl := &config.Cluster{Name: w.Cluster}
 	if len(f.Clusters) > 0 {
 		c, err := f.Cluster(clusterName(f, w))
@@ -122,11 +135,11 @@ func openWorkspace(ctx context.Context, f *config.File, name, dir string, e Env,
 	var varFiles []string
 	for _, vf := range w.VarFiles {
 		if !filepath.IsAbs(vf) {
-			vf = filepath.Join(f.ResolveDir(w.Dir), vf)
+			vf = filepath.Join(moduleDir, vf)
 		}
 		varFiles = append(varFiles, vf)
 	}
-	tw, err := tofu.Open(ctx, f.ResolveDir(w.Dir), tofu.Options{
+	tw, err := tofu.Open(ctx, moduleDir, tofu.Options{
 		Name: name, Dir: dir, Binary: w.Binary, BackendConfig: w.BackendConfig,
 		VarFiles: varFiles, Environ: environ, Stderr: e.Stderr,
 	})

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
 	"github.com/driftgate/driftgate/pkg/service"
 	"github.com/driftgate/driftgate/pkg/tofu"
+	"github.com/driftgate/driftgate/services/importer/internal/execute"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -271,7 +273,7 @@ func TestServiceOnLab(t *testing.T) {
 			t.Fatal("the service did not stop after the import")
 		}
 		waitRequest(t, p, ns, f.ID, time.Second, StatusRunning)
-		ent, err := kvJournal{kv: js.Buckets.State, ws: ns}.Load(ctx)
+		ent, err := kvJournal{kv: js.Buckets.State, ws: ns, token: "approver-s3cret"}.Load(ctx)
 		if err != nil || ent == nil {
 			t.Fatalf("no journal after the stop: %v", err)
 		}
@@ -296,12 +298,47 @@ func TestServiceOnLab(t *testing.T) {
 				t.Logf("succeeded: state %s -> %s in %dms", e.StateVersionBefore, e.StateVersionAfter, e.DurationMS)
 			}
 		}
-		if ent, _ := (kvJournal{kv: js.Buckets.State, ws: ns}).Load(ctx); ent != nil {
+		if ent, _ := (kvJournal{kv: js.Buckets.State, ws: ns, token: "approver-s3cret"}).Load(ctx); ent != nil {
 			t.Errorf("journal left: %+v", ent)
 		}
 		be, _ := tofu.ParseBackendConfig(cfg.Workspaces[0].BackendConfig)
 		if h, _ := tofu.NewStore(l.S3.Client(), be.Bucket, be.Key).LockHolder(ctx); h.ID != "" {
 			t.Errorf("state lock left: %+v", h)
+		}
+	})
+
+	// What `nats kv put driftgate-state importer.journal.<ws>` could do
+	// without the seal: a journal claiming an import of the service (not in
+	// the state, so its verification fails) interrupted after the state was
+	// written, with the empty state before it. Recovery on its word would
+	// roll the workspace's state back to nothing. It is refused instead, and
+	// the state keeps its version.
+	t.Run("a forged journal rolls nothing back", func(t *testing.T) {
+		be, _ := tofu.ParseBackendConfig(cfg.Workspaces[0].BackendConfig)
+		store := tofu.NewStore(l.S3.Client(), be.Bucket, be.Key)
+		before, err := store.Current(ctx)
+		if err != nil || !before.Exists {
+			t.Fatalf("state before the forgery: %+v %v", before, err)
+		}
+		forged, _ := json.Marshal(execute.Entry{
+			Request: execute.Request{ID: "ir-forged", Workspace: ns, Address: "kubernetes_service.web", ImportID: ns + "/web",
+				Object: events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "Service", Namespace: ns, Name: "web"}, Risk: events.RiskLow},
+			Step: execute.StepImport, Before: tofu.Version{}, Holder: "mallory", StartedAt: time.Now().UTC(),
+		})
+		seq := lastSeq(t, js)
+		if _, err := js.Buckets.State.Put(ctx, journalKey(ns), forged); err != nil {
+			t.Fatal(err)
+		}
+		p3 := startService(t, js, cfg, env, dataDir, hooks{})
+		defer p3.stop(t)
+		waitJournalRefused(t, js, seq, ns, "not a sealed record")
+		after, err := store.Current(ctx)
+		if err != nil || after.ID != before.ID || after.Serial != before.Serial {
+			t.Errorf("the state moved after the forged journal: %s (serial %d) -> %s (serial %d) %v",
+				before, before.Serial, after, after.Serial, err)
+		}
+		if es := importEvents(t, js, "ir-forged"); len(es) != 0 {
+			t.Errorf("the forged journal was acted on: %s", verbs(es))
 		}
 	})
 }

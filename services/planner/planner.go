@@ -35,6 +35,7 @@ import (
 	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/plan"
 	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/source"
 )
 
 // Defaults of the planner section of the config.
@@ -91,6 +92,7 @@ type Service struct {
 
 	workspaces []*workspace
 	byName     map[string]*workspace
+	repos      *source.Repos // fetchers of the workspaces whose source is Git
 
 	mu       sync.Mutex // guards the pending views of all workspaces
 	synced   bool       // the KV watch delivered its initial values
@@ -133,6 +135,7 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		syncedCh:    make(chan struct{}),
 	}
 	dataDir := filepath.Join(d.DataDir, "planner")
+	s.repos = source.NewRepos(filepath.Join(dataDir, "sources"), d.Getenv, d.Log)
 	var names []string
 	for i := range cfg.Workspaces {
 		wc := cfg.Workspaces[i]
@@ -147,8 +150,12 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		for k, from := range wc.EnvFrom {
 			env[k] = d.Env(from)
 		}
+		dir := ""
+		if wc.Dir != "" {
+			dir = cfg.ResolveDir(wc.Dir)
+		}
 		runner, err := plan.New(plan.Workspace{
-			Name: wc.Name, Dir: cfg.ResolveDir(wc.Dir), Binary: wc.Binary, BackendConfig: wc.BackendConfig,
+			Name: wc.Name, Dir: dir, Binary: wc.Binary, BackendConfig: wc.BackendConfig,
 			VarFiles: wc.VarFiles, Env: env,
 		}, plan.Options{
 			DataDir: dataDir, Environ: o.environ, MinFreeBytes: p.MinFreeBytes,
@@ -166,6 +173,13 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 			pending:    map[string]*pendingEntry{},
 			conditions: map[string]time.Time{},
 			log:        d.Log.With("workspace", wc.Name),
+		}
+		if g := wc.Git(); g != nil {
+			f, err := s.repos.For(g)
+			if err != nil {
+				return nil, fmt.Errorf("planner: workspace %s: %w", wc.Name, err)
+			}
+			w.src = &gitSource{git: *g, fetcher: f, tracker: source.NewTracker(wc.Name, *g, f, d.Buckets.State), now: make(chan string, 1)}
 		}
 		s.workspaces = append(s.workspaces, w)
 		s.byName[w.name] = w
@@ -187,6 +201,9 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.watchPending(gctx) })
 	for _, w := range s.workspaces {
 		g.Go(func() error { return s.loop(gctx, w) })
+		if w.src != nil {
+			g.Go(func() error { return s.follow(gctx, w) })
+		}
 	}
 	cons, err := events.NewConsumer(s.d.JS, events.ConsumerConfig{
 		Durable:       s.o.consumer,
@@ -199,6 +216,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("planner: %w", err)
 	}
 	g.Go(func() error { return cons.Run(gctx) })
+	if err := s.subscribePushes(gctx, g); err != nil {
+		return fmt.Errorf("planner: %w", err)
+	}
 	if s.d.Health != nil {
 		s.d.Health.Set("planner", nil)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/findings"
+	"github.com/driftgate/driftgate/pkg/stateindex"
 )
 
 // recheckOpenFindings records a pending change for the object of every open
@@ -35,6 +36,33 @@ func (s *Service) recheckOpenFindings(ctx context.Context, w *workspace) error {
 	}
 	if n > 0 {
 		w.log.Info("state changed: planning the objects of open findings again", "findings", n)
+	}
+	return nil
+}
+
+// recheckRemoved records a pending change for every object that prev
+// managed and next no longer does (a `state rm`, a destroy): no open finding
+// names it yet, and the next plan, finding no address for it in the state,
+// is a full one. So an object dropped from the state while it stays live is
+// reported as unimported seconds later, not at the next full-plan interval.
+func (s *Service) recheckRemoved(ctx context.Context, w *workspace, prev, next *stateindex.Index) error {
+	now := time.Now()
+	n := 0
+	for _, e := range prev.Entries() {
+		if e.Object.Name == "" {
+			continue
+		}
+		ref := e.Object.Ref(w.cluster)
+		if next.Manages(ref) {
+			continue
+		}
+		if err := s.addPending(ctx, w.name, &events.ObjectChanged{Object: ref, Change: changeRecheck}, nil, now); err != nil {
+			return err
+		}
+		n++
+	}
+	if n > 0 {
+		w.log.Info("state changed: objects left the state; planning them again", "objects", n)
 	}
 	return nil
 }

@@ -36,6 +36,16 @@ type workspace struct {
 	source atomic.Pointer[stateindex.Source]
 	ix     atomic.Pointer[stateindex.Index]
 	wake   chan struct{}
+	src    *gitSource // nil: the configuration is a local dir
+	// pinned is the revision the runner is pointed at (owned by the loop).
+	pinned string
+	// pendingDigest: open pending-config findings by introducing revision,
+	// as of the last full plan (owned by the loop).
+	pendingDigest []events.PendingConfig
+	// reannounce: this plan is the first at a new revision; open
+	// unimported findings are announced again with it, so the importer
+	// requests them at the revision it will import with (owned by the loop).
+	reannounce bool
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -75,6 +85,18 @@ func (s *Service) loop(ctx context.Context, w *workspace) error {
 	case <-ctx.Done():
 		return nil
 	case <-s.syncedCh:
+	}
+	// A workspace from Git plans once a revision is checked out (follow
+	// pokes it).
+	for w.src != nil && w.src.cur.Load() == nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		}
+	}
+	if err := w.useRevision(); err != nil {
+		return err
 	}
 	for ctx.Err() == nil && w.index() == nil {
 		if err := s.loadIndex(ctx, w); err != nil {
@@ -158,6 +180,10 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 		if lastFull.IsZero() {
 			trigger = TriggerStartup
 		}
+	}
+	if w.src != nil && w.src.changed.Load() {
+		// A new revision of the configuration: a full plan at once.
+		due, trigger = now, TriggerRevision
 	}
 	if w.nextChurnGC.IsZero() {
 		w.nextChurnGC = now.Add(s.churnGCInterval())
@@ -254,6 +280,9 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 			if err := s.recheckOpenFindings(ctx, w); err != nil {
 				w.log.Warn("plan the open findings again after a state change", "err", err)
 			}
+			if err := s.recheckRemoved(ctx, w, prev, ix); err != nil {
+				w.log.Warn("plan the objects that left the state", "err", err)
+			}
 		}
 	}
 	return nil
@@ -309,7 +338,13 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	s.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 
-	full := trigger == TriggerInterval || trigger == TriggerStartup
+	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
+	// The revision this plan runs on: the runner is pointed at its
+	// checkout here, in the loop, so nothing switches it mid-plan.
+	if err := w.useRevision(); err != nil {
+		return err
+	}
+	revChanged := w.src != nil && w.src.changed.Swap(false)
 	if trigger == TriggerChange && len(entries) == 0 {
 		return nil // another replica planned them meanwhile
 	}
@@ -345,6 +380,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph.lap("scope")
 	res, err := w.runner.Plan(ctx, targets)
 	if err != nil {
+		if revChanged {
+			w.src.changed.Store(true) // the new revision still waits for its plan
+		}
 		if ctx.Err() == nil {
 			s.reportFailure(ctx, w, err)
 			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, start, ph, err)
@@ -376,8 +414,17 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	if err := s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph); err != nil {
+	w.reannounce = revChanged
+	err = s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph)
+	w.reannounce = false
+	if err != nil {
+		if revChanged {
+			w.src.changed.Store(true)
+		}
 		return err
+	}
+	if revChanged || full {
+		w.pendingDigest = s.pendingDigest(ctx, w)
 	}
 	if full {
 		// Reads every churn finding of the workspace: full plans only; the
@@ -456,7 +503,21 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 	}
 	for _, c := range findings.Reconcile(existing, results, scope, now) {
 		f := c.Finding
-		if c.Outcome == findings.Seen && now.Sub(old[f.ID].LastSeen) < time.Minute {
+		if w.pinned != "" {
+			// The revision the finding was first judged on (for
+			// pending-config: the one that introduced the change).
+			if o, ok := old[f.ID]; ok && o.Revision != "" && o.State == events.StateOpen {
+				f.Revision = o.Revision
+			} else if f.Revision == "" || c.Outcome == findings.Opened {
+				f.Revision = w.pinned
+			}
+		}
+		// An import request rests on the revision its finding was judged
+		// on: at a new revision, the open unimported findings are judged
+		// again (the notifier's fingerprint leaves the revision out, so no
+		// alert repeats).
+		again := w.reannounce && c.Outcome == findings.Seen && f.Class == events.ClassUnimported
+		if c.Outcome == findings.Seen && !again && now.Sub(old[f.ID].LastSeen) < time.Minute {
 			continue // nothing to announce, and seen a moment ago: spare the write
 		}
 		// The bucket first, the event second: whoever reacts to the event
@@ -468,8 +529,9 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 		var ev events.Data
 		switch {
 		case !findings.Alerting(f.Class):
-		case c.Outcome == findings.Opened || c.Outcome == findings.Updated:
-			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial}
+		case c.Outcome == findings.Opened || c.Outcome == findings.Updated || again:
+			ev = &events.DriftDetected{Finding: f, Excerpt: c.Result.Excerpt, PlanID: planID, Reason: c.Result.Reason, StateSerial: serial,
+				Revision: w.pinned}
 		case c.Outcome == findings.Resolved:
 			ev = &events.DriftResolved{Finding: f, PlanID: planID, Reason: "the plan no longer shows it"}
 		}
@@ -583,6 +645,10 @@ func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger
 		PhasesMS: ph.millis(),
 	}
 	pc.Tool, pc.ToolVersion = w.runner.Tool()
+	pc.Revision = w.pinned
+	if planErr == nil {
+		pc.PendingConfig = w.pendingDigest
+	}
 	if ix != nil {
 		pc.StateSerial = ix.Serial
 	}

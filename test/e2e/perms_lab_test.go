@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/imports"
 	"github.com/driftgate/driftgate/test/lab"
 )
 
@@ -29,12 +30,38 @@ const decideSubject = "driftgate-rpc.importer.decide"
 
 // permsUsers are the users of deploy/nats/accounts.conf; each password comes
 // from DRIFTGATE_NATS_<USER>_PASSWORD.
-var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader"}
+var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader", "console"}
 
 // permsServer runs the nats-server of the lab's tools cache with JetStream
 // and the shipped deploy/nats/accounts.conf; it returns the URL and the
 // password of each user.
 func permsServer(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	url, pw, _ := permsServerLog(t)
+	return url, pw
+}
+
+// syncBuffer is a bytes.Buffer a process writes while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// permsServerLog is permsServer that also returns what the server logged
+// so far (it logs every permissions violation with the user's name).
+func permsServerLog(t *testing.T) (string, map[string]string, func() string) {
 	t.Helper()
 	tools, err := lab.FindTools()
 	if err != nil {
@@ -75,8 +102,8 @@ func permsServer(t *testing.T) (string, map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, tools.NATSServer, "-c", filepath.Join(dir, "server.conf"))
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -98,7 +125,7 @@ func permsServer(t *testing.T) (string, map[string]string) {
 		nc, err := nats.Connect(url, nats.UserInfo("admin", pw["admin"]), nats.Timeout(time.Second))
 		if err == nil {
 			nc.Close()
-			return url, pw
+			return url, pw, out.String
 		}
 		select {
 		case err := <-exited:
@@ -226,6 +253,29 @@ func durableFetch(durable string) func(context.Context, *permsConn) error {
 	}
 }
 
+// slackClaim creates key in the state bucket only if absent and deletes it
+// again at that revision, as the console's Slack endpoint claims a click and
+// gives the claim up when the importer did not take the decision.
+func slackClaim(key string) func(context.Context, *permsConn) error {
+	return func(ctx context.Context, pc *permsConn) error {
+		kv, err := pc.js.KeyValue(ctx, events.BucketState)
+		if err != nil {
+			return err
+		}
+		rev, err := kv.Create(ctx, key, []byte(`{"by":"perms"}`))
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		if _, err := kv.Create(ctx, key, []byte(`{"by":"second"}`)); !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("a second claim: %v, want it refused as existing", err)
+		}
+		if err := kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
+			return fmt.Errorf("give up: %w", err)
+		}
+		return nil
+	}
+}
+
 func subscribe(subject string) func(context.Context, *permsConn) error {
 	return func(ctx context.Context, pc *permsConn) error {
 		sub, err := pc.nc.Subscribe(subject, func(*nats.Msg) {})
@@ -248,12 +298,8 @@ func TestPermsConfigNamesDecideSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp, err := os.ReadFile(filepath.Join("..", "..", "services", "importer", "decide.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(imp, []byte(`DecideSubject = "`+decideSubject+`"`)) {
-		t.Fatalf("services/importer/decide.go no longer uses %s: update this test and deploy/nats/accounts.conf", decideSubject)
+	if imports.DecideSubject != decideSubject {
+		t.Fatalf("the decide RPC (pkg/imports) is %s, not %s: update this test and deploy/nats/accounts.conf", imports.DecideSubject, decideSubject)
 	}
 	if !bytes.Contains(b, []byte(`"`+decideSubject+`"`)) {
 		t.Fatalf("deploy/nats/accounts.conf does not name %s", decideSubject)
@@ -291,10 +337,14 @@ func TestPermsLab(t *testing.T) {
 	if _, err := buckets.Inventory.Put(ctx, "lab.apps.Deployment.shop.seed", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := buckets.Findings.Put(ctx, "f-seed", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Each service starts as it does in production: service.Prepare runs
-	// EnsureStream and EnsureBuckets against what admin provisioned.
-	for _, u := range []string{"watcher", "planner", "importer", "notifier"} {
+	// EnsureStream and EnsureBuckets against what admin provisioned, and
+	// binds to them with STREAM.INFO alone (no service may update a stream).
+	for _, u := range []string{"watcher", "planner", "importer", "notifier", "console"} {
 		pc := connectAs(t, url, u, pw[u])
 		if _, err := events.EnsureStream(ctx, pc.js, events.StreamConfig{}); err != nil {
 			t.Fatalf("%s: ensure stream: %v", u, err)
@@ -315,6 +365,19 @@ func TestPermsLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A service configured for another shape than admin provisioned
+	// refuses to start and says what differs (it may not update the stream).
+	t.Run("a service may not reshape the stream", func(t *testing.T) {
+		pc := connectAs(t, url, "planner", pw["planner"])
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		defer scancel()
+		_, err := events.EnsureStream(sctx, pc.js, events.StreamConfig{MaxAge: time.Hour})
+		if err == nil || !strings.Contains(err.Error(), "max age 2160h0m0s, want 1h0m0s") {
+			t.Fatalf("EnsureStream with another max age as planner: %v", err)
+		}
+		pc.waitViolation(t, "$JS.API.STREAM.UPDATE."+events.StreamName)
+	})
+
 	decide := func(ctx context.Context, pc *permsConn) error {
 		m, err := pc.nc.RequestWithContext(ctx, decideSubject, []byte(`{}`))
 		if err != nil {
@@ -327,6 +390,11 @@ func TestPermsLab(t *testing.T) {
 	}
 	deleteStream := func(ctx context.Context, pc *permsConn) error {
 		return pc.js.DeleteStream(ctx, events.StreamName)
+	}
+	shortenStream := func(ctx context.Context, pc *permsConn) error {
+		_, err := pc.js.UpdateStream(ctx, jetstream.StreamConfig{Name: events.StreamName, Subjects: []string{events.StreamSubjects},
+			MaxAge: time.Minute})
+		return err
 	}
 	readStream := func(ctx context.Context, pc *permsConn) error {
 		c, err := pc.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
@@ -348,11 +416,14 @@ func TestPermsLab(t *testing.T) {
 		inv      = "lab.apps.Deployment.shop.web"
 		finding  = "f-perms"
 		changed  = "driftgate.object.changed.lab.apps.Deployment.shop.web"
-		health   = "driftgate.cluster.health.lab.apiserver"
 		detected = "driftgate.drift.detected.shop.x"
 		approved = "driftgate.import.approved.shop.x"
 		alert    = "driftgate.alert.delivered.slack.x"
 	)
+	healthOf := func(component string) string {
+		return events.NATSSubject(&events.ClusterHealth{Cluster: "lab", Component: component})
+	}
+	health := healthOf(events.ComponentAPIServer)
 	type row struct {
 		user string
 		what string
@@ -382,24 +453,40 @@ func TestPermsLab(t *testing.T) {
 			}
 			return err
 		}},
+		{user: "watcher", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentWatcher))},
+		pubDenied("watcher", healthOf(events.ComponentImporter)),
 		pubDenied("watcher", detected),
 		pubDenied("watcher", approved),
 		kvDenied("watcher", events.BucketState, "importer.request.shop.w"),
 		kvDenied("watcher", events.BucketFindings, "f-watcher"),
 		{user: "watcher", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
+		{user: "watcher", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "importer", what: "shorten the audit trail", op: shortenStream, denied: "$JS.API.STREAM.UPDATE.DRIFTGATE"},
+		{user: "notifier", what: "shrink the state bucket's history", op: func(ctx context.Context, pc *permsConn) error {
+			_, err := pc.js.UpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1, MaxBytes: 1024})
+			return err
+		}, denied: "$JS.API.STREAM.UPDATE.KV_" + events.BucketState},
 		// planner
 		{user: "planner", what: "publish drift.detected", op: publishAck(detected)},
 		{user: "planner", what: "put finding", op: kvPut(events.BucketFindings, finding)},
 		{user: "planner", what: "put statekinds", op: kvPut(events.BucketState, "statekinds.shop")},
 		{user: "planner", what: "durable consumer planner", op: durableFetch("planner")},
+		{user: "planner", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentPlanner))},
+		pubDenied("planner", health),
+		{user: "planner", what: "publish source.updated", op: publishAck("driftgate.source.updated.shop")},
+		{user: "planner", what: "put the revision record", op: kvPut(events.BucketState, "source.revision.shop")},
+		{user: "planner", what: "publish a source's health", op: publishAck(healthOf(events.ComponentSource))},
 		pubDenied("planner", approved),
 		kvDenied("planner", events.BucketState, "importer.request.shop.p"),
 		kvDenied("planner", events.BucketInventory, "lab.apps.Deployment.shop.planner"),
 		// importer
 		{user: "importer", what: "put request", op: kvPut(events.BucketState, request)},
+		kvDenied("importer", events.BucketState, "source.revision.shop"),
 		{user: "importer", what: "publish import.approved", op: publishAck(approved)},
 		{user: "importer", what: "durable consumer importer", op: durableFetch("importer")},
 		{user: "importer", what: "get inventory", op: kvGet(events.BucketInventory, "lab.apps.Deployment.shop.seed")},
+		{user: "importer", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentImporter))},
+		pubDenied("importer", healthOf(events.ComponentPlanner)),
 		pubDenied("importer", changed),
 		kvDenied("importer", events.BucketFindings, "f-importer"),
 		// notifier
@@ -436,6 +523,18 @@ func TestPermsLab(t *testing.T) {
 		{user: "reader", what: "decision RPC", op: publishAck(decideSubject), denied: decideSubject},
 		{user: "reader", what: "delete the stream", op: deleteStream, denied: "$JS.API.STREAM.DELETE.DRIFTGATE"},
 		{user: "reader", what: "subscribe to live events", op: subscribe("driftgate.>"), denied: "driftgate.>"},
+		// console: reads like reader, decides through the RPC, claims Slack
+		// clicks under its own keys, and nothing else.
+		{user: "console", what: "get finding", op: kvGet(events.BucketFindings, "f-seed")},
+		{user: "console", what: "read the stream", op: readStream},
+		{user: "console", what: "decision RPC and its reply", op: decide},
+		{user: "console", what: "claim a Slack click and give it up", op: slackClaim("console.slack.ir-perms")},
+		pubDenied("console", approved),
+		pubDenied("console", changed),
+		kvDenied("console", events.BucketState, "importer.request.shop.c"),
+		kvDenied("console", events.BucketFindings, "f-console"),
+		kvDenied("console", events.BucketState, "notifier.slack.ev.c"),
+		{user: "console", what: "serve the decision RPC", op: subscribe(decideSubject), denied: decideSubject},
 	}
 
 	var mu sync.Mutex

@@ -29,7 +29,7 @@ import (
 // writes the status: none of it is Terraform's, so the planner counts the
 // operator's writes as ignored (never alerted), attributed to the operator,
 // and the gate passes. A person's `kubectl edit` of spec.instances, a field
-// Terraform sets, is still changed.
+// Terraform sets, is still changed; so is a controller's forced apply of it.
 func TestOperatorDBLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the lab")
@@ -118,6 +118,31 @@ func TestOperatorDBLab(t *testing.T) {
 				t.Fatalf("kubectl edit of spec.instances: finding %+v, want spec.instances changed by kubectl-edit", f)
 			}
 			t.Logf("changed: %v by %s", f.Paths, f.Attribution[0].Manager)
+
+			// A controller takes spec.instances with a forced server-side
+			// apply. The configuration sets that field, so a controller's
+			// write is drift like a person's: changed, the controller named.
+			const scaler = "instance-autoscaler-controller"
+			m = s.mark()
+			take := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+				"metadata": map[string]any{"name": "marketplace-db", "namespace": ns},
+				"spec":     map[string]any{"instances": int64(4)},
+			}}
+			if _, err := l.Dynamic().Resource(clusterGVR).Namespace(ns).Apply(ctx, "marketplace-db", take,
+				metav1.ApplyOptions{FieldManager: scaler, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			r = s.wait(m, 2*time.Minute, "drift.detected changed by "+scaler, func(d events.Data) bool {
+				dd, ok := d.(*events.DriftDetected)
+				return ok && dd.Finding.Address == "kubectl_manifest.cluster" && dd.Finding.Class == events.ClassChanged &&
+					slices.ContainsFunc(dd.Finding.Attribution, func(a events.Attribution) bool { return a.Manager == scaler })
+			})
+			f = r.Data.(*events.DriftDetected).Finding
+			if !slices.Contains(f.Paths, "spec.instances") {
+				t.Fatalf("%s took spec.instances: finding %+v, want spec.instances changed", scaler, f)
+			}
+			t.Logf("changed: %v by %v (%s)", f.Paths, f.Attribution, r.Data.(*events.DriftDetected).Reason)
 		})
 	}
 }

@@ -356,7 +356,7 @@ func TestToolsArePresent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := tools.Check(tools.Etcd, tools.KubeAPIServer, tools.KubeControllerManager, tools.MinIO,
-		tools.NATSServer, tools.Tofu, tools.Terraform, tools.CLIConfigFile); err != nil {
+		tools.NATSServer, tools.NATSCLI, tools.Tofu, tools.Terraform, tools.CLIConfigFile); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -377,7 +377,7 @@ func TestToolVersionsMatchToolsScript(t *testing.T) {
 	}
 	want := map[string]string{
 		"ETCD": lab.EtcdVersion, "KUBE": lab.KubeVersion, "TOFU": lab.TofuVersion, "TERRAFORM": lab.TerraformVersion,
-		"MINIO": lab.MinIOVersion, "NATS": lab.NATSVersion, "PROVIDER_KUBERNETES": lab.ProviderKubernetesVersion,
+		"MINIO": lab.MinIOVersion, "NATS": lab.NATSVersion, "NATSCLI": lab.NATSCLIVersion, "PROVIDER_KUBERNETES": lab.ProviderKubernetesVersion,
 		"PROVIDER_KUBECTL": lab.ProviderKubectlVersion, "PROVIDER_LOCAL": lab.ProviderLocalVersion,
 		"PROVIDER_HELM": lab.ProviderHelmVersion,
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // S3 is the lab's S3 server (MinIO) and the versioned bucket that holds state.
@@ -84,8 +86,25 @@ func (l *Lab) StopS3() error { return l.stopComponent(ComponentS3) }
 // is ready.
 func (l *Lab) StartS3(ctx context.Context) error { return l.restart(ctx, ComponentS3, l.s3Ready) }
 
+// createVersionedBucket creates the bucket with versioning on. MinIO answers
+// its readiness probe before its object layer is up; until it is, requests
+// fail with XMinioServerNotInitialized, and the create is tried again.
 func createVersionedBucket(ctx context.Context, c *s3.Client, bucket string) error {
-	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var err error
+	for {
+		_, err = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		var ae smithy.APIError
+		if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "XMinioServerNotInitialized" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create bucket %s: %w (%w)", bucket, err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	var owned *types.BucketAlreadyOwnedByYou
 	if err != nil && !errors.As(err, &owned) {
 		return fmt.Errorf("create bucket %s: %w", bucket, err)

@@ -16,6 +16,7 @@ const (
 	TerraformVersion          = "1.5.7"
 	MinIOVersion              = "v0.0.0-20260212201848-7aac2a2c5b7c"
 	NATSVersion               = "2.12.1"
+	NATSCLIVersion            = "0.5.0"
 	ProviderKubernetesVersion = "1.13.4"
 	ProviderKubectlVersion    = "1.19.0"
 	ProviderLocalVersion      = "1.4.0" // hashicorp/local: local_file beside Kubernetes resources
@@ -34,8 +35,11 @@ type Tools struct {
 	KubeControllerManager string
 	MinIO                 string
 	NATSServer            string
-	Tofu                  string
-	Terraform             string
+	// NATSCLI is the stock `nats` CLI (natscli), the foreign client of the
+	// security tests.
+	NATSCLI   string
+	Tofu      string
+	Terraform string
 	// CLIConfigFile is the tofu/terraform CLI config (TF_CLI_CONFIG_FILE)
 	// that installs the providers from the filesystem mirror only.
 	CLIConfigFile string
@@ -78,6 +82,7 @@ func ToolsIn(dir string) Tools {
 		KubeControllerManager: bin("kube", KubeVersion, "kube-controller-manager"),
 		MinIO:                 bin("minio", MinIOVersion, "minio"),
 		NATSServer:            bin("nats-server", NATSVersion, "nats-server"),
+		NATSCLI:               bin("natscli", NATSCLIVersion, "nats"),
 		Tofu:                  bin("tofu", TofuVersion, "tofu"),
 		Terraform:             bin("terraform", TerraformVersion, "terraform"),
 		CLIConfigFile: filepath.Join(dir,

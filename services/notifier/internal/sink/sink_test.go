@@ -200,3 +200,57 @@ func TestSignMatchesTheSpec(t *testing.T) {
 		t.Errorf("301s old: %v", err)
 	}
 }
+
+func TestImportRequestedCarriesDecisionButtons(t *testing.T) {
+	req := func(policy, risk string) *Alert {
+		d := events.NewImport(events.ImportRequested, events.Import{RequestID: "ir-00aa11bb22cc33dd", WS: "shop", FindingID: "f-1",
+			Address: "kubernetes_deployment.web", ImportID: "shop/web", Risk: risk, Policy: policy,
+			Object: events.ObjectRef{Cluster: "lab", Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "shop", Name: "web"}})
+		return &Alert{ID: "a", Workspace: "shop", Entries: []Entry{{Data: d}}}
+	}
+	buttons := func(a *Alert) []string {
+		b, err := json.Marshal(SlackMessage(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Blocks []struct {
+				Type     string `json:"type"`
+				Elements []struct {
+					ActionID string `json:"action_id"`
+					Value    string `json:"value"`
+				} `json:"elements"`
+			} `json:"blocks"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, bl := range m.Blocks {
+			if bl.Type == "actions" {
+				for _, e := range bl.Elements {
+					out = append(out, e.ActionID+"="+e.Value)
+				}
+			}
+		}
+		return out
+	}
+	want := "driftgate_approve=ir-00aa11bb22cc33dd driftgate_reject=ir-00aa11bb22cc33dd"
+	for _, c := range []struct {
+		policy, risk string
+		want         string
+	}{
+		{"manual", events.RiskLow, want},
+		{"auto-low-risk", events.RiskHigh, want},
+		{"auto-low-risk", events.RiskLow, ""},
+		{"auto", events.RiskHigh, ""},
+	} {
+		if got := strings.Join(buttons(req(c.policy, c.risk)), " "); got != c.want {
+			t.Errorf("%s/%s: buttons %q, want %q", c.policy, c.risk, got, c.want)
+		}
+	}
+	approved := events.NewImport(events.ImportApproved, events.Import{RequestID: "ir-1", WS: "shop", Address: "a.b", By: "alice", Policy: "manual"})
+	if got := buttons(&Alert{ID: "b", Workspace: "shop", Entries: []Entry{{Data: approved}}}); len(got) != 0 {
+		t.Errorf("import.approved carries buttons %v", got)
+	}
+}

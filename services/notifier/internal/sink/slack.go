@@ -12,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 )
 
@@ -182,8 +183,39 @@ func importBlocks(d *events.Import, e Entry) (string, []slack.Block) {
 	if len(d.Diff) > 0 {
 		blocks = append(blocks, section("*Blocking plan lines*\n```"+trunc(esc(strings.Join(capList(d.Diff, 12), "\n")), maxSectionText-20)+"```"))
 	}
+	if awaitsPerson(d) {
+		blocks = append(blocks, decisionButtons(d.RequestID))
+	}
 	blocks = append(blocks, contextBlock(ids(d.FindingID, "", e)+" · request "+code(d.RequestID)))
 	return title + " in " + d.WS, blocks
+}
+
+// awaitsPerson: an import.requested that no policy approves by itself.
+func awaitsPerson(d *events.Import) bool {
+	if d.Verb() != events.ImportRequested {
+		return false
+	}
+	switch d.Policy {
+	case config.ApprovalAuto:
+		return false
+	case config.ApprovalAutoLowRisk:
+		return d.Risk == events.RiskHigh
+	}
+	return true
+}
+
+// decisionButtons are the Approve/Reject buttons of a request; the console
+// serves the Slack app's interactivity endpoint that acts on them
+// (docs/console.md). Approving asks for confirmation.
+func decisionButtons(requestID string) slack.Block {
+	approve := slack.NewButtonBlockElement(events.SlackActionApprove, requestID, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
+	approve.Style = slack.StylePrimary
+	approve.Confirm = slack.NewConfirmationBlockObject(slack.NewTextBlockObject(slack.PlainTextType, "Approve this import?", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "The import runs under the gate, recorded in your name.", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false), slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false))
+	reject := slack.NewButtonBlockElement(events.SlackActionReject, requestID, slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false))
+	reject.Style = slack.StyleDanger
+	return slack.NewActionBlock("driftgate-decide-"+requestID, approve, reject)
 }
 
 func healthBlocks(note string, d *events.ClusterHealth, e Entry) (string, []slack.Block) {

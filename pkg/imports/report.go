@@ -1,4 +1,4 @@
-package importer
+package imports
 
 import (
 	"encoding/json"
@@ -64,10 +64,11 @@ type ReportInput struct {
 	Findings  []events.Finding
 	// Inventory holds the live objects by events.InventoryKey.
 	Inventory map[string]*events.InventoryRecord
-	Requests  []*RequestRecord
-	// Predictions are dry-run results by address (BootstrapItem), when a
-	// plan with import blocks was run.
-	Predictions map[string]BootstrapItem
+	Requests  []*Request
+	// Predictions are the differences a dry-run import would leave (the
+	// verification's lines, "address: field: a -> b"; empty when it would
+	// verify clean) by address, when a plan with import blocks was run.
+	Predictions map[string][]string
 	Source      string
 	Now         time.Time
 }
@@ -88,7 +89,7 @@ func BuildReport(in ReportInput) Report {
 		in.Now = time.Now()
 	}
 	rep := Report{Workspace: in.Workspace, GeneratedAt: in.Now.UTC(), Rows: []ReportRow{}, Source: in.Source}
-	byFinding := map[string]*RequestRecord{}
+	byFinding := map[string]*Request{}
 	for _, r := range in.Requests {
 		if cur := byFinding[r.FindingID]; cur == nil || r.UpdatedAt.After(cur.UpdatedAt) {
 			byFinding[r.FindingID] = r
@@ -110,7 +111,7 @@ func BuildReport(in ReportInput) Report {
 			row.RequestID, row.RequestStatus = req.ID, req.Status
 		}
 		if p, ok := in.Predictions[f.Address]; ok {
-			row.ConfigDiff = diffFields(p.Diff)
+			row.ConfigDiff = diffFields(p)
 			if row.ConfigDiff == nil {
 				row.ConfigDiff = []string{}
 			}
@@ -127,7 +128,7 @@ func BuildReport(in ReportInput) Report {
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
-	order(unimported)
+	findings.ImportOrder(unimported)
 	pos := map[string]int{}
 	n := 0
 	for _, f := range unimported {
@@ -154,7 +155,7 @@ func BuildReport(in ReportInput) Report {
 	return rep
 }
 
-func decideUnimported(row *ReportRow, rec *events.InventoryRecord, req *RequestRecord) {
+func decideUnimported(row *ReportRow, rec *events.InventoryRecord, req *Request) {
 	var why []string
 	if rec != nil {
 		for _, or := range rec.Owners.OwnerReferences {

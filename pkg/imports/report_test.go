@@ -1,4 +1,4 @@
-package importer
+package imports
 
 import (
 	"bytes"
@@ -36,13 +36,13 @@ func TestBuildReport(t *testing.T) {
 	}
 	rep := BuildReport(ReportInput{
 		Workspace: "shop", Findings: []events.Finding{web, db, api, svc, app, gone, changed, file}, Inventory: inv, Now: t0,
-		Requests: []*RequestRecord{{ID: "ir-api", FindingID: api.ID, Status: StatusRolledBack, Step: "verify", Reason: "not clean",
+		Requests: []*Request{{ID: "ir-api", FindingID: api.ID, Status: StatusRolledBack, Step: "verify", Reason: "not clean",
 			Diff: []string{"kubernetes_deployment.api: spec.selector.matchLabels.app: \"a\" -> \"b\""}}},
-		Predictions: map[string]BootstrapItem{
-			web.Address: {Status: StatusWouldImport, Settled: []string{"wait_for_rollout"}},
-			db.Address:  {Status: StatusWouldRollBack, Diff: []string{"kubectl_manifest.db: spec.instances: 3 -> 1"}},
-			svc.Address: {Status: StatusWouldRollBack, Diff: []string{"kubernetes_service.web: a: 1 -> 2", "kubernetes_service.web: b: 1 -> 2",
-				"kubernetes_service.web: c: 1 -> 2", "kubernetes_service.web: d: 1 -> 2", "kubernetes_service.web: e: 1 -> 2", "kubernetes_service.web: f: 1 -> 2"}},
+		Predictions: map[string][]string{
+			web.Address: {},
+			db.Address:  {"kubectl_manifest.db: spec.instances: 3 -> 1"},
+			svc.Address: {"kubernetes_service.web: a: 1 -> 2", "kubernetes_service.web: b: 1 -> 2",
+				"kubernetes_service.web: c: 1 -> 2", "kubernetes_service.web: d: 1 -> 2", "kubernetes_service.web: e: 1 -> 2", "kubernetes_service.web: f: 1 -> 2"},
 		},
 	})
 	want := map[string]struct {

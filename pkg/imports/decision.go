@@ -1,4 +1,4 @@
-package importer
+package imports
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func (d *Decision) canonical() []byte {
 // Sign sets Timestamp to now and Signature with token.
 func (d *Decision) Sign(token string, now time.Time) {
 	d.Timestamp = now.Unix()
-	d.Signature = hex.EncodeToString(mac(token, d.canonical()))
+	d.Signature = hex.EncodeToString(MAC(token, d.canonical()))
 }
 
 // ErrUnauthenticated is returned by Verify for a decision not signed with the
@@ -70,7 +70,7 @@ func (d *Decision) Verify(token string, now time.Time) error {
 	if token == "" {
 		return fmt.Errorf("%w: approvals are disabled: the importer has no approver token (importer.approver_token_env)", ErrUnauthenticated)
 	}
-	if err := d.verifySignature(token); err != nil {
+	if err := d.VerifySignature(token); err != nil {
 		return err
 	}
 	age := now.Sub(time.Unix(d.Timestamp, 0))
@@ -80,10 +80,10 @@ func (d *Decision) Verify(token string, now time.Time) error {
 	return nil
 }
 
-// verifySignature checks the signature against token, not the age: the
-// executor checks a stored decision again with it, long after the decide
-// path checked its age (see verifyApproval).
-func (d *Decision) verifySignature(token string) error {
+// VerifySignature checks the signature against token, not the age: the
+// importer's executor checks a stored decision again with it, long after the
+// decide path checked its age.
+func (d *Decision) VerifySignature(token string) error {
 	if token == "" {
 		return fmt.Errorf("%w: the importer has no approver token (importer.approver_token_env)", ErrUnauthenticated)
 	}
@@ -94,13 +94,15 @@ func (d *Decision) verifySignature(token string) error {
 	if err != nil {
 		return fmt.Errorf("%w: malformed signature", ErrUnauthenticated)
 	}
-	if !hmac.Equal(sig, mac(token, d.canonical())) {
+	if !hmac.Equal(sig, MAC(token, d.canonical())) {
 		return fmt.Errorf("%w: bad signature (wrong approver token?)", ErrUnauthenticated)
 	}
 	return nil
 }
 
-func mac(token string, msg []byte) []byte {
+// MAC is hex-less HMAC-SHA256(token, msg), the primitive of decisions and of
+// the importer's seals.
+func MAC(token string, msg []byte) []byte {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write(msg)
 	return m.Sum(nil)
@@ -123,9 +125,9 @@ func (d *Decision) Validate() error {
 
 // DecisionReply is the importer's answer.
 type DecisionReply struct {
-	OK      bool           `json:"ok"`
-	Error   string         `json:"error,omitempty"`
-	Request *RequestRecord `json:"request,omitempty"`
+	OK      bool     `json:"ok"`
+	Error   string   `json:"error,omitempty"`
+	Request *Request `json:"request,omitempty"`
 }
 
 // Decide sends d to the importer and returns its reply. An error means no

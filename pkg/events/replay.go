@@ -1,0 +1,199 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ReplayFilter selects events from the stream, as `driftgate audit`'s flags
+// and the console's audit page do. Empty fields match everything.
+type ReplayFilter struct {
+	Since, Until time.Time
+	// TypePrefix is normalised (NormaliseType): dev.driftgate.import, or
+	// "deadletter" / "invalid" for what is not a valid event.
+	TypePrefix string
+	Workspace  string
+	// Object is a subject, object path or address, or a '/'-aligned suffix
+	// of one (shop/marketplace, Deployment/shop/marketplace).
+	Object string
+}
+
+// Entry is one message of the stream as a replay reads it. For a valid
+// event Data is set and Body is its JSON; a dead letter has Type
+// "deadletter" and Consumer/Reason; a message that is not a valid event (it
+// does not decode, its header type is not its envelope's, or it is stored
+// under another subject than the one its content names) has Type
+// "invalid", its Reason, and never its body.
+type Entry struct {
+	Seq      uint64
+	Time     time.Time
+	Type     string
+	Subject  string
+	Summary  string
+	Data     Data
+	Body     []byte
+	Consumer string
+	Reason   string
+}
+
+// Replay calls fn with every message of the stream matching f, in stream
+// order, holding one batch in memory, and stops at the stream's end as it
+// was when it started. skipped counts invalid messages the filter left out.
+func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func(Entry) error) (skipped int, err error) {
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return 0, nil
+	}
+	subject := StreamSubjects
+	switch {
+	case f.TypePrefix == "deadletter":
+		subject = DeadLetterRoot + ".>"
+	case f.TypePrefix != "":
+		if s := SubjectFilter(f.TypePrefix); s != "" {
+			subject = s
+		}
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	if !f.Since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		st := f.Since
+		cfg.OptStartTime = &st
+	}
+	cons, err := js.OrderedConsumer(ctx, StreamName, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	if ci.NumPending == 0 {
+		return 0, nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return skipped, fmt.Errorf("replay: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return skipped, fmt.Errorf("replay: %w", err)
+		}
+		if !f.Until.IsZero() && md.Timestamp.After(f.Until) {
+			return skipped, nil
+		}
+		e, ok, invalid := ReadEntry(f, m.Subject(), m.Headers(), m.Data(), md.Sequence.Stream, md.Timestamp)
+		if invalid {
+			skipped++
+		}
+		if ok {
+			if err := fn(e); err != nil {
+				return skipped, err
+			}
+		}
+		if md.NumPending == 0 || md.Sequence.Stream >= last {
+			return skipped, nil
+		}
+	}
+}
+
+// ReadEntry turns one stream message into an Entry and says whether it
+// matches f; invalid is true for a message that is not a valid event and
+// that f leaves out.
+func ReadEntry(f ReplayFilter, subject string, h map[string][]string, body []byte, seq uint64, at time.Time) (e Entry, match, invalid bool) {
+	get := func(k string) string {
+		if v := h[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	e = Entry{Seq: seq, Time: at, Type: get(HeaderType)}
+	if strings.HasPrefix(subject, DeadLetterRoot+".") {
+		e.Type = "deadletter"
+		e.Subject = get(HeaderOrigSubj)
+		e.Consumer, e.Reason = get(HeaderConsumer), get(HeaderReason)
+		e.Summary = "dead-lettered by " + e.Consumer + ": " + e.Reason
+		return e, matchType(f, e.Type) && (f.Workspace == "" || get(HeaderWorkspace) == f.Workspace), false
+	}
+	ev, d, err := Decode(body)
+	if err == nil && e.Type != ev.Type() {
+		err = fmt.Errorf("header type %q does not match the envelope's %q", e.Type, ev.Type())
+	}
+	// An event is stored under the one subject its content names, and the
+	// per-service users of deploy/nats/accounts.conf may publish only their
+	// own subjects: one stored elsewhere is not a fact.
+	if err == nil && subject != NATSSubject(d) {
+		err = fmt.Errorf("stored under %s, but the event belongs under %s", subject, NATSSubject(d))
+	}
+	if err != nil {
+		// A message that is not a valid event is never shown as one: its
+		// body is withheld, only where it was and why it is not a fact.
+		if !matchType(f, "invalid") || f.Workspace != "" || f.Object != "" {
+			return e, false, true
+		}
+		e.Type, e.Subject, e.Reason = "invalid", subject, err.Error()
+		e.Summary = "not a valid event: " + err.Error()
+		return e, true, false
+	}
+	if !matchType(f, e.Type) || (f.Workspace != "" && get(HeaderWorkspace) != f.Workspace) {
+		return e, false, false
+	}
+	e.Subject, e.Summary, e.Data, e.Body = ev.Subject(), d.Summary(), d, body
+	if f.Object != "" && !MatchObject(f.Object, e.Subject, d) {
+		return e, false, false
+	}
+	return e, true, false
+}
+
+// NormaliseType turns "import", "drift.detected" into "dev.driftgate.import",
+// "dev.driftgate.drift.detected"; "deadletter" and "invalid" stay as they are.
+func NormaliseType(p string) string {
+	p = strings.TrimSuffix(strings.TrimSuffix(p, "*"), ".")
+	if p == "" || p == "deadletter" || p == "invalid" || strings.HasPrefix(p, "dev.") || strings.HasPrefix("dev.driftgate", p) {
+		return p
+	}
+	return "dev.driftgate." + p
+}
+
+func matchType(f ReplayFilter, typ string) bool {
+	return f.TypePrefix == "" || strings.HasPrefix(typ, f.TypePrefix)
+}
+
+// MatchObject: the key equals the subject or is a '/'-aligned suffix of it
+// or of the path or address of what the event is about.
+func MatchObject(key, subject string, d Data) bool {
+	cands := []string{subject}
+	switch d := d.(type) {
+	case *ObjectChanged:
+		cands = append(cands, d.Object.Path())
+	case *DriftDetected:
+		cands = append(cands, d.Finding.Object.Path(), d.Finding.Address)
+	case *DriftResolved:
+		cands = append(cands, d.Finding.Object.Path(), d.Finding.Address)
+	case *Import:
+		cands = append(cands, d.Object.Path(), d.Address)
+	}
+	for _, c := range cands {
+		if c == key || strings.HasSuffix(c, "/"+key) {
+			return true
+		}
+	}
+	return false
+}
