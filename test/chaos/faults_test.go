@@ -281,7 +281,7 @@ var Faults = []Fault{
 			if l.Spec.HolderIdentity != nil {
 				holder = *l.Spec.HolderIdentity
 				for _, p := range h.Replicas("watcher") {
-					if strings.Contains(holder, p.Name) || strings.Contains(holder, strconv.Itoa(p.Pid())) {
+					if strings.HasSuffix(holder, "-"+strconv.Itoa(p.Pid())) {
 						victim = p
 					}
 				}

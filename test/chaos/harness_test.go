@@ -223,7 +223,13 @@ func (p *Proc) Start() error {
 	cmd := exec.Command(filepath.Join(h.binDir, "driftgate-"+p.Service), "--config", h.config(p.Service, p.URL),
 		"--data-dir", filepath.Join(h.cfgDir, p.Name), "--http", "127.0.0.1:0")
 	cmd.Env = append(h.env, "DRIFTGATE_NATS_PASSWORD="+h.NATS.Passwords[p.Service], "HOSTNAME="+p.Name, "POD_NAME="+p.Name)
-	cmd.Stdout, cmd.Stderr = p.Log, p.Log
+	var out io.Writer = p.Log
+	if dir := os.Getenv("CHAOS_LOGS"); dir != "" { // each replica's log also in a file, to watch a run
+		if f, err := os.OpenFile(filepath.Join(dir, p.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			out = io.MultiWriter(p.Log, f)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)

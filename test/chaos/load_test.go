@@ -73,6 +73,11 @@ func (d *Driver) expect(ctx context.Context, lane, change string, at time.Time, 
 	}
 	if ctx.Err() == nil || err == nil { // not the driver stopping mid-wait
 		d.record(s)
+		took := "NEVER (limit " + d.Limit.String() + ")"
+		if err == nil {
+			took = s.Done.Sub(at).Round(100 * time.Millisecond).String()
+		}
+		d.h.t.Logf("%s lane %s: %s → %s in %s", time.Now().Format("15:04:05"), lane, change, what, took)
 	}
 }
 
@@ -232,4 +237,3 @@ func (h *Harness) snapshot(ctx context.Context) map[string]string {
 	add("serviceaccount", sa, err)
 	return out
 }
-
