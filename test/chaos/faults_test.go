@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -328,17 +329,11 @@ var Faults = []Fault{
 		if err := h.inFlight(ctx); err != nil {
 			return time.Time{}, "", err
 		}
+		var stopped sync.WaitGroup
 		for _, nd := range h.NATS.Nodes {
-			go nd.Stop()
+			stopped.Go(nd.Stop) // each returns once its process is gone
 		}
-		_ = until(ctx, time.Minute, "every node stopped", func() bool {
-			for _, nd := range h.NATS.Nodes {
-				if nd.Running() {
-					return false
-				}
-			}
-			return true
-		})
+		stopped.Wait()
 		for _, nd := range h.NATS.Nodes {
 			if err := nd.Start(); err != nil {
 				return time.Time{}, "", err

@@ -174,7 +174,11 @@ func (nd *Node) Start() error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd != nil {
-		return fmt.Errorf("nats-server %s is running", nd.Name)
+		select {
+		case <-nd.exited:
+		default:
+			return fmt.Errorf("nats-server %s is running", nd.Name)
+		}
 	}
 	cmd := exec.Command(nd.c.bin, "-c", nd.conf)
 	cmd.Dir = filepath.Dir(nd.conf)
@@ -218,7 +222,15 @@ func (nd *Node) signal(sig syscall.Signal) {
 func (nd *Node) Running() bool {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
-	return nd.cmd != nil
+	if nd.cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.exited: // it exited by itself (a port in use, a bad store)
+		return false
+	default:
+		return true
+	}
 }
 
 // Jsz is the part of a node's /jsz this package reads.
