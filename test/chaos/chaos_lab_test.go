@@ -88,7 +88,9 @@ func TestChaosLab(t *testing.T) {
 						}
 					}
 				}
-				return len(seen) == 4
+				// The adopt lane does not gate: an import the importer
+				// leaves for review (see the row's findings) never finishes.
+				return seen["scale"] && seen["label"] && seen["recreate"]
 			})
 		}
 		row.End = time.Now()

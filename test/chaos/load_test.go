@@ -190,11 +190,29 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 		// reports it unimported and the importer adopts it (auto-low-risk).
 		"adopt": func(n int) bool {
 			const addr = "kubernetes_config_map.marketplace"
-			at, err := retry(ctx, func(c context.Context) error { return d.h.WS.TF.StateRm(c, addr) })
+			inState := false
+			at, err := retry(ctx, func(c context.Context) error {
+				list, err := d.h.WS.TF.Show(c)
+				if err != nil {
+					return err
+				}
+				inState = false
+				if list.Values != nil && list.Values.RootModule != nil {
+					for _, r := range list.Values.RootModule.Resources {
+						inState = inState || r.Address == addr
+					}
+				}
+				if !inState {
+					return nil // an earlier adoption did not finish: wait for it below
+				}
+				return d.h.WS.TF.StateRm(c, addr)
+			})
 			if err != nil {
 				return false
 			}
-			d.expect(ctx, "adopt", "state rm", at, "drift.detected unimported "+addr, detected(addr, events.ClassUnimported))
+			if inState {
+				d.expect(ctx, "adopt", "state rm", at, "drift.detected unimported "+addr, detected(addr, events.ClassUnimported))
+			}
 			d.expect(ctx, "adopt", "import", at, "import outcome "+addr, func(r Record) bool {
 				return imported(addr)(r) && r.Data.(*events.Import).Verb() == events.ImportSucceeded
 			})
