@@ -210,7 +210,7 @@ var Faults = []Fault{
 		return time.Now(), fmt.Sprintf("%s killed with tofu pid %d running", p.Name, tofu), nil
 	}},
 	{"importer kill -9 between import and verify", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
-		if _, err := h.Rec.Wait(ctx, time.Now(), 5*time.Minute, "import.started", func(r Record) bool {
+		if _, err := h.Rec.Wait(ctx, time.Now(), 2*time.Minute, "import.started", func(r Record) bool {
 			im, ok := r.Data.(*events.Import)
 			return ok && im.Verb() == events.ImportStarted
 		}); err != nil {
@@ -295,7 +295,7 @@ var Faults = []Fault{
 		return time.Now(), fmt.Sprintf("%s killed (lease holder %q)", victim.Name, holder), nil
 	}},
 	{"S3 down during an import", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
-		if _, err := h.Rec.Wait(ctx, time.Now(), 5*time.Minute, "import.started", func(r Record) bool {
+		if _, err := h.Rec.Wait(ctx, time.Now(), 2*time.Minute, "import.started", func(r Record) bool {
 			im, ok := r.Data.(*events.Import)
 			return ok && im.Verb() == events.ImportStarted
 		}); err != nil {
