@@ -11,13 +11,14 @@ TEST_TIMEOUT ?= 40m
 BENCHTIME ?= 1x
 BIN := bin
 
-.PHONY: all build build-check test lint vet staticcheck tidy-check tidy bench tools lab-up lab-down demo clean help
+.PHONY: all build build-check test lint vet staticcheck tidy-check tidy bench tools lab-up lab-down demo clean help chaos chaos-short
 
 all: build
 
 help:
 	@echo "make demo   - build what the demo runs, start the lab, apply the example, run driftgate against it"
 	@echo "make test   - install the lab tools (cached), then test every module against the real lab"
+	@echo "make chaos  - the fault suite's long form (make chaos-short: the short form); prints the table"
 	@echo "make build | build-check | lint | tidy-check | bench | tools | lab-up | lab-down | clean"
 
 ## build: compile every module, then the CLI and each service's own binary into bin/, then build-check.
@@ -61,6 +62,18 @@ tidy:
 ## bench: every benchmark, figures printed (BENCHTIME=1x by default; e.g. BENCHTIME=20000x).
 bench: tools
 	@for m in $(MODULES); do echo "== go test -bench $$m"; (cd $$m && go test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout $(TEST_TIMEOUT) ./...); done
+
+## chaos: the fault suite's long form (test/chaos): every service as its own process on a 3-node NATS
+## cluster, every fault while work is in flight; prints the table (also written to bin/chaos-table.txt).
+## CHAOS_FAULTS=substr,substr runs only those rows.
+chaos: tools
+	@mkdir -p $(BIN)
+	cd test && CHAOS=long CHAOS_TABLE=$(CURDIR)/$(BIN)/chaos-table.txt go test -count=1 -timeout 90m -run TestChaosLab -v ./chaos
+
+## chaos-short: the short form (each fault once, shorter outages).
+chaos-short: tools
+	@mkdir -p $(BIN)
+	cd test && CHAOS=short CHAOS_TABLE=$(CURDIR)/$(BIN)/chaos-short-table.txt go test -count=1 -timeout 30m -run TestChaosLab -v ./chaos
 
 ## tools: the lab's pinned components, built once into $(TOOLS_DIR); Debian's chromium for the console's browser test.
 tools:

@@ -150,6 +150,11 @@ func AcquireLease(ctx context.Context, kv jetstream.KeyValue, name, holder strin
 		return l, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
+		if wrongLastSeq(err) {
+			// Create found the key deleted, then lost the race to recreate it
+			// (a replicated bucket answers 10164, not ErrKeyExists): held.
+			return nil, fmt.Errorf("%w: lost the race to create it", ErrLeaseHeld)
+		}
 		return nil, fmt.Errorf("acquire lease %s: %w", name, err)
 	}
 	e, err := kv.Get(ctx, l.key)
@@ -231,4 +236,12 @@ func WithLease(ctx context.Context, kv jetstream.KeyValue, name, holder string, 
 	defer rcancel()
 	_ = l.Release(rctx)
 	return err
+}
+
+// wrongLastSeq reports a compare-and-set conflict: "wrong last sequence",
+// 10071 from a single node, 10164 from a replicated stream.
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

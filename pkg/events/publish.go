@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go"
@@ -47,11 +49,38 @@ func (p *Publisher) Publish(ctx context.Context, d Data) (cloudevents.Event, err
 	if err != nil {
 		return e, err
 	}
-	if _, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID())); err != nil {
+	deadline := time.Now().Add(PublishRetryFor)
+	wait := 250 * time.Millisecond
+	for {
+		_, err = p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID()))
+		if err == nil || !retryable(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+	if err != nil {
 		return e, fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
 	}
 	published.Add(ctx, 1)
 	return e, nil
+}
+
+// PublishRetryFor is how long Publish keeps trying an event whose ack did
+// not come (a stream leader lost, a node restarting: the stream elects a new
+// leader within seconds). Retrying is safe: the event's ID is its
+// Nats-Msg-Id, and the stream's duplicate window (2 minutes by default,
+// longer than this) stores it once. The fault suite (test/chaos) found an
+// importer's import.succeeded lost from the audit trail without it.
+const PublishRetryFor = time.Minute
+
+// retryable reports whether a publish may have failed for want of a stream
+// leader: no ack within the timeout.
+func retryable(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout)
 }
 
 // PublishAsync stores d without waiting; the future reports the ack. Use

@@ -46,6 +46,12 @@ type workspace struct {
 	// unimported findings are announced again with it, so the importer
 	// requests them at the revision it will import with (owned by the loop).
 	reannounce bool
+	// planSerial is the state serial of the last plan reconciled (owned by
+	// the loop). A plan at another serial announces the open unimported
+	// findings again: the importer refuses a request made at an older
+	// serial ("stale request ... waiting for a fresh plan"), and without a
+	// new announcement that fresh plan never came (found by test/chaos).
+	planSerial int64
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -414,9 +420,12 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	w.reannounce = revChanged
+	w.reannounce = revChanged || (w.planSerial != 0 && ix.Serial != w.planSerial)
 	err = s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph)
 	w.reannounce = false
+	if err == nil {
+		w.planSerial = ix.Serial
+	}
 	if err != nil {
 		if revChanged {
 			w.src.changed.Store(true)

@@ -3,13 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,7 +17,7 @@ import (
 
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/imports"
-	"github.com/driftgate/driftgate/test/lab"
+	"github.com/driftgate/driftgate/test/natslab"
 )
 
 // decideSubject is services/importer.DecideSubject (this module does not
@@ -30,11 +26,11 @@ const decideSubject = "driftgate-rpc.importer.decide"
 
 // permsUsers are the users of deploy/nats/accounts.conf; each password comes
 // from DRIFTGATE_NATS_<USER>_PASSWORD.
-var permsUsers = []string{"admin", "watcher", "planner", "importer", "notifier", "approver", "reader", "console"}
+var permsUsers = natslab.Users
 
 // permsServer runs the nats-server of the lab's tools cache with JetStream
-// and the shipped deploy/nats/accounts.conf; it returns the URL and the
-// password of each user.
+// and the shipped deploy/nats/accounts.conf (test/natslab); it returns the
+// URL and the password of each user.
 func permsServer(t *testing.T) (string, map[string]string) {
 	t.Helper()
 	url, pw, _ := permsServerLog(t)
@@ -42,100 +38,14 @@ func permsServer(t *testing.T) (string, map[string]string) {
 }
 
 // syncBuffer is a bytes.Buffer a process writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = natslab.SyncBuffer
 
 // permsServerLog is permsServer that also returns what the server logged
 // so far (it logs every permissions violation with the user's name).
 func permsServerLog(t *testing.T) (string, map[string]string, func() string) {
 	t.Helper()
-	tools, err := lab.FindTools()
-	if err != nil {
-		t.Fatalf("nats-server not found (make tools builds it): %v", err)
-	}
-	if err := tools.Check(tools.NATSServer); err != nil {
-		t.Fatalf("the real nats-server is missing (make tools builds it): %v", err)
-	}
-	shipped, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "accounts.conf"), shipped, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	conf := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream { store_dir: %q }\ninclude ./accounts.conf\n",
-		port, filepath.Join(dir, "js"))
-	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pw := map[string]string{}
-	env := os.Environ()
-	for _, u := range permsUsers {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		// nats-server parses a variable's value as a config value: a password
-		// of digits and hex letters can read as a number, so it starts with a letter.
-		pw[u] = "pw-" + hex.EncodeToString(b)
-		env = append(env, fmt.Sprintf("DRIFTGATE_NATS_%s_PASSWORD=%s", strings.ToUpper(u), pw[u]))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, tools.NATSServer, "-c", filepath.Join(dir, "server.conf"))
-	cmd.Env = env
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	stopped := make(chan struct{})
-	go func() { exited <- cmd.Wait(); close(stopped) }()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-		if t.Failed() {
-			t.Logf("nats-server output:\n%s", out.String())
-		}
-	})
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	// Ready is a fact: the admin user connects.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		nc, err := nats.Connect(url, nats.UserInfo("admin", pw["admin"]), nats.Timeout(time.Second))
-		if err == nil {
-			nc.Close()
-			return url, pw, out.String
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nats-server exited: %v\n%s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server did not accept admin within 15s: %v\n%s", err, out.String())
-		}
-	}
+	c := natslab.Start(t, 1, filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
+	return c.Nodes[0].URL, c.Passwords, c.Nodes[0].Log.String
 }
 
 // permsConn is one user's connection and the permission violations the
@@ -148,25 +58,8 @@ type permsConn struct {
 
 func connectAs(t *testing.T, url, user, password string) *permsConn {
 	t.Helper()
-	pc := &permsConn{violations: make(chan string, 64)}
-	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.Name("perms-"+user),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
-				select {
-				case pc.violations <- err.Error():
-				default:
-				}
-			}
-		}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	pc.nc = nc
-	if pc.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	return pc
+	c := natslab.Connect(t, url, user, password)
+	return &permsConn{nc: c.NC, js: c.JS, violations: c.Violations}
 }
 
 // waitViolation waits for the server's permissions violation naming subject.
