@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,55 +121,10 @@ console:
 	env := append(os.Environ(), l.Env()...)
 	env = append(env, "DRIFTGATE_APPROVER_TOKEN=approver-console-e2e-5a1f", "DRIFTGATE_CONSOLE_SESSION_KEY=session-key-console-e2e",
 		"CONSOLE_TOKEN_ALICE="+alice, "CONSOLE_TOKEN_BOB="+bob, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	logPath := filepath.Join(dir, "driftgate.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
-	run.Env, run.Stdout, run.Stderr = env, logFile, logFile
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = run.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = run.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(time.Minute):
-				_ = run.Process.Kill()
-				<-exited
-			}
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("driftgate run log (tail):\n%s", b[max(0, len(b)-20000):])
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatal("driftgate run exited before the console served")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the console did not serve within 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Registered after lab.Start's cleanup, so it runs first: the pipeline
+	// stops before the lab does.
+	proc := startRun(t, bin, cfg, dir, listen, httpAddr, env)
+	proc.waitHTTP(t, base+"/healthz", 2*time.Minute)
 
 	shots := os.Getenv("DRIFTGATE_SCREENSHOTS")
 	if shots == "" {

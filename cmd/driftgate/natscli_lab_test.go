@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,55 +116,10 @@ workspaces:
 	env := append(os.Environ(), l.Env()...)
 	env = append(env, "DRIFTGATE_NATS_TOKEN=", "DRIFTGATE_APPROVER_TOKEN=approver-foreign-5a1c",
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	logPath := filepath.Join(dir, "driftgate.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
-	run.Env, run.Stdout, run.Stderr = env, logFile, logFile
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = run.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = run.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(time.Minute):
-				_ = run.Process.Kill()
-				<-exited
-			}
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("driftgate run log (tail):\n%s", b[max(0, len(b)-20000):])
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatal("driftgate run exited before it was ready")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("driftgate run not ready within 2m: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Registered after lab.Start's cleanup, so it runs first: the pipeline
+	// stops before the lab does.
+	proc := startRun(t, bin, cfg, dir, listen, httpAddr, env)
+	proc.waitHTTP(t, "http://"+httpAddr+"/readyz", 2*time.Minute)
 
 	// natsCLI runs the nats CLI against run's listener, isolated from the
 	// user's nats contexts.

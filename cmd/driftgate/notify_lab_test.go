@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -162,38 +161,10 @@ notify:
 		"DRIFTGATE_APPROVER_TOKEN=approver-e2e-31f8",
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), // where approve finds run's NATS token
 	)
-	logPath := filepath.Join(dir, "driftgate.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
-	run.Env, run.Stdout, run.Stderr = env, logFile, logFile
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = run.Wait(); close(exited) }()
 	// Registered after lab.Start's cleanup, so it runs first: the pipeline
 	// stops before the lab does.
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = run.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(time.Minute):
-				_ = run.Process.Kill()
-				<-exited
-			}
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("driftgate run log (tail):\n%s", b[max(0, len(b)-20000):])
-		}
-	})
+	proc := startRun(t, bin, cfg, dir, listen, httpAddr, env)
+	exited := proc.exited
 
 	// waitFor polls cond until it holds; the deadline is a liveness bound.
 	waitFor := func(what string, limit time.Duration, cond func() bool) {
@@ -427,7 +398,7 @@ notify:
 		}
 		t.Logf("%s receiver: %d requests accepted", name, len(reqs))
 	}
-	if b, err := os.ReadFile(logPath); err == nil {
+	if b, err := os.ReadFile(proc.log); err == nil {
 		for _, leak := range []string{canaryState, canaryLive, hookKey, "e2eslacktoken"} {
 			if bytes.Contains(b, []byte(leak)) {
 				t.Errorf("driftgate's log carries a secret (%q…)", leak[:8])

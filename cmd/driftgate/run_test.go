@@ -234,3 +234,74 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 		}
 	}
 }
+
+// runProc is `driftgate run` as a process of a lab test.
+type runProc struct {
+	// exited is closed when the process has exited.
+	exited chan struct{}
+	// log is the path of its log (stdout and stderr).
+	log string
+}
+
+// startRun starts `driftgate run` with its log in dir/driftgate.log. When
+// the test ends it is stopped (SIGTERM, killed after a minute), and the
+// log's tail is printed if the test failed.
+func startRun(t *testing.T, bin, cfg, dir, listen, httpAddr string, env []string) *runProc {
+	t.Helper()
+	logPath := filepath.Join(dir, "driftgate.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
+	run.Env, run.Stdout, run.Stderr = env, logFile, logFile
+	if err := run.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	p := &runProc{exited: make(chan struct{}), log: logPath}
+	go func() { _ = run.Wait(); logFile.Close(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = run.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(time.Minute):
+				_ = run.Process.Kill()
+				<-p.exited
+			}
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("driftgate run log (tail):\n%s", b[max(0, len(b)-20000):])
+		}
+	})
+	return p
+}
+
+// waitHTTP waits until url answers 200; it fails the test when run exits
+// first or after limit (a liveness bound).
+func (p *runProc) waitHTTP(t *testing.T, url string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("driftgate run exited before %s answered", url)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer 200 within %v: %v", url, limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
