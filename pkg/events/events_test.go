@@ -140,6 +140,19 @@ func TestInvalidDataIsRefused(t *testing.T) {
 	if _, err := events.New("test", events.NewImport(events.ImportRejected, events.Import{RequestID: "r", WS: "w", Address: "a", By: "bob"})); err == nil {
 		t.Fatal("a rejection without a reason was accepted")
 	}
+	// Names no Kubernetes object can have (a path segment of its API URL).
+	for _, name := range []string{"../../../etc/passwd", "a\x00$(id)", "..", "50%"} {
+		d := &events.ObjectChanged{Object: sampleObject(), Change: events.ChangeUpdated, ResourceVersion: "1"}
+		d.Object.Name = name
+		if _, err := events.New("test", d); err == nil || !strings.Contains(err.Error(), "object.name") {
+			t.Errorf("name %q: err = %v", name, err)
+		}
+	}
+	d := &events.ObjectChanged{Object: sampleObject(), Change: events.ChangeUpdated, ResourceVersion: "1"}
+	d.Object.Namespace = "a/b"
+	if _, err := events.New("test", d); err == nil || !strings.Contains(err.Error(), "object.namespace") {
+		t.Errorf("namespace a/b: err = %v", err)
+	}
 }
 
 func TestDedupSameIDStoredOnce(t *testing.T) {

@@ -90,8 +90,27 @@ func (o ObjectRef) validate() error {
 		return errors.New("object.version is empty")
 	case o.Name == "":
 		return errors.New("object.name is empty")
+	case badSegment(o.Name):
+		return fmt.Errorf("object.name %q is not a Kubernetes object name", o.Name)
+	case o.Namespace != "" && badSegment(o.Namespace):
+		return fmt.Errorf("object.namespace %q is not a Kubernetes namespace", o.Namespace)
 	}
 	return nil
+}
+
+// badSegment reports a name no Kubernetes object can have: every name and
+// namespace is a path segment of the object's API URL, so never "." or
+// "..", never '/' or '%', and no kind allows control characters.
+func badSegment(s string) bool {
+	if s == "." || s == ".." {
+		return true
+	}
+	for _, r := range s {
+		if r == '/' || r == '%' || r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // Attribution says which field manager last wrote something, how and when

@@ -379,7 +379,7 @@ func poison(ctx context.Context, h *Harness, long bool) (time.Time, string, erro
 		return time.Time{}, "", fmt.Errorf("the nats CLI is missing (make tools builds it): %w", err)
 	}
 	good, err := events.New("driftgate/watcher/lab", &events.ObjectChanged{Object: events.ObjectRef{Cluster: "lab", Version: "v1",
-		Kind: "ConfigMap", Namespace: ns, Name: "poison"}, Resource: "configmaps", Change: "updated", ResourceVersion: "1", ObservedAt: time.Now()})
+		Kind: "ConfigMap", Namespace: ns, Name: "poison", UID: "00000000-0000-4000-8000-00000000c0de"}, Resource: "configmaps", Change: "updated", ResourceVersion: "1", ObservedAt: time.Now()})
 	if err != nil {
 		return time.Time{}, "", err
 	}
