@@ -69,9 +69,14 @@ func BenchmarkCost(b *testing.B) {
 	if b.Failed() || len(rows) == 0 {
 		return
 	}
-	b.Logf("cost against a full-plan poller (machine: %d CPUs, shared):\n%s", numCPU(), table(rows))
+	tbl := fmt.Sprintf("cost against a full-plan poller (machine: %d CPUs, shared; 1-minute load average %s during the measurements):\n%s",
+		numCPU(), loadRange(), table(rows))
 	for _, s := range crossings(rows) {
-		b.Log(s)
+		tbl += "\n" + s
+	}
+	logf(b, "%s", tbl)
+	if err := os.MkdirAll("../../bin", 0o755); err == nil {
+		_ = os.WriteFile("../../bin/performance-cost.txt", []byte(tbl+"\n"), 0o644)
 	}
 	out := os.Getenv("BENCH_COST_PLOT")
 	if out == "" {
@@ -83,7 +88,7 @@ func BenchmarkCost(b *testing.B) {
 	if err := drawCost(rows, out); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("plot written to %s", out)
+	logf(b, "plot written to %s", out)
 }
 
 // row is one cell of the table.
@@ -113,7 +118,7 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 	w := configMaps(b, l, n, ns, fmt.Sprintf("bench/cost-%d.tfstate", n))
 	lp := labPIDs(b, l)
 	idle := measureIdle(b, lp, 20*time.Second)
-	b.Logf("%d resources: kube-apiserver+etcd idle %.3f CPU-s/min", n, idle*60)
+	logf(b, "%d resources: kube-apiserver+etcd idle %.3f CPU-s/min", n, idle*60)
 
 	// The poller.
 	var cpus, apis []float64
@@ -121,7 +126,7 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 	for i := 0; i < polls; i++ {
 		cpu, api, d := pollOnce(b, l, w, lp)
 		api -= idle * d.Seconds()
-		b.Logf("%d resources: full refresh plan %d: %s, %.2f CPU-s, apiserver+etcd %.2f CPU-s over idle; load average %s", n, i+1, d.Round(time.Millisecond), cpu, api, loadavg())
+		logf(b, "%d resources: full refresh plan %d: %s, %.2f CPU-s, apiserver+etcd %.2f CPU-s over idle; load average %s", n, i+1, d.Round(time.Millisecond), cpu, api, loadavg())
 		cpus, apis, durs = append(cpus, cpu), append(apis, api), append(durs, d)
 	}
 	pcpu, papi, pdur := medianF(cpus), medianF(apis), medianD(durs)
@@ -143,7 +148,7 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 	// driftgate.
 	d := startDG(b, l, bin, w, ns, n)
 	full := d.measureFullPlan(b, lp, idle)
-	b.Logf("%d resources: driftgate's full plan %s: %.2f CPU-s, apiserver+etcd %.2f CPU-s over idle (phases %v)",
+	logf(b, "%d resources: driftgate's full plan %s: %.2f CPU-s, apiserver+etcd %.2f CPU-s over idle (phases %v)",
 		n, full.dur.Round(time.Millisecond), full.cpu, full.api, full.phases)
 	for _, rate := range rates {
 		r := d.cell(b, lp, idle, rate)
@@ -159,6 +164,11 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 		}
 	}
 	d.stop(b)
+	for _, r := range rows {
+		if r.strategy == stratDriftgate || r.rate == float64(rates[0]) {
+			logf(b, "per hour, %s at %g/min: %s", r.strategy, r.rate, r.how)
+		}
+	}
 	b.ReportMetric(pcpu*float64(time.Hour)/float64(max(time.Minute, pdur)), "poll1m-cpu-s/h")
 	b.ReportMetric(pcpu*6, "poll10m-cpu-s/h")
 	b.ReportMetric(pdur.Seconds(), "full-plan-s")
@@ -201,7 +211,7 @@ resource "kubernetes_config_map" "cm" {
 	if err := w.Apply(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d resources applied in %s", n, time.Since(start).Round(time.Second))
+	logf(b, "%d resources applied in %s", n, time.Since(start).Round(time.Second))
 	return w
 }
 
@@ -352,11 +362,38 @@ func medianD(v []time.Duration) time.Duration {
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
+// loads are the load averages loadavg read, for the table's header.
+var loads []float64
+
 // loadavg is the machine's 1-minute load average (the machine is shared).
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "?"
 	}
-	return strings.Fields(string(b))[0]
+	v := strings.Fields(string(b))[0]
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		loads = append(loads, f)
+	}
+	return v
+}
+
+// loadRange is the lowest and highest load average seen.
+func loadRange() string {
+	if len(loads) == 0 {
+		return "?"
+	}
+	lo, hi := loads[0], loads[0]
+	for _, v := range loads {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return fmt.Sprintf("%.1f-%.1f", lo, hi)
+}
+
+// logf prints a line of the benchmark's report to stdout at once: b.Logf
+// output of a benchmark is cut to its first ten lines.
+func logf(b *testing.B, format string, args ...any) {
+	b.Helper()
+	msg := fmt.Sprintf(format, args...)
+	fmt.Printf("    %s: %s\n", b.Name(), strings.ReplaceAll(msg, "\n", "\n    "))
 }

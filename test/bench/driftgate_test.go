@@ -112,6 +112,8 @@ func (d *dg) start(b *testing.B, bin, cfg, dir string, env []string) {
 	}
 	d.cmd = exec.Command(bin, "run", "--config", cfg, "--data-dir", filepath.Join(dir, "data"), "--listen", listen, "--http", httpAddr)
 	d.cmd.Env, d.cmd.Stdout, d.cmd.Stderr = env, lf, lf
+	// It dies with the benchmark, however that ends.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	d.started = time.Now()
 	if err := d.cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -142,7 +144,7 @@ func (d *dg) stop(b *testing.B) {
 	}
 	if b.Failed() {
 		out, _ := os.ReadFile(d.log)
-		b.Logf("driftgate run log (tail):\n%s", tail(string(out), 8000))
+		logf(b, "driftgate run log (tail):\n%s", tail(string(out), 8000))
 	}
 }
 
@@ -256,7 +258,7 @@ func (d *dg) cell(b *testing.B, lp []int, idle float64, rate int) row {
 			}
 		}
 		sort.Strings(ph)
-		b.Logf("%d/min: plans %s, p50 phases: %s", rate, durs(planDur), strings.Join(ph, ", "))
+		logf(b, "%d/min: plans %s, p50 phases: %s", rate, durs(planDur), strings.Join(ph, ", "))
 	}
 	if full > 0 {
 		b.Errorf("%d full plans inside the window: the process outlived full_plan_interval", full)
@@ -266,9 +268,9 @@ func (d *dg) cell(b *testing.B, lp []int, idle float64, rate int) row {
 	r.how = fmt.Sprintf("%.2f CPU-s over %s (%d plans) x %.1f", cpu, elapsed.Round(time.Second), plans, k)
 	if len(lat) > 0 {
 		r.latency, r.samples = medianD(lat), len(lat)
-		b.Logf("%d/min: change -> signed webhook %s", rate, durs(lat))
+		logf(b, "%d/min: change -> signed webhook %s", rate, durs(lat))
 	}
-	b.Logf("%d/min: driftgate %.2f CPU-s over %s (W %s, %d targeted plans), apiserver+etcd %.2f CPU-s over idle; load average %s",
+	logf(b, "%d/min: driftgate %.2f CPU-s over %s (W %s, %d targeted plans), apiserver+etcd %.2f CPU-s over idle; load average %s",
 		rate, cpu, elapsed.Round(time.Millisecond), window, plans, api, loadavg())
 	return r
 }

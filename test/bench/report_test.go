@@ -123,7 +123,7 @@ func crossings(rows []row) []string {
 			if pr == nil {
 				continue
 			}
-			out = append(out, fmt.Sprintf("%d resources: driftgate's CPU meets the %s poller's (%.0f CPU-s/h) %s", n, p, pr.cpuH, cross(rates, cpu, pr.cpuH)))
+			out = append(out, fmt.Sprintf("%d resources: driftgate's CPU crosses the %s poller's (%.0f CPU-s/h) %s", n, strings.TrimPrefix(p, "poll "), pr.cpuH, cross(rates, cpu, pr.cpuH)))
 		}
 	}
 	return out
@@ -131,7 +131,7 @@ func crossings(rows []row) []string {
 
 func cross(rates, cpu []float64, level float64) string {
 	if cpu[0] >= level {
-		return fmt.Sprintf("already at %g changes/min (%.0f CPU-s/h)", rates[0], cpu[0])
+		return fmt.Sprintf("never: driftgate costs more already at %g changes/min (%.0f CPU-s/h)", rates[0], cpu[0])
 	}
 	for i := 1; i < len(rates); i++ {
 		if cpu[i] >= level {
@@ -211,6 +211,10 @@ func drawCost(rows []row, out string) error {
 				return err
 			}
 		}
+	}
+	for _, p := range []*plot.Plot{cpu, lat} {
+		// Room above and below the lines for the legend.
+		p.Y.Min, p.Y.Max = p.Y.Min/3, p.Y.Max*8
 	}
 	img := vgimg.New(vg.Points(900), vg.Points(1100))
 	dc := draw.New(img)
