@@ -526,10 +526,18 @@ func (rc *Receiver) Posts() int {
 	return rc.posts
 }
 
-// routed reports whether the notifier's route sends the event to the sinks.
+// routed reports whether the notifier's route (drift.detected,
+// drift.resolved, import.*, no classes filter) sends the event to the
+// sinks: a route without a classes filter leaves out ignored and
+// pending-config findings (docs/notifier.md).
 func routed(r Record) bool {
-	switch r.Data.(type) {
-	case *events.DriftDetected, *events.DriftResolved, *events.Import:
+	alerted := func(class string) bool { return class != events.ClassIgnored && class != events.ClassPendingConfig }
+	switch d := r.Data.(type) {
+	case *events.DriftDetected:
+		return alerted(d.Finding.Class)
+	case *events.DriftResolved:
+		return alerted(d.Finding.Class)
+	case *events.Import:
 		return true
 	}
 	return false
