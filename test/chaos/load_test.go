@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Step is one change the load driver made and what it waited for.
@@ -70,7 +72,7 @@ func (d *Driver) expect(ctx context.Context, lane, change string, at time.Time, 
 	d.expectWithin(ctx, d.Limit, lane, change, at, what, match)
 }
 
-func (d *Driver) expectWithin(ctx context.Context, limit time.Duration, lane, change string, at time.Time, what string, match func(Record) bool) {
+func (d *Driver) expectWithin(ctx context.Context, limit time.Duration, lane, change string, at time.Time, what string, match func(Record) bool) (Record, bool) {
 	s := Step{Lane: lane, Change: change, At: at, Expects: what}
 	r, err := d.h.Rec.Wait(ctx, at, limit, what, match)
 	if err == nil {
@@ -84,6 +86,37 @@ func (d *Driver) expectWithin(ctx context.Context, limit time.Duration, lane, ch
 		}
 		d.h.t.Logf("%s lane %s: %s → %s in %s", time.Now().Format("15:04:05"), lane, change, what, took)
 	}
+	return r, err == nil
+}
+
+// pushNextSerial writes the workspace's state back unchanged at the next
+// serial with `tofu state push` (under the state lock, as a user's push).
+func (d *Driver) pushNextSerial(ctx context.Context) error {
+	body, err := d.h.WS.TF.StatePull(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := tofu.ParseMeta([]byte(body))
+	if err != nil {
+		return err
+	}
+	next, err := tofu.AtSerial([]byte(body), m.Serial+1)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "chaos-push-*.tfstate")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(next); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return d.h.WS.TF.StatePush(ctx, f.Name())
 }
 
 func detected(ws, addr, class string) func(Record) bool {
@@ -165,6 +198,7 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			return true
 		}
 	}
+	adoptFailed := false // the adopt lane's last outcome was not a success
 	lanes := map[string]func(n int) bool{
 		"scale": scale("scale", wsName, ns),
 		"label": label("label", wsName, ns),
@@ -204,7 +238,7 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 		// reports it unimported and the importer adopts it (auto-low-risk).
 		"adopt": func(n int) bool {
 			const addr = "kubernetes_config_map.marketplace"
-			inState := false
+			inState, nudged := false, false
 			at, err := retry(ctx, func(c context.Context) error {
 				list, err := d.h.WS.TF.Show(c)
 				if err != nil {
@@ -216,10 +250,18 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 						inState = inState || r.Address == addr
 					}
 				}
-				if !inState {
-					return nil // an earlier adoption did not finish: wait for it below
+				switch {
+				case inState:
+					return d.h.WS.TF.StateRm(c, addr)
+				case adoptFailed:
+					// The last adoption ended without the import (S3 was
+					// down): the importer requests a finding again only at
+					// a new state serial, so move it as a user's state push
+					// would, content unchanged.
+					nudged = true
+					return d.pushNextSerial(c)
 				}
-				return d.h.WS.TF.StateRm(c, addr)
+				return nil // an earlier adoption did not finish: wait for it below
 			})
 			if err != nil {
 				return false
@@ -227,11 +269,16 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			if inState {
 				d.expect(ctx, "adopt", "state rm", at, "drift.detected unimported "+addr, detected(wsName, addr, events.ClassUnimported))
 			}
+			change := "import"
+			if nudged {
+				change = "state push (serial+1) after a failed import"
+			}
 			// An importer killed mid-import hands over once its lease
 			// (2 minutes) expires: the adoption may take that much longer.
-			d.expectWithin(ctx, d.Limit+2*time.Minute, "adopt", "import", at, "import outcome "+addr, func(r Record) bool {
-				return imported(wsName, addr)(r) && r.Data.(*events.Import).Verb() == events.ImportSucceeded
-			})
+			// Any outcome is the fact; a failure makes the next cycle nudge.
+			if r, ok := d.expectWithin(ctx, d.Limit+2*time.Minute, "adopt", change, at, "import outcome "+addr, imported(wsName, addr)); ok {
+				adoptFailed = r.Data.(*events.Import).Verb() != events.ImportSucceeded
+			}
 			return true
 		},
 	}
