@@ -99,11 +99,17 @@ func StartHarness(t *testing.T, ctx context.Context) *Harness {
 	h.Admin = natslab.Connect(t, h.NATS.URLs(), "admin", h.NATS.Passwords["admin"])
 	// admin provisions once, at replicas 3; each service's config says 3
 	// too (nats.stream_replicas) and a service refuses a stream of another shape.
-	if _, err := events.EnsureStream(ctx, h.Admin.JS, events.StreamConfig{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureBuckets(ctx, h.Admin.JS, 3); err != nil {
-		t.Fatal(err)
+	// Retried: a node that has not joined the JetStream meta group yet
+	// answers "no suitable peers for placement" (a loaded machine).
+	var perr error
+	if err := until(ctx, 2*time.Minute, "the stream and buckets at replicas 3", func() bool {
+		if _, perr = events.EnsureStream(ctx, h.Admin.JS, events.StreamConfig{Replicas: 3}); perr != nil {
+			return false
+		}
+		_, perr = events.EnsureBuckets(ctx, h.Admin.JS, 3)
+		return perr == nil
+	}); err != nil {
+		t.Fatalf("%v: %v", err, perr)
 	}
 	h.Rec = StartRecorder(t, ctx, h.Admin.JS)
 	h.Hook = NewReceiver(t, true)
