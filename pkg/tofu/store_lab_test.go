@@ -48,9 +48,10 @@ func TestStoreLab(t *testing.T) {
 	if _, err := s.Restore(ctx, v1, v1); !errors.Is(err, tofu.ErrConflict) {
 		t.Fatalf("restore against a stale version: %v, want a conflict", err)
 	}
+	// The content of v1 comes back at serial 3: a serial never goes back.
 	back, err := s.Restore(ctx, v1, v2)
-	if err != nil || back.Serial != 1 || back.ID == v1.ID {
-		t.Fatalf("restore: %+v %v", back, err)
+	if err != nil || back.Serial != 3 || back.Lineage != "l" || back.ID == v1.ID || !tofu.SameContent(back.Body, v1.Body) {
+		t.Fatalf("restore: %+v %s %v", back, back.Body, err)
 	}
 	if ids, err := s.Versions(ctx); err != nil || len(ids) != 3 {
 		t.Fatalf("versions %v %v", ids, err)

@@ -13,6 +13,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/findings"
 )
 
 // Row is one line of the table.
@@ -35,33 +38,64 @@ type Row struct {
 	unintendedDetail []string
 }
 
-// TestChaosLab runs every fault once while the load driver works; CHAOS=long
-// (make chaos) runs the long form: longer outages and more cycles.
+// TestChaosLab runs every fault once while the load driver works. Without
+// CHAOS (go test, make test) or with CHAOS=short (make chaos-short) it runs
+// the short form: shorter outages, the faults back to back, recovery checked
+// once after the last; CHAOS=long (make chaos) runs the long form: longer
+// outages, every lane through a change after each fault before the next.
+// -short and CHAOS=off skip it.
 func TestChaosLab(t *testing.T) {
 	form := os.Getenv("CHAOS")
-	if testing.Short() || (form != "short" && form != "long") {
-		t.Skip("the fault suite runs with make chaos (CHAOS=long) or make chaos-short (CHAOS=short)")
+	if testing.Short() {
+		t.Skip("-short: the fault suite needs the lab and about 5 minutes")
+	}
+	if form == "off" {
+		t.Skip("CHAOS=off")
+	}
+	if form != "" && form != "short" && form != "long" {
+		t.Fatalf("CHAOS=%q: want short, long or off", form)
 	}
 	long := form == "long"
 	// Bounded: when the time is up the rows not yet run are left out and the
 	// table is printed with what ran.
-	total := 35 * time.Minute
+	total := 10 * time.Minute
 	if long {
 		total = 45 * time.Minute
 	}
 	if v, err := time.ParseDuration(os.Getenv("CHAOS_BUDGET")); err == nil {
 		total = v
 	}
+	began := time.Now()
 	hctx, hcancel := context.WithCancel(context.Background())
 	defer hcancel()
-	ctx, cancel := context.WithTimeout(hctx, total)
-	defer cancel()
 	h := StartHarness(t, hctx)
+	t.Logf("%s: harness up in %s", time.Now().Format("15:04:05"), time.Since(began).Round(time.Second))
+	ctx, cancel := context.WithTimeout(hctx, total) // the rows' budget
+	defer cancel()
 	d := &Driver{h: h, Pace: dur(long, 5*time.Second, 2*time.Second), Limit: 3 * time.Minute}
 	dctx, dstop := context.WithCancel(ctx)
 	wg := d.Run(dctx)
 	defer func() { dstop(); wg.Wait() }()
 
+	// recovered waits until every change lane made a change at or after
+	// since and saw its fact. The adopt lane does not gate: an import the
+	// importer leaves for review (see the row's findings) never finishes.
+	recovered := func(since time.Time) error {
+		return until(ctx, d.Limit+time.Minute, "every lane through a change made after the heal", func() bool {
+			seen := map[string]bool{}
+			for _, s := range d.Steps() {
+				if !s.At.Before(since) && !s.Done.IsZero() {
+					seen[s.Lane] = true
+				}
+			}
+			for _, l := range gatingLanes {
+				if !seen[l] {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	only := os.Getenv("CHAOS_FAULTS") // comma-separated substrings: run only these rows
 	var rows []*Row
 	for _, f := range Faults {
@@ -76,22 +110,8 @@ func TestChaosLab(t *testing.T) {
 		snap := h.snapshot(ctx)
 		t.Logf("%s: %s injecting", time.Now().Format("15:04:05"), f.Name)
 		row.Healed, row.Note, row.Err = f.Inject(ctx, h, long)
-		if row.Err == nil {
-			// Recovered: every lane made a change after the heal and saw its fact.
-			row.Err = until(ctx, d.Limit+time.Minute, "every lane through a change made after the heal", func() bool {
-				seen := map[string]bool{}
-				for _, s := range d.Steps() {
-					if !s.At.Before(row.Healed) && !s.Done.IsZero() {
-						seen[s.Lane] = true
-						if row.Recovery == 0 || s.Done.Sub(row.Healed) < row.Recovery {
-							row.Recovery = s.Done.Sub(row.Healed)
-						}
-					}
-				}
-				// The adopt lane does not gate: an import the importer
-				// leaves for review (see the row's findings) never finishes.
-				return seen["scale"] && seen["label"] && seen["recreate"]
-			})
+		if row.Err == nil && long {
+			row.Err = recovered(row.Healed)
 		}
 		row.End = time.Now()
 		after := h.snapshot(hctx)
@@ -104,18 +124,43 @@ func TestChaosLab(t *testing.T) {
 		t.Logf("%s: %s done (%v) %s", time.Now().Format("15:04:05"), f.Name, row.Err, row.Note)
 		rows = append(rows, row)
 	}
+	if !long && len(rows) > 0 {
+		// Short form: the faults ran back to back; each row's window runs
+		// to the next row's start, and the last heal is followed by every
+		// lane's recovery.
+		last := rows[len(rows)-1]
+		for i := 0; i+1 < len(rows); i++ {
+			rows[i].End = rows[i+1].Start
+		}
+		if last.Err == nil && !last.Healed.IsZero() {
+			last.Err = recovered(last.Healed)
+			last.End = time.Now()
+		}
+	}
+	for _, row := range rows { // time to recover: the first fact of a change made after the heal
+		for _, s := range d.Steps() {
+			if !row.Healed.IsZero() && !s.At.Before(row.Healed) && !s.Done.IsZero() {
+				if row.Recovery == 0 || s.Done.Sub(row.Healed) < row.Recovery {
+					row.Recovery = s.Done.Sub(row.Healed)
+				}
+			}
+		}
+	}
 	dstop()
 	wg.Wait()
 	// Drain: every routed event reaches the webhook (bounded).
-	_ = until(hctx, 3*time.Minute, "every routed event at the webhook", func() bool {
-		for _, r := range h.Rec.All() {
-			if routed(r) && h.Hook.Deliveries(r.ID) == 0 {
+	_ = until(hctx, 3*time.Minute, "every alert due at the webhook", func() bool {
+		for _, a := range alertsDue(h.Rec.All()) {
+			if a.delivered(h.Hook) == 0 {
 				return false
 			}
 		}
 		return true
 	})
-	corrupt := stateCheck(hctx, h)
+	corrupt := stateCheck(hctx, h, stateKey)
+	for at, bad := range stateCheck(hctx, h, tfStateKey) {
+		corrupt[at] = corrupt[at] || bad
+	}
 	steps := d.Steps()
 	recs := h.Rec.All()
 	for i, row := range rows {
@@ -139,17 +184,17 @@ func TestChaosLab(t *testing.T) {
 			}
 		}
 		row.Changes = len(changes)
-		for _, r := range recs {
-			if !in(r.At) || !routed(r) {
+		for _, a := range alertsDue(recs) {
+			if !in(a.At) {
 				continue
 			}
-			switch n := h.Hook.Deliveries(r.ID); {
+			switch n := a.delivered(h.Hook); {
 			case n == 0:
 				row.Lost++
-				t.Logf("%s: never at the webhook: %s seq %d at %s %s", row.Fault, r.Subject, r.Seq, r.At.Format("15:04:05.000"), r.ID)
+				t.Logf("%s: never at the webhook: %s (events %v)", row.Fault, a.What, a.IDs)
 			case n > 1:
 				row.Duplicates++
-				t.Logf("%s: at the webhook %d times: %s seq %d %s", row.Fault, n, r.Subject, r.Seq, r.ID)
+				t.Logf("%s: at the webhook %d times: %s (events %v)", row.Fault, n, a.What, a.IDs)
 				row.Alerts++
 			default:
 				row.Alerts++
@@ -163,6 +208,10 @@ func TestChaosLab(t *testing.T) {
 	}
 	table := Table(rows, long, d)
 	fmt.Println(table)
+	t.Logf("the fault suite took %s (harness, rows, drain)", time.Since(began).Round(time.Second))
+	if dir := os.Getenv("CHAOS_LOGS"); dir != "" {
+		dumpStream(dir, recs, h.Hook)
+	}
 	if out := os.Getenv("CHAOS_TABLE"); out != "" {
 		_ = os.WriteFile(out, []byte(table), 0o644)
 	}
@@ -179,6 +228,85 @@ func TestChaosLab(t *testing.T) {
 	}
 }
 
+// due is one alert the notifier owes the webhook, and the events (in
+// stream order) any one of which may carry it.
+type due struct {
+	At   time.Time // the first of them
+	What string
+	IDs  []string
+}
+
+// delivered is how often the webhook accepted the alert: the accepted
+// deliveries of all its events (more than one is a duplicate alert).
+func (a due) delivered(rc *Receiver) int {
+	n := 0
+	for _, id := range a.IDs {
+		n += rc.Deliveries(id)
+	}
+	return n
+}
+
+// alertsDue applies the notifier's promise (docs/notifier.md, "once per
+// lifecycle") to the routed events of the stream: every import event is an
+// alert; a finding owes one alert when it opens or changes materially
+// (findings.Material, as the notifier judges it) and one when it resolves.
+// A drift.detected that repeats an open finding unchanged — a planner
+// replica or a plan at a new state serial announcing it again — is carried
+// by the alert already due, not owed again; so is a repeated drift.resolved.
+func alertsDue(recs []Record) []due {
+	var out []due
+	type last struct {
+		open bool
+		f    events.Finding
+		i    int // its due in out
+	}
+	seen := map[string]*last{}
+	for _, r := range recs {
+		if !routed(r) {
+			continue
+		}
+		switch d := r.Data.(type) {
+		case *events.DriftDetected:
+			l := seen[d.Finding.ID]
+			if l != nil && l.open && !findings.Material(l.f, d.Finding) {
+				out[l.i].IDs = append(out[l.i].IDs, r.ID)
+				continue
+			}
+			out = append(out, due{At: r.At, What: fmt.Sprintf("%s %s %s opened at seq %d", d.Finding.Class, d.Finding.Address, d.Finding.ID, r.Seq), IDs: []string{r.ID}})
+			seen[d.Finding.ID] = &last{open: true, f: d.Finding, i: len(out) - 1}
+		case *events.DriftResolved:
+			l := seen[d.Finding.ID]
+			if l != nil && !l.open {
+				out[l.i].IDs = append(out[l.i].IDs, r.ID)
+				continue
+			}
+			out = append(out, due{At: r.At, What: fmt.Sprintf("%s %s %s resolved at seq %d", d.Finding.Class, d.Finding.Address, d.Finding.ID, r.Seq), IDs: []string{r.ID}})
+			seen[d.Finding.ID] = &last{f: d.Finding, i: len(out) - 1}
+		default:
+			out = append(out, due{At: r.At, What: fmt.Sprintf("%s seq %d", r.Type, r.Seq), IDs: []string{r.ID}})
+		}
+	}
+	return out
+}
+
+// gatingLanes are the lanes whose next fact says the pipeline recovered.
+var gatingLanes = []string{"scale", "label", "recreate", "tf-scale", "tf-label"}
+
+// dumpStream writes every record of the stream with its webhook deliveries
+// to dir/stream.jsonl, to read a run's causes afterwards.
+func dumpStream(dir string, recs []Record, hook *Receiver) {
+	f, err := os.Create(dir + "/stream.jsonl")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, r := range recs {
+		_ = enc.Encode(map[string]any{"seq": r.Seq, "at": r.At, "subject": r.Subject, "id": r.ID, "type": r.Type,
+			"data": r.Data, "webhook": hook.Deliveries(r.ID), "err": fmt.Sprint(r.Err)})
+	}
+}
+
 func matchAny(name, list string) bool {
 	for _, s := range strings.Split(list, ",") {
 		if s != "" && strings.Contains(name, s) {
@@ -191,9 +319,9 @@ func matchAny(name, list string) bool {
 // stateCheck reads every version of the state object: each parses, keeps
 // the first version's lineage, and has a serial no lower than the version
 // before it. It returns each version's time and whether it is corrupted.
-func stateCheck(ctx context.Context, h *Harness) map[time.Time]bool {
+func stateCheck(ctx context.Context, h *Harness, key string) map[time.Time]bool {
 	out := map[time.Time]bool{}
-	vs, err := h.Lab.StateVersions(ctx, stateKey)
+	vs, err := h.Lab.StateVersions(ctx, key)
 	if err != nil {
 		h.t.Errorf("state versions: %v", err)
 		return out
@@ -217,7 +345,7 @@ func stateCheck(ctx context.Context, h *Harness) map[time.Time]bool {
 		obj.Body.Close()
 		bad := err != nil || st.Lineage == "" || (lineage != "" && st.Lineage != lineage) || st.Serial < serial
 		if bad {
-			h.t.Logf("state version %s (%s): serial %d lineage %q after serial %d lineage %q (%v)", aws.ToString(v.VersionId), at, st.Serial, st.Lineage, serial, lineage, err)
+			h.t.Logf("state %s version %s (%s): serial %d lineage %q after serial %d lineage %q (%v)", key, aws.ToString(v.VersionId), at, st.Serial, st.Lineage, serial, lineage, err)
 		}
 		if lineage == "" {
 			lineage = st.Lineage
@@ -245,7 +373,7 @@ func Table(rows []*Row, long bool, d *Driver) string {
 	if span > 0 {
 		rate = float64(changes) / span.Minutes()
 	}
-	fmt.Fprintf(&b, "driftgate fault suite (%s form): %d changes in %s, %.1f changes/min across 4 lanes\n", form, changes, span.Round(time.Second), rate)
+	fmt.Fprintf(&b, "driftgate fault suite (%s form): %d changes in %s, %.1f changes/min across 6 lanes (4 OpenTofu, 2 Terraform)\n", form, changes, span.Round(time.Second), rate)
 	w := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(w, "fault\tchanges made\tfindings expected/reported\talerts delivered (webhook/slack posts)\tlost\tduplicate alerts\tunintended live changes\tstate versions corrupted\ttime to recover\tresult")
 	for _, r := range rows {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,8 +211,25 @@ var Faults = []Fault{
 		}
 		return time.Now(), fmt.Sprintf("%s killed with tofu pid %d running", p.Name, tofu), nil
 	}},
+	{"S3 down during an import", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
+		if _, err := h.Rec.Wait(ctx, time.Now(), 3*time.Minute, "import.started", func(r Record) bool {
+			im, ok := r.Data.(*events.Import)
+			return ok && im.Verb() == events.ImportStarted
+		}); err != nil {
+			return time.Time{}, "", err
+		}
+		if err := h.Lab.StopS3(); err != nil {
+			return time.Time{}, "", err
+		}
+		d := dur(long, 30*time.Second, 10*time.Second)
+		_ = hold(ctx, d)
+		if err := h.Lab.StartS3(ctx); err != nil {
+			return time.Time{}, "", err
+		}
+		return time.Now(), "down " + d.String(), nil
+	}},
 	{"importer kill -9 between import and verify", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
-		if _, err := h.Rec.Wait(ctx, time.Now(), 2*time.Minute, "import.started", func(r Record) bool {
+		if _, err := h.Rec.Wait(ctx, time.Now(), 3*time.Minute, "import.started", func(r Record) bool {
 			im, ok := r.Data.(*events.Import)
 			return ok && im.Verb() == events.ImportStarted
 		}); err != nil {
@@ -237,7 +256,7 @@ var Faults = []Fault{
 		if err := h.Lab.StopAPIServer(); err != nil {
 			return time.Time{}, "", err
 		}
-		d := dur(long, 60*time.Second, 15*time.Second)
+		d := dur(long, 60*time.Second, 10*time.Second)
 		_ = hold(ctx, d)
 		if err := h.Lab.StartAPIServer(ctx); err != nil {
 			return time.Time{}, "", err
@@ -246,7 +265,7 @@ var Faults = []Fault{
 	}},
 	{"webhook sink 503s", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
 		h.Hook.SetFailing(true)
-		d := dur(long, 5*time.Minute, 30*time.Second)
+		d := dur(long, 5*time.Minute, 10*time.Second)
 		_ = hold(ctx, d)
 		h.Hook.SetFailing(false)
 		h.Hook.mu.Lock()
@@ -294,30 +313,13 @@ var Faults = []Fault{
 		}
 		return time.Now(), fmt.Sprintf("%s killed (lease holder %q)", victim.Name, holder), nil
 	}},
-	{"S3 down during an import", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
-		if _, err := h.Rec.Wait(ctx, time.Now(), 2*time.Minute, "import.started", func(r Record) bool {
-			im, ok := r.Data.(*events.Import)
-			return ok && im.Verb() == events.ImportStarted
-		}); err != nil {
-			return time.Time{}, "", err
-		}
-		if err := h.Lab.StopS3(); err != nil {
-			return time.Time{}, "", err
-		}
-		d := dur(long, 30*time.Second, 10*time.Second)
-		_ = hold(ctx, d)
-		if err := h.Lab.StartS3(ctx); err != nil {
-			return time.Time{}, "", err
-		}
-		return time.Now(), "down " + d.String(), nil
-	}},
 	{"one NATS node stopped", func(ctx context.Context, h *Harness, long bool) (time.Time, string, error) {
 		if err := h.inFlight(ctx); err != nil {
 			return time.Time{}, "", err
 		}
 		nd := h.NATS.Nodes[2]
 		nd.Stop()
-		d := dur(long, 60*time.Second, 15*time.Second)
+		d := dur(long, 60*time.Second, 10*time.Second)
 		_ = hold(ctx, d)
 		if err := nd.Start(); err != nil {
 			return time.Time{}, "", err
@@ -352,7 +354,7 @@ var Faults = []Fault{
 				return time.Time{}, "", err
 			}
 		}
-		d := dur(long, 60*time.Second, 20*time.Second)
+		d := dur(long, 60*time.Second, 10*time.Second)
 		_ = hold(ctx, d)
 		diskFull.mu.Lock()
 		diskFull.on = false
@@ -396,7 +398,8 @@ func poison(ctx context.Context, h *Harness, long bool) (time.Time, string, erro
 	}
 	start := time.Now()
 	var subjects []string
-	for name, body := range payloads {
+	for _, name := range slices.Sorted(maps.Keys(payloads)) {
+		body := payloads[name]
 		subject := "driftgate.object.changed.lab.v1.ConfigMap." + ns + ".poison-" + name
 		f, err := os.CreateTemp("", "poison")
 		if err != nil {
@@ -425,7 +428,11 @@ func poison(ctx context.Context, h *Harness, long bool) (time.Time, string, erro
 		})
 		if err == nil {
 			dead++
-			reasons = append(reasons, s[strings.LastIndex(s, "poison-")+7:]+": "+r.Header[events.HeaderReason][0])
+			reason := r.Header[events.HeaderReason][0]
+			if len(reason) > 70 { // the reason quotes the body: the table keeps its start
+				reason = reason[:70] + "…"
+			}
+			reasons = append(reasons, s[strings.LastIndex(s, "poison-")+7:]+": "+reason)
 		} else {
 			reasons = append(reasons, s[strings.LastIndex(s, "poison-")+7:]+": not dead-lettered")
 		}

@@ -32,8 +32,13 @@ const (
 	wsName   = "marketplace"
 	ns       = "chaos"
 	stateKey = "chaos/marketplace.tfstate"
-	hookKey  = "whsec-chaos-1"
-	root     = "../.."
+	// The same configuration applied a second time with Terraform, in its
+	// own namespace and state: the suite runs both tools.
+	tfWSName   = "marketplace-tf"
+	tfNS       = "chaos-tf"
+	tfStateKey = "chaos/marketplace-tf.tfstate"
+	hookKey    = "whsec-chaos-1"
+	root       = "../.."
 )
 
 // Harness is the production-shaped installation under test.
@@ -42,7 +47,8 @@ type Harness struct {
 	Lab    *lab.Lab
 	NATS   *natslab.Cluster
 	Admin  *natslab.Conn
-	WS     *lab.Workspace
+	WS     *lab.Workspace // OpenTofu, namespace ns
+	TFWS   *lab.Workspace // Terraform, namespace tfNS
 	Procs  []*Proc
 	Rec    *Recorder
 	Hook   *Receiver
@@ -93,25 +99,45 @@ func StartHarness(t *testing.T, ctx context.Context) *Harness {
 	h.Admin = natslab.Connect(t, h.NATS.URLs(), "admin", h.NATS.Passwords["admin"])
 	// admin provisions once, at replicas 3; each service's config says 3
 	// too (nats.stream_replicas) and a service refuses a stream of another shape.
-	if _, err := events.EnsureStream(ctx, h.Admin.JS, events.StreamConfig{Replicas: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureBuckets(ctx, h.Admin.JS, 3); err != nil {
-		t.Fatal(err)
+	// Retried: a node that has not joined the JetStream meta group yet
+	// answers "no suitable peers for placement" (a loaded machine).
+	var perr error
+	if err := until(ctx, 2*time.Minute, "the stream and buckets at replicas 3", func() bool {
+		if _, perr = events.EnsureStream(ctx, h.Admin.JS, events.StreamConfig{Replicas: 3}); perr != nil {
+			return false
+		}
+		_, perr = events.EnsureBuckets(ctx, h.Admin.JS, 3)
+		return perr == nil
+	}); err != nil {
+		t.Fatalf("%v: %v", err, perr)
 	}
 	h.Rec = StartRecorder(t, ctx, h.Admin.JS)
 	h.Hook = NewReceiver(t, true)
 	h.Slack = NewReceiver(t, false)
 
 	h.WS = h.Lab.NewWorkspace(t, filepath.Join(root, "examples", "marketplace"), lab.Tofu, stateKey)
-	if err := os.WriteFile(filepath.Join(h.WS.Dir, "lab.auto.tfvars"), []byte(fmt.Sprintf("namespace = %q\n", ns)), 0o644); err != nil {
-		t.Fatal(err)
+	h.TFWS = h.Lab.NewWorkspace(t, filepath.Join(root, "examples", "marketplace"), lab.Terraform, tfStateKey)
+	applied := make(chan error, 2)
+	for _, w := range []struct {
+		ws *lab.Workspace
+		ns string
+	}{{h.WS, ns}, {h.TFWS, tfNS}} {
+		go func() {
+			if err := os.WriteFile(filepath.Join(w.ws.Dir, "lab.auto.tfvars"), []byte(fmt.Sprintf("namespace = %q\n", w.ns)), 0o644); err != nil {
+				applied <- err
+				return
+			}
+			if err := w.ws.Init(ctx); err != nil {
+				applied <- err
+				return
+			}
+			applied <- w.ws.Apply(ctx)
+		}()
 	}
-	if err := h.WS.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.WS.Apply(ctx); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := <-applied; err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.env = append(append(os.Environ(), h.Lab.Env()...), "DRIFTGATE_WEBHOOK_SECRET="+hookKey,
 		"DRIFTGATE_SLACK_URL="+h.Slack.URL+"/slack", "DRIFTGATE_APPROVER_TOKEN=approver-chaos-7f1d")
@@ -138,20 +164,22 @@ func StartHarness(t *testing.T, ctx context.Context) *Harness {
 			}
 		}
 	})
-	// Ready is a fact: a plan of the workspace completed.
-	if _, err := h.Rec.Wait(ctx, time.Time{}, 5*time.Minute, "the first plan.completed", func(r Record) bool {
-		pc, ok := r.Data.(*events.PlanCompleted)
-		return ok && pc.Workspace() == wsName
-	}); err != nil {
-		t.Fatal(err)
+	// Ready is a fact: a plan of each workspace completed.
+	for _, ws := range []string{wsName, tfWSName} {
+		if _, err := h.Rec.Wait(ctx, time.Time{}, 5*time.Minute, "the first plan.completed of "+ws, func(r Record) bool {
+			pc, ok := r.Data.(*events.PlanCompleted)
+			return ok && pc.Workspace() == ws
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return h
 }
 
-// config writes the one config file a service's replicas share.
-func (h *Harness) config(svc, url string) string {
+// backend renders a workspace's backend_config entries for the config file.
+func (h *Harness) backend(bin lab.Binary, key string) string {
 	var bc strings.Builder
-	for k, v := range h.Lab.BackendConfig(lab.Tofu, h.WS.Key) {
+	for k, v := range h.Lab.BackendConfig(bin, key) {
 		if strings.HasPrefix(v, "{") {
 			continue
 		}
@@ -160,6 +188,11 @@ func (h *Harness) config(svc, url string) string {
 		}
 		fmt.Fprintf(&bc, "      %s: %q\n", k, v)
 	}
+	return bc.String()
+}
+
+// config writes the one config file a service's replicas share.
+func (h *Harness) config(svc, url string) string {
 	yml := fmt.Sprintf(`nats:
   url: %q
   user: %s
@@ -170,7 +203,7 @@ clusters:
     kubeconfig: %q
 watch:
   resources: [deployments.apps, services, configmaps, secrets]
-  namespaces: [%s]
+  namespaces: [%s, %s]
   leader_election: true
   lease_namespace: default
 workspaces:
@@ -181,6 +214,12 @@ workspaces:
     backend_config:
 %s    namespaces: [%s]
     import: {approval: auto-low-risk}
+  - name: %s
+    cluster: lab
+    dir: %q
+    binary: %q
+    backend_config:
+%s    namespaces: [%s]
 planner:
   debounce: 2s
   max_wait: 10s
@@ -191,7 +230,10 @@ notify:
     - {name: slack, slack: {webhook_url_env: DRIFTGATE_SLACK_URL}, rate_per_minute: 600, max_attempts: 1000, backoff_min: 1s, backoff_max: 10s}
   routes:
     - {match: {types: [drift.detected, drift.resolved, import.*]}, sinks: [hook, slack]}
-`, url, svc, h.Lab.Kubeconfig, ns, wsName, h.WS.Dir, h.Lab.BinaryPath(lab.Tofu), bc.String(), ns, h.minFree(), h.Hook.URL+"/hook")
+`, url, svc, h.Lab.Kubeconfig, ns, tfNS,
+		wsName, h.WS.Dir, h.Lab.BinaryPath(lab.Tofu), h.backend(lab.Tofu, h.WS.Key), ns,
+		tfWSName, h.TFWS.Dir, h.Lab.BinaryPath(lab.Terraform), h.backend(lab.Terraform, h.TFWS.Key), tfNS,
+		h.minFree(), h.Hook.URL+"/hook")
 	p := filepath.Join(h.cfgDir, fmt.Sprintf("%s-%d.yaml", svc, time.Now().UnixNano()))
 	if err := os.WriteFile(p, []byte(yml), 0o644); err != nil {
 		h.t.Fatal(err)
@@ -490,10 +532,18 @@ func (rc *Receiver) Posts() int {
 	return rc.posts
 }
 
-// routed reports whether the notifier's route sends the event to the sinks.
+// routed reports whether the notifier's route (drift.detected,
+// drift.resolved, import.*, no classes filter) sends the event to the
+// sinks: a route without a classes filter leaves out ignored and
+// pending-config findings (docs/notifier.md).
 func routed(r Record) bool {
-	switch r.Data.(type) {
-	case *events.DriftDetected, *events.DriftResolved, *events.Import:
+	alerted := func(class string) bool { return class != events.ClassIgnored && class != events.ClassPendingConfig }
+	switch d := r.Data.(type) {
+	case *events.DriftDetected:
+		return alerted(d.Finding.Class)
+	case *events.DriftResolved:
+		return alerted(d.Finding.Class)
+	case *events.Import:
 		return true
 	}
 	return false

@@ -3,14 +3,17 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/events"
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Step is one change the load driver made and what it waited for.
@@ -66,39 +69,74 @@ func retry(ctx context.Context, f func(context.Context) error) (time.Time, error
 
 // expect waits for the event after at and records the step.
 func (d *Driver) expect(ctx context.Context, lane, change string, at time.Time, what string, match func(Record) bool) {
+	d.expectWithin(ctx, d.Limit, lane, change, at, what, match)
+}
+
+func (d *Driver) expectWithin(ctx context.Context, limit time.Duration, lane, change string, at time.Time, what string, match func(Record) bool) (Record, bool) {
 	s := Step{Lane: lane, Change: change, At: at, Expects: what}
-	r, err := d.h.Rec.Wait(ctx, at, d.Limit, what, match)
+	r, err := d.h.Rec.Wait(ctx, at, limit, what, match)
 	if err == nil {
 		s.Done = r.At
 	}
 	if ctx.Err() == nil || err == nil { // not the driver stopping mid-wait
 		d.record(s)
-		took := "NEVER (limit " + d.Limit.String() + ")"
+		took := "NEVER (limit " + limit.String() + ")"
 		if err == nil {
 			took = s.Done.Sub(at).Round(100 * time.Millisecond).String()
 		}
 		d.h.t.Logf("%s lane %s: %s → %s in %s", time.Now().Format("15:04:05"), lane, change, what, took)
 	}
+	return r, err == nil
 }
 
-func detected(addr, class string) func(Record) bool {
+// pushNextSerial writes the workspace's state back unchanged at the next
+// serial with `tofu state push` (under the state lock, as a user's push).
+func (d *Driver) pushNextSerial(ctx context.Context) error {
+	body, err := d.h.WS.TF.StatePull(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := tofu.ParseMeta([]byte(body))
+	if err != nil {
+		return err
+	}
+	next, err := tofu.AtSerial([]byte(body), m.Serial+1)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "chaos-push-*.tfstate")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(next); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return d.h.WS.TF.StatePush(ctx, f.Name())
+}
+
+func detected(ws, addr, class string) func(Record) bool {
 	return func(r Record) bool {
 		dd, ok := r.Data.(*events.DriftDetected)
-		return ok && dd.Finding.Address == addr && (class == "" || dd.Finding.Class == class)
+		return ok && dd.Finding.Workspace == ws && dd.Finding.Address == addr && (class == "" || dd.Finding.Class == class)
 	}
 }
 
-func resolved(addr string) func(Record) bool {
+func resolved(ws, addr string) func(Record) bool {
 	return func(r Record) bool {
 		dr, ok := r.Data.(*events.DriftResolved)
-		return ok && dr.Finding.Address == addr
+		return ok && dr.Finding.Workspace == ws && dr.Finding.Address == addr
 	}
 }
 
-func imported(addr string) func(Record) bool {
+func imported(ws, addr string) func(Record) bool {
 	return func(r Record) bool {
 		im, ok := r.Data.(*events.Import)
-		return ok && im.Address == addr && (im.Verb() == events.ImportSucceeded || im.Verb() == events.ImportFailed ||
+		return ok && im.WS == ws && im.Address == addr && (im.Verb() == events.ImportSucceeded || im.Verb() == events.ImportFailed ||
 			im.Verb() == events.ImportRolledBack || im.Verb() == events.ImportRejected)
 	}
 }
@@ -115,7 +153,7 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			return true
 		}
 	}
-	patch := func(kind, name, manager string, body string) func(context.Context) error {
+	patch := func(ns, kind, name, manager string, body string) func(context.Context) error {
 		return func(c context.Context) error {
 			var err error
 			opts := metav1.PatchOptions{FieldManager: manager}
@@ -128,35 +166,45 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			return err
 		}
 	}
-	lanes := map[string]func(n int) bool{
-		// scale: kubectl scale, and back to the configuration's count.
-		"scale": func(n int) bool {
+	// scale: kubectl scale, and back to the configuration's count.
+	scale := func(lane, ws, ns string) func(n int) bool {
+		return func(n int) bool {
 			const addr = "kubernetes_deployment.marketplace"
-			at, err := retry(ctx, patch("deployment", "marketplace", "kubectl-scale", `{"spec":{"replicas":5}}`))
+			at, err := retry(ctx, patch(ns, "deployment", "marketplace", "kubectl-scale", `{"spec":{"replicas":5}}`))
 			if err != nil {
 				return false
 			}
-			d.expect(ctx, "scale", "replicas 5", at, "drift.detected "+addr, detected(addr, events.ClassChanged))
-			if at, err = retry(ctx, patch("deployment", "marketplace", "kubectl-scale", `{"spec":{"replicas":2}}`)); err != nil {
+			d.expect(ctx, lane, "replicas 5", at, "drift.detected "+addr, detected(ws, addr, events.ClassChanged))
+			if at, err = retry(ctx, patch(ns, "deployment", "marketplace", "kubectl-scale", `{"spec":{"replicas":2}}`)); err != nil {
 				return false
 			}
-			d.expect(ctx, "scale", "replicas back", at, "drift.resolved "+addr, resolved(addr))
+			d.expect(ctx, lane, "replicas back", at, "drift.resolved "+addr, resolved(ws, addr))
 			return true
-		},
-		// label: kubectl label on the service, and off again.
-		"label": func(n int) bool {
+		}
+	}
+	// label: kubectl label on the service, and off again.
+	label := func(lane, ws, ns string) func(n int) bool {
+		return func(n int) bool {
 			const addr = "kubernetes_service.marketplace"
-			at, err := retry(ctx, patch("service", "marketplace", "kubectl-label", fmt.Sprintf(`{"metadata":{"labels":{"chaos":"edit-%d"}}}`, n)))
+			at, err := retry(ctx, patch(ns, "service", "marketplace", "kubectl-label", fmt.Sprintf(`{"metadata":{"labels":{"chaos":"edit-%d"}}}`, n)))
 			if err != nil {
 				return false
 			}
-			d.expect(ctx, "label", "label on", at, "drift.detected "+addr, detected(addr, events.ClassChanged))
-			if at, err = retry(ctx, patch("service", "marketplace", "kubectl-label", `{"metadata":{"labels":{"chaos":null}}}`)); err != nil {
+			d.expect(ctx, lane, "label on", at, "drift.detected "+addr, detected(ws, addr, events.ClassChanged))
+			if at, err = retry(ctx, patch(ns, "service", "marketplace", "kubectl-label", `{"metadata":{"labels":{"chaos":null}}}`)); err != nil {
 				return false
 			}
-			d.expect(ctx, "label", "label off", at, "drift.resolved "+addr, resolved(addr))
+			d.expect(ctx, lane, "label off", at, "drift.resolved "+addr, resolved(ws, addr))
 			return true
-		},
+		}
+	}
+	adoptFailed := false // the adopt lane's last outcome was not a success
+	lanes := map[string]func(n int) bool{
+		"scale": scale("scale", wsName, ns),
+		"label": label("label", wsName, ns),
+		// The Terraform workspace: the same two kinds of change.
+		"tf-scale": scale("tf-scale", tfWSName, tfNS),
+		"tf-label": label("tf-label", tfWSName, tfNS),
 		// recreate: kubectl delete secret, then create it again as it was.
 		"recreate": func(n int) bool {
 			const addr = "kubernetes_secret.marketplace"
@@ -174,7 +222,7 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			if err != nil {
 				return false
 			}
-			d.expect(ctx, "recreate", "delete", at, "drift.detected "+addr, detected(addr, events.ClassDeleted))
+			d.expect(ctx, "recreate", "delete", at, "drift.detected "+addr, detected(wsName, addr, events.ClassDeleted))
 			s := saved.DeepCopy()
 			s.ObjectMeta = metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: s.Labels, Annotations: s.Annotations}
 			if at, err = retry(ctx, func(c context.Context) error {
@@ -183,14 +231,14 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 			}); err != nil {
 				return false
 			}
-			d.expect(ctx, "recreate", "create", at, "drift.resolved "+addr, resolved(addr))
+			d.expect(ctx, "recreate", "create", at, "drift.resolved "+addr, resolved(wsName, addr))
 			return true
 		},
 		// adopt: the object leaves the state (tofu state rm); the planner
 		// reports it unimported and the importer adopts it (auto-low-risk).
 		"adopt": func(n int) bool {
 			const addr = "kubernetes_config_map.marketplace"
-			inState := false
+			inState, nudged := false, false
 			at, err := retry(ctx, func(c context.Context) error {
 				list, err := d.h.WS.TF.Show(c)
 				if err != nil {
@@ -202,20 +250,35 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 						inState = inState || r.Address == addr
 					}
 				}
-				if !inState {
-					return nil // an earlier adoption did not finish: wait for it below
+				switch {
+				case inState:
+					return d.h.WS.TF.StateRm(c, addr)
+				case adoptFailed:
+					// The last adoption ended without the import (S3 was
+					// down): the importer requests a finding again only at
+					// a new state serial, so move it as a user's state push
+					// would, content unchanged.
+					nudged = true
+					return d.pushNextSerial(c)
 				}
-				return d.h.WS.TF.StateRm(c, addr)
+				return nil // an earlier adoption did not finish: wait for it below
 			})
 			if err != nil {
 				return false
 			}
 			if inState {
-				d.expect(ctx, "adopt", "state rm", at, "drift.detected unimported "+addr, detected(addr, events.ClassUnimported))
+				d.expect(ctx, "adopt", "state rm", at, "drift.detected unimported "+addr, detected(wsName, addr, events.ClassUnimported))
 			}
-			d.expect(ctx, "adopt", "import", at, "import outcome "+addr, func(r Record) bool {
-				return imported(addr)(r) && r.Data.(*events.Import).Verb() == events.ImportSucceeded
-			})
+			change := "import"
+			if nudged {
+				change = "state push (serial+1) after a failed import"
+			}
+			// An importer killed mid-import hands over once its lease
+			// (2 minutes) expires: the adoption may take that much longer.
+			// Any outcome is the fact; a failure makes the next cycle nudge.
+			if r, ok := d.expectWithin(ctx, d.Limit+2*time.Minute, "adopt", change, at, "import outcome "+addr, imported(wsName, addr)); ok {
+				adoptFailed = r.Data.(*events.Import).Verb() != events.ImportSucceeded
+			}
 			return true
 		},
 	}
@@ -234,24 +297,44 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 }
 
 // snapshot is uid and resourceVersion of the objects nobody changes: an
-// import must not change them (the adopted ConfigMap above all).
+// import must not change them (the adopted ConfigMap above all). A read
+// the apiserver does not answer is retried for up to a minute; an object
+// that is gone reads as absent.
 func (h *Harness) snapshot(ctx context.Context) map[string]string {
 	out := map[string]string{}
 	kube := h.Lab.Kube()
-	add := func(kind string, m metav1.Object, err error) {
-		if err == nil {
-			out[kind+"/"+m.GetName()] = string(m.GetUID()) + "@" + m.GetResourceVersion()
-		}
+	get := func(key string, f func(c context.Context) (metav1.Object, error)) {
+		_ = until(ctx, time.Minute, "the apiserver to answer", func() bool {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			m, err := f(c)
+			switch {
+			case err == nil:
+				out[key] = string(m.GetUID()) + "@" + m.GetResourceVersion()
+			case apierrors.IsNotFound(err):
+				out[key] = "absent"
+			default:
+				return false
+			}
+			return true
+		})
 	}
-	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, "marketplace-config", metav1.GetOptions{})
-	add("configmap", cm, err)
-	svc, err := kube.CoreV1().Services(ns).Get(ctx, "recommendations", metav1.GetOptions{})
-	add("service", svc, err)
-	role, err := kube.RbacV1().Roles(ns).Get(ctx, "marketplace", metav1.GetOptions{})
-	add("role", role, err)
-	rb, err := kube.RbacV1().RoleBindings(ns).Get(ctx, "marketplace", metav1.GetOptions{})
-	add("rolebinding", rb, err)
-	sa, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "marketplace", metav1.GetOptions{})
-	add("serviceaccount", sa, err)
+	for _, n := range []string{ns, tfNS} {
+		get(n+"/configmap/marketplace-config", func(c context.Context) (metav1.Object, error) {
+			return kube.CoreV1().ConfigMaps(n).Get(c, "marketplace-config", metav1.GetOptions{})
+		})
+		get(n+"/service/recommendations", func(c context.Context) (metav1.Object, error) {
+			return kube.CoreV1().Services(n).Get(c, "recommendations", metav1.GetOptions{})
+		})
+		get(n+"/role/marketplace", func(c context.Context) (metav1.Object, error) {
+			return kube.RbacV1().Roles(n).Get(c, "marketplace", metav1.GetOptions{})
+		})
+		get(n+"/rolebinding/marketplace", func(c context.Context) (metav1.Object, error) {
+			return kube.RbacV1().RoleBindings(n).Get(c, "marketplace", metav1.GetOptions{})
+		})
+		get(n+"/serviceaccount/marketplace", func(c context.Context) (metav1.Object, error) {
+			return kube.CoreV1().ServiceAccounts(n).Get(c, "marketplace", metav1.GetOptions{})
+		})
+	}
 	return out
 }

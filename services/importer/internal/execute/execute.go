@@ -331,6 +331,14 @@ func (e *Engine) Recover(ctx context.Context, ws *Workspace) (*Outcome, error) {
 		out := r.finish(Failed, StepRecover, "interrupted at "+ent.Step+" before the state was written; nothing to roll back")
 		return &out, ws.Journal.Clear(ctx)
 	}
+	if ent.After.Exists && !sameVersion(cur, ent.After) && before.Exists && cur.Exists && tofu.SameContent(cur.Body, before.Body) {
+		// The content from before the import, written forward at a new
+		// serial: our own rollback, done before the crash (or a NATS outage)
+		// kept the journal from being cleared.
+		r.out.After = cur
+		out := r.finish(RolledBack, StepRecover, fmt.Sprintf("interrupted at %s after its rollback: the state (version %s) holds the content from before the import again", ent.Step, cur))
+		return &out, ws.Journal.Clear(ctx)
+	}
 	if ent.After.Exists && !sameVersion(cur, ent.After) {
 		// Not the version our import wrote: someone else wrote since.
 		out := r.finish(Failed, StepRecover, fmt.Sprintf("interrupted at %s; the state is now version %s, written by someone else after our import (%s): not rolled back, review it",
@@ -596,7 +604,8 @@ type blockedError struct{ lines []string }
 
 func (b *blockedError) Error() string { return strings.Join(b.lines, "; ") }
 
-// undo restores the remembered state version if the state changed.
+// undo restores the remembered state version's content if the state
+// changed, at a serial above the current one (a serial never goes back).
 func (r *run) undo(ctx context.Context, step, reason string, diff []string) (Outcome, error) {
 	r.out.Diff = diff
 	ws := r.ws

@@ -20,6 +20,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/notifier/internal/dispatch"
 	"github.com/driftgate/driftgate/services/notifier/internal/sink"
@@ -716,4 +718,59 @@ func deadLettered(t *testing.T, consumer string) int64 {
 		}
 	}
 	return n
+}
+
+// TestKilledReplicasHeldEventsAreTakenInOrder: a replica killed while it
+// holds a finding's opening leaves the message unacked until its ack wait
+// runs out, and the finding's resolution is published meanwhile. The
+// replica that takes the sink over must not decide the resolution first
+// (it would read as a repeat of the resolution before and be dropped, and
+// the opening would be alerted after it): the sink gets the opening, then
+// the resolution. Found by the fault suite (test/chaos).
+func TestKilledReplicasHeldEventsAreTakenInOrder(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	cfg := webhookConfig(hook.srv.URL, "")
+	ackWait := dispatch.WithAckWait(2 * time.Second)
+	f := finding("marketplace", "kubernetes_deployment.marketplace", events.ClassChanged, events.RiskLow)
+
+	// An earlier lifecycle, delivered: the sink's mark says resolved.
+	stopA := w.startAs("replica-a", cfg, ackWait)
+	w.publish(detected(f, "p0"), planDone("marketplace", "p0"), resolved(f, "p1"), planDone("marketplace", "p1"))
+	eventually(t, "the first lifecycle", func() bool { return len(hook.accepted()) == 2 })
+	stopA()
+
+	// The killed replica: it pulled the opening and died without acking it.
+	ctx := context.Background()
+	w.publish(detected(f, "p2"), planDone("marketplace", "p2"))
+	cons, err := w.env.JS.Consumer(ctx, events.StreamName, "notifier-hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range batch.Messages() {
+		n++ // held, never acked
+	}
+	if n != 2 {
+		t.Fatalf("the dying replica pulled %d messages, want 2", n)
+	}
+	w.publish(resolved(f, "p3"), planDone("marketplace", "p3"))
+
+	w.startAs("replica-b", cfg, ackWait)
+	eventually(t, "the second lifecycle", func() bool { return len(hook.accepted()) == 4 })
+	var got []string
+	for _, rq := range hook.accepted()[2:] {
+		for _, e := range webhookEvents(t, rq) {
+			got = append(got, route(e.Type())+" "+e.ID())
+		}
+	}
+	want := []string{"drift.detected " + detected(f, "p2").Key(), "drift.resolved " + resolved(f, "p3").Key()}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries after the takeover:\n got %v\nwant %v", got, want)
+	}
 }

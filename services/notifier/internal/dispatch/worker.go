@@ -142,6 +142,18 @@ func (w *worker) serve(ctx context.Context) error {
 	go w.fetch(it, in, stop, fetched)
 	go w.sweepLoop(ctx)
 
+	// A replica that died holding messages (SIGKILL, a lost node) leaves
+	// them unacked until their ack wait runs out, and the consumer hands us
+	// later messages first: the lifecycle would be decided out of order (a
+	// resolution taken for a repeat and dropped, an opening alerted after
+	// its resolution). So until every message the consumer has out is in
+	// our hands, what arrives is held back; then it is taken in stream
+	// order. Bounded: after three ack waits it goes on regardless.
+	g := &gate{cons: cons, until: w.now().Add(3 * w.o.ackWait), log: w.log}
+	gateTick := time.NewTicker(max(min(time.Second, w.o.ackWait/4), 10*time.Millisecond))
+	defer gateTick.Stop()
+	gateC := gateTick.C
+
 	q := &queue{groups: map[string]*item{}}
 	var sending *item
 	results := make(chan sendResult, 1)
@@ -155,6 +167,17 @@ func (w *worker) serve(ctx context.Context) error {
 	}
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
+	openGate := func() {
+		if gateC == nil || !g.open(ctx, w.now()) {
+			return
+		}
+		gateC = nil
+		gateTick.Stop()
+		for _, m := range g.release() {
+			w.accept(ctx, q, m)
+		}
+	}
+	openGate()
 
 	for {
 		now := w.now()
@@ -190,9 +213,18 @@ func (w *worker) serve(ctx context.Context) error {
 					_ = m.Nak()
 				}
 			}
+			for _, m := range g.held {
+				_ = m.Nak()
+			}
 			return nil
 		case m := <-in:
+			if gateC != nil {
+				g.held = append(g.held, m)
+				continue
+			}
 			w.accept(ctx, q, m)
+		case <-gateC:
+			openGate()
 		case r := <-results:
 			w.finish(ctx, q, sending, r)
 			sending = nil
@@ -203,10 +235,61 @@ func (w *worker) serve(ctx context.Context) error {
 					_ = m.InProgress()
 				}
 			}
+			for _, m := range g.held {
+				_ = m.InProgress()
+			}
 		case <-remindC:
 			w.enqueueReminders(ctx, q)
 		}
 	}
+}
+
+// gate holds back what a new holder of the sink receives until every
+// message the consumer has out is in its hands (see serve).
+type gate struct {
+	cons   jetstream.Consumer
+	until  time.Time
+	log    *slog.Logger
+	held   []jetstream.Msg
+	waited bool
+}
+
+// open reports whether the held messages can be taken: no message of the
+// consumer is out with anyone else (its ack-pending count is what we hold),
+// or the bound passed.
+func (g *gate) open(ctx context.Context, now time.Time) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	info, err := g.cons.Info(ictx)
+	cancel()
+	if err == nil && info.NumAckPending <= len(g.held) {
+		if g.waited {
+			g.log.Info("the messages a previous holder left unacked are back; delivering in stream order", "messages", len(g.held))
+		}
+		return true
+	}
+	if !now.Before(g.until) {
+		g.log.Warn("messages a previous holder left unacked did not come back; delivering what arrived", "held", len(g.held), "err", err)
+		return true
+	}
+	if !g.waited && err == nil {
+		g.waited = true
+		g.log.Info("waiting for the messages a previous holder left unacked", "out", info.NumAckPending-len(g.held))
+	}
+	return false
+}
+
+// release returns the held messages in stream order.
+func (g *gate) release() []jetstream.Msg {
+	held := g.held
+	g.held = nil
+	seq := func(m jetstream.Msg) uint64 {
+		if md, err := m.Metadata(); err == nil {
+			return md.Sequence.Stream
+		}
+		return 0
+	}
+	sort.SliceStable(held, func(i, j int) bool { return seq(held[i]) < seq(held[j]) })
+	return held
 }
 
 // fetch hands messages to the loop until stop; then hands back (nak) what
