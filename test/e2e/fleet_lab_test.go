@@ -30,10 +30,9 @@ type fleetWS struct {
 }
 
 // fleetWorkspaces writes and applies n workspaces <prefix>-NN of cms
-// ConfigMaps each, half of them in cluster "east" and half in "west" when
-// clusters is 2 ("lab" when 1). The first init fills a plugin cache from
+// ConfigMaps each, in the lab's cluster. The first init fills a plugin cache from
 // the lab's mirror; the others link from it, four at a time.
-func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms, clusters int) []*fleetWS {
+func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fleetWS {
 	t.Helper()
 	cache := filepath.Join(t.TempDir(), "plugin-cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
@@ -50,13 +49,6 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms, clusters i
 	out := make([]*fleetWS, n)
 	for i := range out {
 		name := fmt.Sprintf("%s-%02d", prefix, i)
-		cluster := "lab"
-		if clusters == 2 {
-			cluster = "east"
-			if i >= n/2 {
-				cluster = "west"
-			}
-		}
 		src := t.TempDir()
 		main := fmt.Sprintf(`terraform {
   required_providers {
@@ -84,7 +76,7 @@ resource "kubernetes_config_map" "cm" {
 		if err := w.TF.SetEnv(env); err != nil {
 			t.Fatal(err)
 		}
-		out[i] = &fleetWS{name: name, ns: name, cluster: cluster, w: w}
+		out[i] = &fleetWS{name: name, ns: name, cluster: "lab", w: w}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -221,7 +213,7 @@ func TestPlanSlotsLab(t *testing.T) {
 		t.Skip("starts the lab")
 	}
 	l := lab.Start(t, lab.WithoutControllerManager())
-	wss := fleetWorkspaces(t, l, "slots", 4, 2, 1)
+	wss := fleetWorkspaces(t, l, "slots", 4, 2)
 	ctx := context.Background()
 
 	t.Run("OneReplica", func(t *testing.T) {
