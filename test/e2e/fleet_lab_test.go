@@ -30,8 +30,9 @@ type fleetWS struct {
 }
 
 // fleetWorkspaces writes and applies n workspaces <prefix>-NN of cms
-// ConfigMaps each, in the lab's cluster. The first init fills a plugin cache from
-// the lab's mirror; the others link from it, four at a time.
+// ConfigMaps each, in the lab's cluster. The first init fills a plugin
+// cache from the lab's mirror, the others link from it one at a time; the
+// applies run four at a time.
 func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fleetWS {
 	t.Helper()
 	cache := filepath.Join(t.TempDir(), "plugin-cache")
@@ -80,19 +81,22 @@ resource "kubernetes_config_map" "cm" {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	// One init at a time: OpenTofu 1.10 crashes linking from a plugin
+	// cache another init is linking from (providercache.LinkFromOtherCache).
+	var initMu sync.Mutex
 	setup := func(f *fleetWS) error {
-		if err := f.w.Init(ctx); err != nil {
+		initMu.Lock()
+		err := f.w.Init(ctx)
+		initMu.Unlock()
+		if err != nil {
 			return err
 		}
 		return f.w.Apply(ctx)
 	}
-	if err := setup(out[0]); err != nil {
-		t.Fatal(err)
-	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 4)
-	for _, f := range out[1:] {
+	for _, f := range out {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
