@@ -127,6 +127,11 @@ type Planner struct {
 	ChurnFlips   int      `yaml:"churn_flips"`
 	ChurnWindow  Duration `yaml:"churn_window"`
 	PlanTimeout  Duration `yaml:"plan_timeout"`
+	// MaxConcurrentPlans bounds the tool runs (init, plan, show) one
+	// planner replica runs at once, across all its workspaces; workspaces
+	// waiting for a slot are served first come, first served. Default:
+	// DefaultMaxConcurrentPlans.
+	MaxConcurrentPlans int `yaml:"max_concurrent_plans"`
 }
 
 // Importer tunes the importer.

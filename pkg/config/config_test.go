@@ -144,6 +144,8 @@ func TestYAMLErrorsKeepTheirLines(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{"nats:\n  url: \"\"\nnats:\n  stream_max_age: 1h\n", `driftgate.yaml:3: mapping key "nats" already defined at line 1`},
 		{"watch:\n  workers: -3\n", "driftgate.yaml:2:12: watch.workers: -3: must not be negative"},
+		{"planner:\n  max_concurrent_plans: -1\n", "driftgate.yaml:2:25: planner.max_concurrent_plans: -1: must not be negative"},
+		{"planner:\n  max_concurrent_plans: two\n", "driftgate.yaml:2:25: planner.max_concurrent_plans: expected an integer"},
 	} {
 		_, err := config.Parse("driftgate.yaml", []byte(c.src))
 		if err == nil || err.Error() != c.want && !strings.HasPrefix(err.Error(), c.want) {

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // Defaults of the fields left empty in the file. Parse applies them once,
 // so the services and the CLI read every field as it is meant, with no
@@ -29,6 +32,14 @@ const (
 	DefaultBackoffMax   = time.Minute      // notify.sinks[].backoff_max
 	DefaultSlackPerMin  = 60               // notify.sinks[].rate_per_minute of a Slack sink (a webhook's: unlimited)
 )
+
+// DefaultMaxConcurrentPlans is planner.max_concurrent_plans when the file
+// leaves it out: the CPUs this process may use (GOMAXPROCS, which follows
+// a container's CPU limit), at least 1. A tool run of a small workspace is
+// CPU-bound (process start, provider start, schema load, the plan itself):
+// beyond one run per CPU the runs only take turns on the same cores while
+// each holds its memory (docs/performance.md, "A fleet on one replica").
+func DefaultMaxConcurrentPlans() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // ApplyDefaults fills every field left empty with its default. Parse (and
 // so Load) calls it; a File built in code calls it once before it is used.
@@ -60,6 +71,7 @@ func (f *File) ApplyDefaults() {
 	num(&p.ChurnFlips, DefaultChurnFlips)
 	dur(&p.ChurnWindow, DefaultChurnWindow)
 	dur(&p.PlanTimeout, DefaultPlanTimeout)
+	num(&p.MaxConcurrentPlans, DefaultMaxConcurrentPlans())
 	im := &f.Importer
 	dur(&im.LockWait, DefaultLockWait)
 	dur(&im.VerifyTimeout, DefaultVerifyTimeout)

@@ -31,6 +31,7 @@ notify:
 		{"planner.churn_flips", f.Planner.ChurnFlips, DefaultChurnFlips},
 		{"planner.churn_window", f.Planner.ChurnWindow.Duration, DefaultChurnWindow},
 		{"planner.plan_timeout", f.Planner.PlanTimeout.Duration, DefaultPlanTimeout},
+		{"planner.max_concurrent_plans", f.Planner.MaxConcurrentPlans, DefaultMaxConcurrentPlans()},
 		{"importer.lock_wait", f.Importer.LockWait.Duration, DefaultLockWait},
 		{"importer.verify_timeout", f.Importer.VerifyTimeout.Duration, DefaultVerifyTimeout},
 		{"importer.approver_token_env", f.Importer.ApproverEnv, DefaultApproverEnv},

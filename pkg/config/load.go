@@ -269,6 +269,9 @@ func (f *File) validate() error {
 	if f.Watch.Workers < 0 {
 		return f.errf("watch.workers", "%d: must not be negative (0: the default)", f.Watch.Workers)
 	}
+	if n := f.Planner.MaxConcurrentPlans; n < 0 {
+		return f.errf("planner.max_concurrent_plans", "%d: must not be negative (0: the default, one per CPU)", n)
+	}
 	if f.Watch.ProbeFailures < 0 {
 		return f.errf("watch.probe_failures", "must not be negative")
 	}

@@ -11,7 +11,9 @@
 // Replicas share the work: pending changes are kept in the state bucket (so
 // a change is never lost when a replica dies mid-plan), and a per-workspace
 // lease in the leases bucket makes sure one replica at a time plans a
-// workspace. The subpackages are the reusable parts: plan (the tool runner),
+// workspace. Within a replica, planner.max_concurrent_plans bounds the tool
+// runs across all workspaces, granted first come, first served (slots.go).
+// The subpackages are the reusable parts: plan (the tool runner),
 // stateindex (state ↔ objects), classify (plan → findings), live (does an
 // object exist, who owns its fields), findings (the findings bucket), gate
 // (driftgate gate) and tfkube (resource types ↔ Kubernetes kinds).
@@ -93,6 +95,7 @@ type Service struct {
 	workspaces []*workspace
 	byName     map[string]*workspace
 	repos      *source.Repos // fetchers of the workspaces whose source is Git
+	slots      *planSlots    // planner.max_concurrent_plans
 
 	mu       sync.Mutex // guards the pending views of all workspaces
 	synced   bool       // the KV watch delivered its initial values
@@ -134,6 +137,11 @@ func New(cfg *config.File, d service.Deps, opts ...Option) (*Service, error) {
 		byName:      map[string]*workspace{},
 		syncedCh:    make(chan struct{}),
 	}
+	slots := p.MaxConcurrentPlans
+	if slots <= 0 {
+		slots = config.DefaultMaxConcurrentPlans()
+	}
+	s.slots = newPlanSlots(slots)
 	dataDir := filepath.Join(d.DataDir, "planner")
 	s.repos = source.NewRepos(filepath.Join(dataDir, "sources"), d.Getenv, d.Log)
 	var names []string

@@ -63,6 +63,9 @@ type workspace struct {
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
+	// queued is how long the current cycle waited for a plan slot (owned
+	// by the loop).
+	queued time.Duration
 	// helmGone is the release revision each open deleted finding of a Helm
 	// release was first carried at (helm.go).
 	helmGone map[string]int64
@@ -217,13 +220,25 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// cycle takes the workspace's lease and plans (or resolves quiet churn).
+// cycle takes a plan slot (slots.go) and the workspace's lease, and plans
+// (or resolves quiet churn, which runs no tool and takes no slot).
 func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
+	if trigger != "maintenance" {
+		release, waited, err := s.acquireSlot(ctx, w)
+		if err != nil {
+			return // ctx ended
+		}
+		defer release()
+		w.queued = waited
+	}
 	err := events.WithLease(ctx, s.d.Buckets.Leases, "planner."+w.name, s.d.Instance, s.o.leaseTTL,
 		func(lctx context.Context) error {
 			if trigger == "maintenance" {
 				w.nextChurnGC = time.Now().Add(s.churnGCInterval())
 				return s.resolveQuietChurn(lctx, w, "")
+			}
+			if s.fullPlanDone(w, trigger) {
+				return nil
 			}
 			return s.planOnce(lctx, w, trigger)
 		})
@@ -249,7 +264,13 @@ func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
 // and loads the state index.
 func (s *Service) loadIndex(ctx context.Context, w *workspace) error {
 	if w.source.Load() == nil {
-		if _, err := w.runner.Prepare(ctx); err != nil {
+		release, _, err := s.acquireSlot(ctx, w)
+		if err != nil {
+			return err
+		}
+		_, err = w.runner.Prepare(ctx)
+		release()
+		if err != nil {
 			return err
 		}
 		loc, err := w.runner.StateLocation()
@@ -330,6 +351,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	ph := newPhases(start)
 	if err := s.reloadIndex(ctx, w); err != nil {
 		w.log.Warn("reload state index before planning", "err", err)
+	}
+	if w.queued > 0 {
+		ph.add("queue", w.queued) // before start, like wait, of which it is a part
 	}
 	ph.lap("index")
 	ix := w.index()
