@@ -92,7 +92,7 @@ type target struct {
 	resource, ns, name   string
 	change, revert       string // merge patches; change has a %d
 	bin                  lab.Binary
-	withTool             bool // also time the tool's own plan -out + show -json
+	withTool             bool       // also time the tool's own plan -out + show -json
 	hook                 *alertHook // nil: no notifier in the loop
 	pipeline, bare, tool []time.Duration
 	alerted              []time.Duration
