@@ -58,8 +58,12 @@ type workspace struct {
 	lastFull time.Time
 
 	// Owned by the workspace's loop goroutine.
-	conditions  map[string]time.Time // open health conditions and since when
-	retryAt     time.Time
+	conditions map[string]time.Time // open health conditions and since when
+	retryAt    time.Time
+	// planEnded is when the last plan cycle of the workspace ended: a
+	// change that comes at least a debounce later finds it quiet and is
+	// planned at once (the leading edge, see nextDue).
+	planEnded   time.Time
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
@@ -174,7 +178,15 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 
 	due, trigger := now.Add(time.Hour), ""
 	if !first.IsZero() {
+		// Leading edge: the first change in a quiet workspace (no plan
+		// ended within a debounce before it) plans at once. Otherwise the
+		// trailing edge: a debounce after the latest change, at the latest
+		// max_wait after the first; a burst that goes on during the
+		// leading plan is coalesced into the next one.
 		due, trigger = minTime(last.Add(s.debounce), first.Add(s.maxWait)), TriggerChange
+		if s.debounce > 0 && first.Sub(w.planEnded) >= s.debounce {
+			due = first
+		}
 	}
 	full := lastFull.Add(w.interval)
 	if lastFull.IsZero() {
@@ -227,6 +239,9 @@ func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
 			}
 			return s.planOnce(lctx, w, trigger)
 		})
+	if trigger != "maintenance" {
+		w.planEnded = time.Now()
+	}
 	switch {
 	case err == nil && trigger == "maintenance":
 	case err == nil:
@@ -397,7 +412,11 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	ph.set("prepare", res.PrepareDuration)
 	ph.set("plan", res.PlanDuration)
-	ph.set("show", res.ShowDuration)
+	if res.Native {
+		ph.set("decode", res.ShowDuration) // the plan file read without show -json
+	} else {
+		ph.set("show", res.ShowDuration)
+	}
 	ph.lap("tool-other")
 	s.reportRecovered(ctx, w)
 	now := time.Now()
