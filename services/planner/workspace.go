@@ -60,10 +60,10 @@ type workspace struct {
 	// Owned by the workspace's loop goroutine.
 	conditions map[string]time.Time // open health conditions and since when
 	retryAt    time.Time
-	// planEnded is when the last plan cycle of the workspace ended: a
-	// change that comes at least a debounce later finds it quiet and is
-	// planned at once (the leading edge, see nextDue).
-	planEnded   time.Time
+	// lastChange is the latest change a plan of this replica covered: a
+	// change that comes at least a debounce after it finds the workspace
+	// quiet and is planned at once (the leading edge, see nextDue).
+	lastChange  time.Time
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
@@ -178,13 +178,13 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 
 	due, trigger := now.Add(time.Hour), ""
 	if !first.IsZero() {
-		// Leading edge: the first change in a quiet workspace (no plan
-		// ended within a debounce before it) plans at once. Otherwise the
-		// trailing edge: a debounce after the latest change, at the latest
-		// max_wait after the first; a burst that goes on during the
-		// leading plan is coalesced into the next one.
+		// Leading edge: the first change in a quiet workspace (no change
+		// a plan covered within a debounce before it) plans at once.
+		// Otherwise the trailing edge: a debounce after the latest change,
+		// at the latest max_wait after the first; the rest of a burst whose
+		// first change was planned at once is coalesced into the next plan.
 		due, trigger = minTime(last.Add(s.debounce), first.Add(s.maxWait)), TriggerChange
-		if s.debounce > 0 && first.Sub(w.planEnded) >= s.debounce {
+		if s.debounce > 0 && first.Sub(w.lastChange) >= s.debounce {
 			due = first
 		}
 	}
@@ -239,9 +239,6 @@ func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
 			}
 			return s.planOnce(lctx, w, trigger)
 		})
-	if trigger != "maintenance" {
-		w.planEnded = time.Now()
-	}
 	switch {
 	case err == nil && trigger == "maintenance":
 	case err == nil:
@@ -358,6 +355,11 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	s.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
+	for _, e := range entries {
+		if e.rec.Last.After(w.lastChange) {
+			w.lastChange = e.rec.Last
+		}
+	}
 
 	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
 	// The revision this plan runs on: the runner is pointed at its
