@@ -9,9 +9,15 @@
 //   - plan always runs with -lock=false and -input=false: the planner never
 //     blocks a CI apply and never applies; -target narrows it when the
 //     caller knows the scope;
-//   - the plan file is read back with show -json into terraform-json —
-//     its resource drift and resource changes only, not the prior state
-//     (see Result.Plan) — and deleted at once (it holds sensitive values);
+//   - the plan file is read back into terraform-json — its resource drift
+//     and resource changes only, not the prior state (see Result.Plan) —
+//     and deleted at once (it holds sensitive values). It is decoded
+//     natively (tofu.DecodePlanFile, with the provider schemas read once
+//     per init) instead of with a second tool run, show -json, which starts
+//     every provider to load its schema (about half a second); the first
+//     plan with changes after an init runs both and compares them, and
+//     show -json stays the decoder whenever they differ or the native
+//     decoder cannot read a file;
 //   - cancelling the context interrupts the tool with SIGINT and waits for
 //     it to stop (tofu.Runner);
 //   - failures come back as *tofu.Error, classified (lock, init, provider,
@@ -96,10 +102,12 @@ type Result struct {
 	// Targets the plan was narrowed to; empty for a full plan.
 	Targets []string
 	// Changes is true when the plan has changes (detailed exit code 2).
-	Changes         bool
-	Duration        time.Duration // plan and show
-	PlanDuration    time.Duration // plan alone
-	ShowDuration    time.Duration // show -json (and decoding it) alone
+	Changes      bool
+	Duration     time.Duration // plan and show
+	PlanDuration time.Duration // plan alone
+	ShowDuration time.Duration // reading the plan file (show -json or the native decoder) alone
+	// Native is true when the plan file was decoded without show -json.
+	Native          bool
 	InitDuration    time.Duration // init, when it ran before this plan
 	PrepareDuration time.Duration // syncing the working dir, init included
 	Tool            string        // tofu or terraform
@@ -125,10 +133,27 @@ type Runner struct {
 	mu          sync.Mutex
 	tool        string
 	toolVersion string
-	// catalog is the providers' resource types, read once per init.
+	// catalog is the providers' resource types, read once per init, and
+	// schemas their schemas (nil when they could not be read).
 	catalog       tfkube.Catalog
 	catalogLoaded bool
+	schemas       *tfjson.ProviderSchemas
+	// native is how plan files are read since the last init (see
+	// decodePlan); formatVersion is show -json's format version, learnt
+	// from the check.
+	native        nativeState
+	formatVersion string
+	nativeLogged  bool
 }
+
+// nativeState is whether plan files are decoded natively.
+type nativeState int
+
+const (
+	nativeUnchecked nativeState = iota // the next plan with changes runs both and compares
+	nativeOn                           // decoded natively; show -json only when that fails
+	nativeOff                          // show -json: the check found a difference
+)
 
 // New prepares a runner; it touches no files until the first run.
 func New(ws Workspace, o Options) (*Runner, error) {
@@ -282,12 +307,14 @@ func (r *Runner) loadCatalog(ctx context.Context) {
 	cl := cacheLock(r.cacheDir)
 	cl.RLock()
 	defer cl.RUnlock()
-	c, err := r.tf.Catalog(ctx)
+	r.schemas, r.native = nil, nativeUnchecked
+	s, err := r.tf.ProvidersSchema(ctx)
 	if err != nil {
 		r.log.Warn("read the providers' schema", "err", err)
 		return
 	}
-	r.catalog, r.catalogLoaded = c, true
+	c := tfkube.CatalogOf(s)
+	r.catalog, r.catalogLoaded, r.schemas = c, true, s
 	if u := c.Unmapped(); len(u) > 0 {
 		r.log.Info("provider resource types that name no Kubernetes object driftgate knows", "types", u)
 	}
@@ -378,13 +405,63 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		res.Changes, res.Duration = false, res.PlanDuration
 		return res, nil
 	}
-	p, err := r.tf.ShowChanges(ctx, file)
+	p, native, err := r.decodePlan(ctx, file)
 	if err != nil {
 		return nil, err
 	}
-	res.Plan, res.Changes, res.Duration = p, changes, time.Since(pstart)
+	res.Plan, res.Changes, res.Duration, res.Native = p, changes, time.Since(pstart), native
 	res.ShowDuration = res.Duration - res.PlanDuration
 	return res, nil
+}
+
+// decodePlan reads the plan file: natively once a check showed the native
+// decoder gives what show -json gives for this tool and these providers;
+// with show -json before that check, after a failed one, and whenever the
+// native decoder cannot read a file (logged once).
+func (r *Runner) decodePlan(ctx context.Context, file string) (*tfjson.Plan, bool, error) {
+	if r.schemas == nil {
+		p, err := r.tf.ShowChanges(ctx, file)
+		return p, false, err
+	}
+	if r.native == nativeOn {
+		p, err := tofu.DecodePlanFile(file, r.schemas, r.formatVersion)
+		if err == nil {
+			return p, true, nil
+		}
+		if !r.nativeLogged {
+			r.nativeLogged = true
+			r.log.Info("plan file not decodable natively; reading it with show -json", "err", err)
+		}
+		p, err = r.tf.ShowChanges(ctx, file)
+		return p, false, err
+	}
+	p, err := r.tf.ShowChanges(ctx, file)
+	if err != nil || r.native == nativeOff {
+		return p, false, err
+	}
+	n, nerr := tofu.DecodePlanFile(file, r.schemas, p.FormatVersion)
+	if nerr == nil {
+		if diff := tofu.DiffChanges(p, n); diff != "" {
+			nerr = errors.New(diff)
+		}
+	}
+	if errors.Is(nerr, tofu.ErrPlanFileUnsupported) {
+		// Not a disagreement: something this plan holds that the decoder
+		// does not read; the next plan checks again.
+		if !r.nativeLogged {
+			r.nativeLogged = true
+			r.log.Info("plan file not decodable natively; reading it with show -json", "err", nerr)
+		}
+		return p, false, nil
+	}
+	if nerr != nil {
+		r.native = nativeOff
+		r.log.Warn("the native plan file decoder disagrees with show -json; show -json reads this workspace's plans until the next init", "err", nerr)
+		return p, false, nil
+	}
+	r.native, r.formatVersion = nativeOn, p.FormatVersion
+	r.log.Info("plan files decoded natively (checked against show -json)")
+	return p, false, nil
 }
 
 // GenerateConfig plans the working copy with one more file, name, holding

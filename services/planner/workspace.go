@@ -58,8 +58,12 @@ type workspace struct {
 	lastFull time.Time
 
 	// Owned by the workspace's loop goroutine.
-	conditions  map[string]time.Time // open health conditions and since when
-	retryAt     time.Time
+	conditions map[string]time.Time // open health conditions and since when
+	retryAt    time.Time
+	// lastChange is the latest change a plan of this replica covered: a
+	// change that comes at least a debounce after it finds the workspace
+	// quiet and is planned at once (the leading edge, see nextDue).
+	lastChange  time.Time
 	backoff     time.Duration
 	heldUntil   time.Time
 	nextChurnGC time.Time
@@ -177,7 +181,15 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 
 	due, trigger := now.Add(time.Hour), ""
 	if !first.IsZero() {
+		// Leading edge: the first change in a quiet workspace (no change
+		// a plan covered within a debounce before it) plans at once.
+		// Otherwise the trailing edge: a debounce after the latest change,
+		// at the latest max_wait after the first; the rest of a burst whose
+		// first change was planned at once is coalesced into the next plan.
 		due, trigger = minTime(last.Add(s.debounce), first.Add(s.maxWait)), TriggerChange
+		if s.debounce > 0 && first.Sub(w.lastChange) >= s.debounce {
+			due = first
+		}
 	}
 	full := lastFull.Add(w.interval)
 	if lastFull.IsZero() {
@@ -367,6 +379,11 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	s.mu.Unlock()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
+	for _, e := range entries {
+		if e.rec.Last.After(w.lastChange) {
+			w.lastChange = e.rec.Last
+		}
+	}
 
 	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
 	// The revision this plan runs on: the runner is pointed at its
@@ -421,7 +438,11 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	ph.set("prepare", res.PrepareDuration)
 	ph.set("plan", res.PlanDuration)
-	ph.set("show", res.ShowDuration)
+	if res.Native {
+		ph.set("decode", res.ShowDuration) // the plan file read without show -json
+	} else {
+		ph.set("show", res.ShowDuration)
+	}
 	ph.lap("tool-other")
 	s.reportRecovered(ctx, w)
 	now := time.Now()

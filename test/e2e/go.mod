@@ -4,6 +4,7 @@ go 1.26.0
 
 replace (
 	github.com/driftgate/driftgate/pkg => ../../pkg
+	github.com/driftgate/driftgate/services/notifier => ../../services/notifier
 	github.com/driftgate/driftgate/services/planner => ../../services/planner
 	github.com/driftgate/driftgate/services/watcher => ../../services/watcher
 	github.com/driftgate/driftgate/test => ..
@@ -11,6 +12,7 @@ replace (
 
 require (
 	github.com/driftgate/driftgate/pkg v0.0.0
+	github.com/driftgate/driftgate/services/notifier v0.0.0
 	github.com/driftgate/driftgate/services/planner v0.0.0
 	github.com/driftgate/driftgate/services/watcher v0.0.0
 	github.com/driftgate/driftgate/test v0.0.0
@@ -82,6 +84,7 @@ require (
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/go-tpm v0.9.6 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/gorilla/websocket v1.5.4-0.20250319132907-e064f32e3674 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/hashicorp/go-version v1.9.0 // indirect
 	github.com/hashicorp/hcl/v2 v2.23.0 // indirect
@@ -108,7 +111,10 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/sergi/go-diff v1.3.2-0.20230802210424-5b0b94c5c0d3 // indirect
 	github.com/skeema/knownhosts v1.3.1 // indirect
+	github.com/slack-go/slack v0.35.0 // indirect
 	github.com/spf13/pflag v1.0.6 // indirect
+	github.com/vmihailenco/msgpack/v5 v5.3.5 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xanzy/ssh-agent v0.3.3 // indirect
 	github.com/zclconf/go-cty v1.18.1 // indirect
@@ -135,7 +141,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/term v0.46.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	golang.org/x/time v0.14.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect

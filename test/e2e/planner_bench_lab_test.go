@@ -2,13 +2,23 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +27,10 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/pkg/obs"
+	"github.com/driftgate/driftgate/pkg/service"
+	"github.com/driftgate/driftgate/pkg/service/servicetest"
+	"github.com/driftgate/driftgate/services/notifier"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
 )
@@ -25,9 +39,11 @@ import (
 // debounce and maximum wait (OpenTofu unless named):
 //
 //   - ChangeToDrift/{tofu,terraform}: the time from a live change to
-//     drift.detected (p50/p95 over 20 changes of
-//     kubernetes_deployment.marketplace), against a bare `plan -target` of
-//     the same address timed in the same run;
+//     drift.detected and to the signed alert (the webhook the notifier
+//     posts, received by an HTTP server that verifies its HMAC), p50/p95
+//     over 20 changes of kubernetes_deployment.marketplace, against a bare
+//     `plan -target` of the same address timed in the same run (after each
+//     alert); ratio_p50 and ratio_p95 are alert / bare plan;
 //   - WorkspaceSize: that time for one change in a 10-resource and a
 //     500-resource workspace (p50 over 11 changes of
 //     kubernetes_config_map.cm[0] in each), both workspaces in one
@@ -76,8 +92,10 @@ type target struct {
 	resource, ns, name   string
 	change, revert       string // merge patches; change has a %d
 	bin                  lab.Binary
-	withTool             bool // also time the tool's own plan -out + show -json
+	withTool             bool       // also time the tool's own plan -out + show -json
+	hook                 *alertHook // nil: no notifier in the loop
 	pipeline, bare, tool []time.Duration
+	alerted              []time.Duration
 	watched              []time.Duration
 	phases               map[string][]time.Duration
 }
@@ -98,6 +116,10 @@ func (t *target) measure(b *testing.B, l *lab.Lab, s *stream, i int) {
 	r := s.wait(m, 2*time.Minute, "drift.detected", detected(t.addr, events.ClassChanged))
 	t.pipeline = append(t.pipeline, r.At.Sub(start))
 	planID := r.Data.(*events.DriftDetected).PlanID
+	if t.hook != nil {
+		at := t.hook.wait(b, r.Event.ID(), 2*time.Minute)
+		t.alerted = append(t.alerted, at.Sub(start))
+	}
 	pc := s.wait(m, 2*time.Minute, "plan.completed", func(d events.Data) bool {
 		pc, ok := d.(*events.PlanCompleted)
 		return ok && pc.PlanID == planID
@@ -155,6 +177,9 @@ func (t *target) report(b *testing.B, label string) {
 		b.Logf("%s: phases of the detecting plans, p50: %s", label, phaseSummary(t.phases))
 	}
 	b.Logf("%s: change -> drift.detected %s; bare plan -target %s", label, samples(t.pipeline), samples(t.bare))
+	if len(t.alerted) > 0 {
+		b.Logf("%s: change -> signed webhook received %s", label, samples(t.alerted))
+	}
 	if len(t.tool) > 0 {
 		b.Logf("%s: plan -target -out + show -json %s", label, samples(t.tool))
 	}
@@ -196,23 +221,136 @@ func benchChangeToDrift(b *testing.B, l *lab.Lab, bin lab.Binary) {
 	w := prepare(b, l, marketplaceSrc, bin, "bench/"+string(bin)+"/marketplace.tfstate", map[string]string{"namespace": `"` + ns + `"`})
 	apply(b, w)
 	cfg := workspaceConfig(l, "marketplace", w.Dir, bin, ns)
-	_, s := benchPipeline(b, l, cfg)
+	hook := startAlertHook(b)
+	cfg.Notify = config.Notify{Sinks: []config.Sink{{Name: "hook", Webhook: &config.WebhookSink{URL: hook.url, SecretEnv: "BENCH_WEBHOOK_SECRET"}}}}
+	env, s := benchPipeline(b, l, cfg)
+	startNotifier(b, env, cfg, hook.secret)
 	b.ResetTimer()
 	t := &target{w: w, addr: "kubernetes_deployment.marketplace", resource: "deployments", ns: ns, name: "marketplace",
-		change: `{"spec":{"replicas":%d}}`, revert: `{"spec":{"replicas":2}}`, bin: bin}
+		change: `{"spec":{"replicas":%d}}`, revert: `{"spec":{"replicas":2}}`, bin: bin, hook: hook}
 	changeToDrift(b, l, s, t, benchChanges())
-	pipe, bare := t.pipeline, t.bare
 	b.StopTimer()
-	p50, p95, b50, b95 := percentile(pipe, .5), percentile(pipe, .95), percentile(bare, .5), percentile(bare, .95)
+	if hook.bad.Load() > 0 {
+		b.Errorf("%d webhook deliveries failed the HMAC check", hook.bad.Load())
+	}
+	p50, p95 := percentile(t.pipeline, .5), percentile(t.pipeline, .95)
+	a50, a95 := percentile(t.alerted, .5), percentile(t.alerted, .95)
+	b50, b95 := percentile(t.bare, .5), percentile(t.bare, .95)
 	b.ReportMetric(ms(p50), "p50-change-to-drift-ms")
 	b.ReportMetric(ms(p95), "p95-change-to-drift-ms")
+	b.ReportMetric(ms(a50), "p50-change-to-alert-ms")
+	b.ReportMetric(ms(a95), "p95-change-to-alert-ms")
 	b.ReportMetric(ms(b50), "p50-bare-plan-ms")
 	b.ReportMetric(ms(b95), "p95-bare-plan-ms")
-	b.ReportMetric(float64(p50)/float64(b50), "p50-ratio")
-	b.ReportMetric(float64(p95)/float64(b95), "p95-ratio")
-	b.Logf("change->drift.detected p50 %s p95 %s; bare plan -target p50 %s p95 %s; ratio p50 %.2f p95 %.2f",
-		p50.Round(time.Millisecond), p95.Round(time.Millisecond), b50.Round(time.Millisecond), b95.Round(time.Millisecond),
-		float64(p50)/float64(b50), float64(p95)/float64(b95))
+	b.ReportMetric(float64(a50)/float64(b50), "ratio_p50")
+	b.ReportMetric(float64(a95)/float64(b95), "ratio_p95")
+	b.ReportMetric(float64(p50)/float64(b50), "drift_ratio_p50")
+	b.ReportMetric(float64(p95)/float64(b95), "drift_ratio_p95")
+	b.Logf("change->signed alert p50 %s p95 %s; change->drift.detected p50 %s p95 %s; bare plan -target p50 %s p95 %s; "+
+		"alert ratio p50 %.2f p95 %.2f; drift.detected ratio p50 %.2f p95 %.2f",
+		a50.Round(time.Millisecond), a95.Round(time.Millisecond), p50.Round(time.Millisecond), p95.Round(time.Millisecond),
+		b50.Round(time.Millisecond), b95.Round(time.Millisecond),
+		float64(a50)/float64(b50), float64(a95)/float64(b95), float64(p50)/float64(b50), float64(p95)/float64(b95))
+}
+
+// alertHook is a webhook receiver as docs/webhooks.md tells one to be: it
+// verifies each delivery's HMAC signature and timestamp, and records when
+// each drift.detected event arrived.
+type alertHook struct {
+	url    string
+	secret string
+	bad    atomic.Int64
+	mu     sync.Mutex
+	cond   *sync.Cond
+	got    map[string]time.Time // event id -> received
+}
+
+func startAlertHook(b *testing.B) *alertHook {
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	h := &alertHook{secret: hex.EncodeToString(key), got: map[string]time.Time{}}
+	h.cond = sync.NewCond(&h.mu)
+	srv := httptest.NewServer(http.HandlerFunc(h.serve))
+	b.Cleanup(srv.Close)
+	h.url = srv.URL + "/hook"
+	return h
+}
+
+func (h *alertHook) serve(rw http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		rw.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	ts, sig := r.Header.Get("X-Driftgate-Timestamp"), r.Header.Get("X-Driftgate-Signature")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	m := hmac.New(sha256.New, []byte(h.secret))
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || !hmac.Equal([]byte(sig), []byte(want)) {
+		h.bad.Add(1)
+		rw.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	type ce struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+	var evs []ce
+	if len(body) > 0 && body[0] == '[' {
+		err = json.Unmarshal(body, &evs)
+	} else {
+		var e ce
+		err = json.Unmarshal(body, &e)
+		evs = append(evs, e)
+	}
+	if err != nil {
+		rw.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	for _, e := range evs {
+		if _, ok := h.got[e.ID]; !ok {
+			h.got[e.ID] = at
+		}
+	}
+	h.cond.Broadcast()
+	h.mu.Unlock()
+	rw.WriteHeader(http.StatusNoContent)
+}
+
+// wait returns when the event id reached the hook.
+func (h *alertHook) wait(b *testing.B, id string, timeout time.Duration) time.Time {
+	b.Helper()
+	t := time.AfterFunc(timeout, func() { h.mu.Lock(); h.cond.Broadcast(); h.mu.Unlock() })
+	defer t.Stop()
+	deadline := time.Now().Add(timeout)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		if at, ok := h.got[id]; ok {
+			return at
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the webhook did not receive event %s within %s", id, timeout)
+		}
+		h.cond.Wait()
+	}
+}
+
+// startNotifier runs the notifier in this process until the benchmark ends;
+// the sinks' secret env reads as secret.
+func startNotifier(b *testing.B, env *eventstest.Env, cfg *config.File, secret string) {
+	b.Helper()
+	cfg.ApplyDefaults()
+	n, err := notifier.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "notifier"),
+		Health: obs.NewHealth(), Instance: "notifier-1", Getenv: func(string) string { return secret }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	servicetest.Run(b, "notifier", n)
 }
 
 // configMaps writes a workspace of one namespace and n ConfigMaps.
