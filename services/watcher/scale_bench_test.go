@@ -47,7 +47,7 @@ func BenchmarkWatcherScale(b *testing.B) {
 		objects = n
 	}
 	const namespaces = 50
-	l := lab.Start(b, lab.WithoutS3(), lab.WithoutControllerManager())
+	l := lab.Start(b, lab.WithoutS3(), lab.WithoutControllerManager(), lab.WithStartTimeout(5*time.Minute))
 	rc := l.RESTConfig()
 	rc.QPS, rc.Burst = 10000, 20000
 	kube := kubernetes.NewForConfigOrDie(rc)
