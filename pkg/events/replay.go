@@ -3,7 +3,9 @@ package events
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,8 +43,11 @@ type Entry struct {
 }
 
 // Replay calls fn with every message of the stream matching f, in stream
-// order, holding one batch in memory, and stops at the stream's end as it
-// was when it started. skipped counts invalid messages the filter left out.
+// order, and stops at the stream's end as it was when it started. Messages
+// are decoded and filtered by several goroutines (a replay's cost is mostly
+// decoding) a batch at a time, at most replayBatches batches in flight, and
+// fn is called from the calling goroutine: memory stays flat however long
+// the stream. skipped counts invalid messages the filter left out.
 func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func(Entry) error) (skipped int, err error) {
 	s, err := js.Stream(ctx, StreamName)
 	if err != nil {
@@ -82,36 +87,133 @@ func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func
 	if ci.NumPending == 0 {
 		return 0, nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	it, err := cons.Messages(jetstream.PullMaxMessages(replayBatch * 4))
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// On the way out: stop the reader (Stop ends a Next that waits), then
+	// wait for the workers.
+	defer wg.Wait()
 	defer it.Stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			return skipped, fmt.Errorf("replay: %w", err)
+	defer cancel()
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	work := make(chan *replayBatchT, workers)
+	order := make(chan *replayBatchT, replayBatches)
+	for range workers {
+		wg.Go(func() {
+			for b := range work {
+				for i := range b.msgs {
+					m := &b.msgs[i]
+					b.out[i].e, b.out[i].match, b.out[i].invalid = ReadEntry(f, m.subject, m.header, m.data, m.seq, m.at)
+				}
+				close(b.done)
+			}
+		})
+	}
+	// The reader: batches in stream order, to the workers and to the
+	// emitter below; it ends at the stream's end (or at --until), or with
+	// the error it met.
+	var readErr error
+	go func() {
+		defer close(order)
+		defer close(work)
+		b := newReplayBatch()
+		send := func() bool {
+			if len(b.msgs) == 0 {
+				return true
+			}
+			b.out = make([]replayResult, len(b.msgs))
+			select {
+			case order <- b:
+			case <-rctx.Done():
+				return false
+			}
+			select {
+			case work <- b:
+			case <-rctx.Done():
+				return false
+			}
+			b = newReplayBatch()
+			return true
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return skipped, fmt.Errorf("replay: %w", err)
-		}
-		if !f.Until.IsZero() && md.Timestamp.After(f.Until) {
-			return skipped, nil
-		}
-		e, ok, invalid := ReadEntry(f, m.Subject(), m.Headers(), m.Data(), md.Sequence.Stream, md.Timestamp)
-		if invalid {
-			skipped++
-		}
-		if ok {
-			if err := fn(e); err != nil {
-				return skipped, err
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if rctx.Err() == nil {
+					readErr = fmt.Errorf("replay: %w", err)
+				}
+				send()
+				return
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				readErr = fmt.Errorf("replay: %w", err)
+				send()
+				return
+			}
+			if !f.Until.IsZero() && md.Timestamp.After(f.Until) {
+				send()
+				return
+			}
+			b.msgs = append(b.msgs, replayMsg{subject: m.Subject(), header: m.Headers(), data: m.Data(), seq: md.Sequence.Stream, at: md.Timestamp})
+			end := md.NumPending == 0 || md.Sequence.Stream >= last
+			if end || len(b.msgs) == replayBatch {
+				if !send() || end {
+					return
+				}
 			}
 		}
-		if md.NumPending == 0 || md.Sequence.Stream >= last {
-			return skipped, nil
+	}()
+	for b := range order {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return skipped, fmt.Errorf("replay: %w", ctx.Err())
+		}
+		for _, r := range b.out {
+			if r.invalid {
+				skipped++
+			}
+			if r.match {
+				if err := fn(r.e); err != nil {
+					return skipped, err
+				}
+			}
 		}
 	}
+	return skipped, readErr
+}
+
+// A replay reads replayBatch messages a batch, with at most replayBatches
+// batches read ahead of the one being written out.
+const (
+	replayBatch   = 256
+	replayBatches = 8
+)
+
+type replayMsg struct {
+	subject string
+	header  map[string][]string
+	data    []byte
+	seq     uint64
+	at      time.Time
+}
+
+type replayResult struct {
+	e              Entry
+	match, invalid bool
+}
+
+type replayBatchT struct {
+	msgs []replayMsg
+	out  []replayResult
+	done chan struct{} // closed when out is filled
+}
+
+func newReplayBatch() *replayBatchT {
+	return &replayBatchT{msgs: make([]replayMsg, 0, replayBatch), done: make(chan struct{})}
 }
 
 // ReadEntry turns one stream message into an Entry and says whether it

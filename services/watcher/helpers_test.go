@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,10 +35,16 @@ import (
 const (
 	childEnv      = "DRIFTGATE_WATCHER_TEST_CHILD"
 	childLeaseEnv = "DRIFTGATE_WATCHER_TEST_LEASE"
+	// childPprofEnv, an address, makes a watcher process serve
+	// net/http/pprof there (to profile its memory in a benchmark).
+	childPprofEnv = "DRIFTGATE_WATCHER_TEST_PPROF"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
+		if addr := os.Getenv(childPprofEnv); addr != "" {
+			go func() { _ = http.ListenAndServe(addr, nil) }() // net/http/pprof's handlers
+		}
 		os.Exit(service.Main("watcher", childFactory, os.Args[1:], os.Stderr))
 	}
 	os.Exit(m.Run())

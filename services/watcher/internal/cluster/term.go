@@ -105,7 +105,7 @@ type term struct {
 	mu         sync.RWMutex
 	watches    map[string]*resourceWatch
 	known      map[item]*known
-	pending    map[string][]*inventory.Record // loaded, for resources not watched yet
+	pending    map[string][]*known // loaded, for resources not watched yet
 	unresolved map[string]error
 	asked      map[string]bool // names resolved to a watched resource
 	reported   map[string]bool // health events already published this term
@@ -123,7 +123,7 @@ func newTerm(c *Controller) *term {
 		unresolved: map[string]error{},
 		asked:      map[string]bool{},
 		known:      map[item]*known{},
-		pending:    map[string][]*inventory.Record{},
+		pending:    map[string][]*known{},
 		reported:   map[string]bool{},
 	}
 }
@@ -225,17 +225,19 @@ func sleep(ctx context.Context, d time.Duration) {
 // load reads the cluster's inventory; records outside the namespace and
 // label filters are not this watcher's business and are left alone.
 func (t *term) load(ctx context.Context) error {
-	recs, err := t.c.deps.Inventory.Load(ctx, t.c.opts.Cluster.Name)
+	n := 0
+	err := t.c.deps.Inventory.Each(ctx, t.c.opts.Cluster.Name, func(r *inventory.Record) {
+		n++
+		if !t.inScope(r.Object.Namespace, r.Resource, r.Object.Name, labels.Set(r.Labels)) {
+			return
+		}
+		snap, stamps := r.Compact()
+		t.pending[r.Resource] = append(t.pending[r.Resource], &known{snap: snap, rec: r, stamps: stamps})
+	})
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		if !t.inScope(r.Object.Namespace, r.Resource, r.Object.Name, labels.Set(r.Labels)) {
-			continue
-		}
-		t.pending[r.Resource] = append(t.pending[r.Resource], r)
-	}
-	t.log.Info("inventory loaded", "records", len(recs))
+	t.log.Info("inventory loaded", "records", n)
 	return nil
 }
 
@@ -324,9 +326,8 @@ func (t *term) startWatch(r resources.Resource) {
 	t.mu.Lock()
 	recs := t.pending[r.Name]
 	delete(t.pending, r.Name)
-	for _, rec := range recs {
-		snap, stamps := rec.Snapshot()
-		t.known[item{res: r.Name, key: objectKey(rec.Object)}] = &known{snap: snap, rec: rec, stamps: stamps}
+	for _, k := range recs {
+		t.known[item{res: r.Name, key: objectKey(k.rec.Object)}] = k
 	}
 	t.watches[r.Name] = w
 	t.mu.Unlock()

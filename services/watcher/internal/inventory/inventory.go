@@ -62,17 +62,39 @@ func (r *Record) Snapshot() (*snapshot.Snapshot, map[string]snapshot.Stamp) {
 		APIVersion: schema.GroupVersion{Group: o.Group, Version: o.Version}.String(), Kind: o.Kind,
 	}}
 	s.Name, s.Namespace, s.UID = o.Name, o.Namespace, types.UID(o.UID)
-	s.ResourceVersion, s.Generation, s.Labels = r.ResourceVersion, r.Generation, r.Labels
+	s.ResourceVersion, s.Generation, s.Labels = r.ResourceVersion, r.Generation, snapshot.InternLabels(r.Labels)
 	s.Leaves = make([]snapshot.Leaf, 0, len(r.Fingerprint))
 	for p, h := range r.Fingerprint {
-		s.Leaves = append(s.Leaves, snapshot.Leaf{Path: p, Hash: h, Sensitive: h == 0})
+		s.Leaves = append(s.Leaves, snapshot.Leaf{Path: snapshot.Intern(p), Hash: h, Sensitive: h == 0})
 	}
 	snapshot.SortLeaves(s.Leaves)
-	stamps := map[string]snapshot.Stamp{}
+	var stamps map[string]snapshot.Stamp // nil when no leaf is sensitive
 	for p, h := range r.Fingerprint {
 		if h == 0 {
-			stamps[p] = snapshot.StampOf(r.FieldOwners[p])
+			if stamps == nil {
+				stamps = map[string]snapshot.Stamp{}
+			}
+			stamps[snapshot.Intern(p)] = snapshot.StampOf(r.FieldOwners[p])
 		}
+	}
+	return s, stamps
+}
+
+// Compact is Snapshot, and then drops from r what the snapshot and stamps
+// hold (fingerprint, field owners, labels): what is left names the object
+// and its owners, all a deletion event needs. A restarted watcher keeps
+// every record of its inventory until it sees the object live, so this is
+// most of its memory.
+func (r *Record) Compact() (*snapshot.Snapshot, map[string]snapshot.Stamp) {
+	s, stamps := r.Snapshot()
+	r.Fingerprint, r.FieldOwners, r.Labels = nil, nil, nil
+	o := &r.Object
+	o.Cluster, o.Group, o.Version, o.Kind, o.Namespace = snapshot.Intern(o.Cluster), snapshot.Intern(o.Group),
+		snapshot.Intern(o.Version), snapshot.Intern(o.Kind), snapshot.Intern(o.Namespace)
+	r.Resource = snapshot.Intern(r.Resource)
+	for i := range r.Managers {
+		m := &r.Managers[i]
+		m.Manager, m.Operation = snapshot.Intern(m.Manager), snapshot.Intern(m.Operation)
 	}
 	return s, stamps
 }
@@ -107,28 +129,35 @@ func (s *Store) Delete(ctx context.Context, o events.ObjectRef) error {
 
 // Load returns every record of cluster.
 func (s *Store) Load(ctx context.Context, cluster string) ([]*Record, error) {
+	var out []*Record
+	err := s.Each(ctx, cluster, func(r *Record) { out = append(out, r) })
+	return out, err
+}
+
+// Each calls fn with every record of cluster as it is read, so a caller
+// that keeps less than the record does not hold them all at once.
+func (s *Store) Each(ctx context.Context, cluster string, fn func(*Record)) error {
 	w, err := s.kv.Watch(ctx, events.EscapeToken(cluster)+".>", jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("inventory load %s: %w", cluster, err)
+		return fmt.Errorf("inventory load %s: %w", cluster, err)
 	}
 	defer func() { _ = w.Stop() }()
-	var out []*Record
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("inventory load %s: %w", cluster, ctx.Err())
+			return fmt.Errorf("inventory load %s: %w", cluster, ctx.Err())
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("inventory load %s: watch closed", cluster)
+				return fmt.Errorf("inventory load %s: watch closed", cluster)
 			}
 			if e == nil {
-				return out, nil
+				return nil
 			}
 			r := &Record{}
 			if err := json.Unmarshal(e.Value(), r); err != nil {
-				return nil, fmt.Errorf("inventory load %s: key %s: %w", cluster, e.Key(), err)
+				return fmt.Errorf("inventory load %s: key %s: %w", cluster, e.Key(), err)
 			}
-			out = append(out, r)
+			fn(r)
 		}
 	}
 }

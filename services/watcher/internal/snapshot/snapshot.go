@@ -12,6 +12,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 	"unique"
 
@@ -109,15 +110,17 @@ func (b *Builder) Transform(secret bool) func(any) (any, error) {
 
 // Build makes a snapshot of u. u is not modified.
 func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, error) {
-	s := &Snapshot{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
+	// Strings most objects of a cluster share (namespace, kind, label keys
+	// and values, manager names) are interned: one copy for all snapshots.
+	s := &Snapshot{TypeMeta: metav1.TypeMeta{APIVersion: intern(u.GetAPIVersion()), Kind: intern(u.GetKind())}}
 	s.Name = u.GetName()
-	s.Namespace = u.GetNamespace()
+	s.Namespace = intern(u.GetNamespace())
 	s.UID = u.GetUID()
 	s.ResourceVersion = u.GetResourceVersion()
 	s.Generation = u.GetGeneration()
 	s.CreationTimestamp = u.GetCreationTimestamp()
 	s.DeletionTimestamp = u.GetDeletionTimestamp()
-	s.Labels = u.GetLabels()
+	s.Labels = InternLabels(u.GetLabels())
 	if ann := u.GetAnnotations(); len(ann) > 0 {
 		for _, k := range keptAnnotations {
 			if v, ok := ann[k]; ok {
@@ -137,7 +140,7 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 	for i, e := range mfs {
 		mf, _ := e.(map[string]any)
 		str := func(k string) string { v, _ := mf[k].(string); return v }
-		m := Manager{Name: str("manager"), Operation: str("operation"), Subresource: str("subresource")}
+		m := Manager{Name: intern(str("manager")), Operation: intern(str("operation")), Subresource: intern(str("subresource"))}
 		if ts := str("time"); ts != "" {
 			if t, err := time.Parse(time.RFC3339, ts); err == nil {
 				m.Time = t.UTC()
@@ -375,7 +378,61 @@ func appendValue(b []byte, v any) []byte {
 
 // intern shares one copy of each path string among all snapshots: most
 // objects of a kind have the same paths.
-func intern(s string) string { return unique.Make(s).Value() }
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// Intern is intern for the packages that rebuild snapshots (the inventory).
+func Intern(s string) string { return intern(s) }
+
+// InternLabels returns a map equal to l that snapshots share: objects of a
+// kind mostly carry the same few label sets, and a map of two labels costs
+// about 300 bytes. Keys and values are interned. Shared maps are never
+// mutated (snapshots are not). nil when l is empty.
+func InternLabels(l map[string]string) map[string]string {
+	if len(l) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(l))
+	n := 0
+	for k, v := range l {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	for _, k := range keys {
+		b = append(append(append(append(b, k...), 0), l[k]...), 0)
+	}
+	labelSets.mu.Lock()
+	defer labelSets.mu.Unlock()
+	if m, ok := labelSets.m[string(b)]; ok {
+		return m
+	}
+	out := make(map[string]string, len(l))
+	for k, v := range l {
+		out[intern(k)] = intern(v)
+	}
+	if len(labelSets.m) >= maxLabelSets {
+		// Many distinct sets (a label unique to each object): start over
+		// rather than grow; maps already handed out stay valid.
+		labelSets.m = map[string]map[string]string{}
+	}
+	labelSets.m[string(b)] = out
+	return out
+}
+
+// labelSets are the label maps InternLabels hands out, by their sorted
+// key/value pairs; at most maxLabelSets are remembered.
+var labelSets = struct {
+	mu sync.Mutex
+	m  map[string]map[string]string
+}{m: map[string]map[string]string{}}
+
+const maxLabelSets = 4096
 
 // SortLeaves sorts leaves by path, the order Changed needs.
 func SortLeaves(l []Leaf) {
