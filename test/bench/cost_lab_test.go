@@ -179,25 +179,7 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 // ConfigMaps (n resources).
 func configMaps(b *testing.B, l *lab.Lab, n int, ns, key string) *lab.Workspace {
 	src := b.TempDir()
-	main := fmt.Sprintf(`terraform {
-  required_providers {
-    kubernetes = { source = "hashicorp/kubernetes", version = "1.13.4" }
-  }
-  backend "s3" {}
-}
-provider "kubernetes" {}
-resource "kubernetes_namespace" "ns" {
-  metadata { name = %q }
-}
-resource "kubernetes_config_map" "cm" {
-  count = %d
-  metadata {
-    name      = "cm-${count.index}"
-    namespace = kubernetes_namespace.ns.metadata[0].name
-  }
-  data = { index = tostring(count.index) }
-}
-`, ns, n-1)
+	main := lab.ConfigMapModule(ns, n-1)
 	if err := os.WriteFile(filepath.Join(src, "main.tf"), []byte(main), 0o644); err != nil {
 		b.Fatal(err)
 	}

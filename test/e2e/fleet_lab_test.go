@@ -51,25 +51,7 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fle
 	for i := range out {
 		name := fmt.Sprintf("%s-%02d", prefix, i)
 		src := t.TempDir()
-		main := fmt.Sprintf(`terraform {
-  required_providers {
-    kubernetes = { source = "hashicorp/kubernetes", version = "1.13.4" }
-  }
-  backend "s3" {}
-}
-provider "kubernetes" {}
-resource "kubernetes_namespace" "ns" {
-  metadata { name = %q }
-}
-resource "kubernetes_config_map" "cm" {
-  count = %d
-  metadata {
-    name      = "cm-${count.index}"
-    namespace = kubernetes_namespace.ns.metadata[0].name
-  }
-  data = { index = tostring(count.index) }
-}
-`, name, cms)
+		main := lab.ConfigMapModule(name, cms)
 		if err := os.WriteFile(filepath.Join(src, "main.tf"), []byte(main), 0o644); err != nil {
 			t.Fatal(err)
 		}

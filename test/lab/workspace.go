@@ -294,3 +294,29 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// ConfigMapModule is the configuration of a workspace of one namespace and
+// configMaps ConfigMaps in it (kubernetes_config_map.cm[0..], each with
+// data.index), S3 state, hashicorp/kubernetes 1.13.4: the workspace the
+// benchmarks grow to a size.
+func ConfigMapModule(namespace string, configMaps int) string {
+	return fmt.Sprintf(`terraform {
+  required_providers {
+    kubernetes = { source = "hashicorp/kubernetes", version = "1.13.4" }
+  }
+  backend "s3" {}
+}
+provider "kubernetes" {}
+resource "kubernetes_namespace" "ns" {
+  metadata { name = %q }
+}
+resource "kubernetes_config_map" "cm" {
+  count = %d
+  metadata {
+    name      = "cm-${count.index}"
+    namespace = kubernetes_namespace.ns.metadata[0].name
+  }
+  data = { index = tostring(count.index) }
+}
+`, namespace, configMaps)
+}
