@@ -134,10 +134,9 @@ const (
 )
 
 type rawPlan struct {
-	version         uint64
-	toolVersion     string
-	changes, drift  []rawChange
-	resourceChanges int
+	version        uint64
+	toolVersion    string
+	changes, drift []rawChange
 }
 
 type rawChange struct {
