@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/client-go/tools/cache"
+
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/services/watcher/internal/inventory"
 	"github.com/driftgate/driftgate/services/watcher/internal/snapshot"
@@ -55,7 +57,8 @@ func (t *term) processNext() bool {
 func (t *term) process(it item) (err error) {
 	t.mu.RLock()
 	w := t.watches[it.res]
-	prev := t.known[it]
+	published := t.published[it]
+	recorded, loaded := t.recorded[it]
 	t.mu.RUnlock()
 	if w == nil {
 		return nil
@@ -64,15 +67,35 @@ func (t *term) process(it item) (err error) {
 	if err != nil {
 		return err
 	}
-	_, existed := w.initial.Load(it.key)
+	existed := w.isInitial(it.key)
 	defer func() {
 		if err == nil && existed {
-			w.initial.Delete(it.key)
+			w.doneInitial(it.key)
 		}
 	}()
-	if cur == nil && (prev == nil || !w.synced.Load()) {
+	if cur == nil && (published == nil && !loaded || !w.synced.Load()) {
 		// Nothing to say; or deletions must wait for the full list.
 		return nil
+	}
+	var prev *known
+	switch {
+	case published != nil:
+		prev = &known{snap: published}
+	case loaded && cur != nil && recorded == version(string(cur.UID), cur.ResourceVersion):
+		// Recorded as it is: unchanged while no watcher ran.
+		t.setKnown(it, cur)
+		return nil
+	case loaded:
+		// Changed or gone while no watcher ran: read its record to compare.
+		if prev, err = t.loadKnown(w, it); err != nil {
+			return err
+		}
+		if prev == nil {
+			t.setKnown(it, nil)
+			if cur == nil {
+				return nil
+			}
+		}
 	}
 	if prev != nil && (cur == nil || prev.snap.UID != cur.UID) {
 		if err := t.deleted(w.res.Name, prev); err != nil {
@@ -86,7 +109,7 @@ func (t *term) process(it item) (err error) {
 	}
 	if prev != nil && prev.snap.ResourceVersion == cur.ResourceVersion {
 		// A resync, or the first sight in this term of what is recorded.
-		t.setKnown(it, &known{snap: cur})
+		t.setKnown(it, cur)
 		return nil
 	}
 	now := time.Now()
@@ -106,14 +129,14 @@ func (t *term) process(it item) (err error) {
 			if err := t.put(rec); err != nil {
 				return err
 			}
-			t.setKnown(it, &known{snap: cur})
+			t.setKnown(it, cur)
 			return nil
 		}
 	} else {
 		oc.Paths = snapshot.Changed(prev.snap, cur, prev.stamps)
 		if len(oc.Paths) == 0 {
 			// Status, resync or bookkeeping only.
-			t.setKnown(it, &known{snap: cur})
+			t.setKnown(it, cur)
 			return nil
 		}
 		oc.Change, oc.Relist = events.ChangeUpdated, prev.rec != nil
@@ -127,7 +150,7 @@ func (t *term) process(it item) (err error) {
 	if err := t.put(rec); err != nil {
 		return err
 	}
-	t.setKnown(it, &known{snap: cur})
+	t.setKnown(it, cur)
 	return nil
 }
 
@@ -175,12 +198,31 @@ func (t *term) put(rec *inventory.Record) error {
 	return t.c.deps.Inventory.Put(ctx, rec)
 }
 
-func (t *term) setKnown(it item, k *known) {
+// setKnown records that s (nil: nothing) is what the inventory now holds of
+// the object.
+func (t *term) setKnown(it item, s *snapshot.Snapshot) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if k == nil {
-		delete(t.known, it)
+	delete(t.recorded, it)
+	if s == nil {
+		delete(t.published, it)
 		return
 	}
-	t.known[it] = k
+	t.published[it] = s
+}
+
+// loadKnown reads the inventory record of an object loaded at the term's
+// start; nil when there is none any more.
+func (t *term) loadKnown(w *resourceWatch, it item) (*known, error) {
+	ns, name, _ := cache.SplitMetaNamespaceKey(it.key)
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	rec, err := t.c.deps.Inventory.Get(ctx, events.ObjectRef{
+		Cluster: t.c.opts.Cluster.Name, Group: w.res.GVR.Group, Kind: w.res.Kind, Namespace: ns, Name: name,
+	})
+	if rec == nil || err != nil {
+		return nil, err
+	}
+	snap, stamps := rec.Compact()
+	return &known{snap: snap, rec: rec, stamps: stamps}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,13 +39,26 @@ type item struct {
 	key string
 }
 
-// known is what the watcher last recorded of an object: the snapshot it
-// published (shared with the informer cache), or, until the object is seen
-// live in this term, the inventory record it was loaded from.
+// known is what the watcher last recorded of an object, as a worker
+// compares it: the snapshot it published (shared with the informer cache),
+// or the inventory record it was loaded from, read again because the object
+// changed while no watcher ran.
 type known struct {
 	snap   *snapshot.Snapshot
 	rec    *inventory.Record
 	stamps map[string]snapshot.Stamp
+}
+
+// version identifies the recorded version of an object: a hash of its uid
+// and resourceVersion. A restarted watcher keeps only this of each record
+// until it sees the object live; the record itself is read again only when
+// the object's version differs (or it is gone).
+func version(uid, resourceVersion string) uint64 {
+	d := xxhash.New()
+	_, _ = d.WriteString(uid)
+	_, _ = d.WriteString("\x00")
+	_, _ = d.WriteString(resourceVersion)
+	return d.Sum64()
 }
 
 // resourceWatch is the informers of one resource: one for all namespaces,
@@ -57,7 +71,35 @@ type resourceWatch struct {
 	lastErr   atomic.Pointer[string]
 	// initial holds the keys of objects the informers' first list returned
 	// that no worker has handled yet: they existed before the term began.
-	initial sync.Map
+	// (A map under a mutex: a sync.Map costs about 5 times the memory per
+	// key, and at the first sync it holds every object.)
+	initialMu sync.Mutex
+	initial   map[string]struct{}
+}
+
+func (w *resourceWatch) addInitial(key string) {
+	w.initialMu.Lock()
+	defer w.initialMu.Unlock()
+	if w.initial == nil {
+		w.initial = map[string]struct{}{}
+	}
+	w.initial[key] = struct{}{}
+}
+
+func (w *resourceWatch) isInitial(key string) bool {
+	w.initialMu.Lock()
+	defer w.initialMu.Unlock()
+	_, ok := w.initial[key]
+	return ok
+}
+
+func (w *resourceWatch) doneInitial(key string) {
+	w.initialMu.Lock()
+	defer w.initialMu.Unlock()
+	delete(w.initial, key)
+	if len(w.initial) == 0 {
+		w.initial = nil // a map does not shrink: let it go
+	}
 }
 
 // get returns the object's snapshot, or nil when it does not exist.
@@ -102,10 +144,16 @@ type term struct {
 	start time.Time
 	queue workqueue.TypedRateLimitingInterface[item]
 
-	mu         sync.RWMutex
-	watches    map[string]*resourceWatch
-	known      map[item]*known
-	pending    map[string][]*known // loaded, for resources not watched yet
+	mu      sync.RWMutex
+	watches map[string]*resourceWatch
+	// What is known of every object: published holds the snapshot last
+	// published and recorded; recorded the version of each inventory
+	// record not seen live yet in this term (an object is in one or the
+	// other); pending the records of resources not watched yet, by
+	// resource and key.
+	published  map[item]*snapshot.Snapshot
+	recorded   map[item]uint64
+	pending    map[string]map[string]uint64
 	unresolved map[string]error
 	asked      map[string]bool // names resolved to a watched resource
 	reported   map[string]bool // health events already published this term
@@ -122,8 +170,9 @@ func newTerm(c *Controller) *term {
 		watches:    map[string]*resourceWatch{},
 		unresolved: map[string]error{},
 		asked:      map[string]bool{},
-		known:      map[item]*known{},
-		pending:    map[string][]*known{},
+		published:  map[item]*snapshot.Snapshot{},
+		recorded:   map[item]uint64{},
+		pending:    map[string]map[string]uint64{},
 		reported:   map[string]bool{},
 	}
 }
@@ -226,13 +275,17 @@ func sleep(ctx context.Context, d time.Duration) {
 // label filters are not this watcher's business and are left alone.
 func (t *term) load(ctx context.Context) error {
 	n := 0
-	err := t.c.deps.Inventory.Each(ctx, t.c.opts.Cluster.Name, func(r *inventory.Record) {
+	err := t.c.deps.Inventory.Entries(ctx, t.c.opts.Cluster.Name, func(e *inventory.Entry) {
 		n++
-		if !t.inScope(r.Object.Namespace, r.Resource, r.Object.Name, labels.Set(r.Labels)) {
+		if !t.inScope(e.Object.Namespace, e.Resource, e.Object.Name, labels.Set(e.Labels)) {
 			return
 		}
-		snap, stamps := r.Compact()
-		t.pending[r.Resource] = append(t.pending[r.Resource], &known{snap: snap, rec: r, stamps: stamps})
+		p := t.pending[e.Resource]
+		if p == nil {
+			p = map[string]uint64{}
+			t.pending[snapshot.Intern(e.Resource)] = p
+		}
+		p[objectKey(e.Object)] = version(e.Object.UID, e.ResourceVersion)
 	})
 	if err != nil {
 		return err
@@ -326,8 +379,8 @@ func (t *term) startWatch(r resources.Resource) {
 	t.mu.Lock()
 	recs := t.pending[r.Name]
 	delete(t.pending, r.Name)
-	for _, k := range recs {
-		t.known[item{res: r.Name, key: objectKey(k.rec.Object)}] = k
+	for key, v := range recs {
+		t.recorded[item{res: r.Name, key: key}] = v
 	}
 	t.watches[r.Name] = w
 	t.mu.Unlock()
@@ -355,7 +408,7 @@ func (t *term) startWatch(r resources.Resource) {
 				return
 			}
 			if initial {
-				w.initial.Store(key, struct{}{})
+				w.addInitial(key)
 			}
 			t.queue.Add(item{res: r.Name, key: key})
 		}
@@ -472,7 +525,12 @@ func (t *term) awaitSync(w *resourceWatch) {
 	w.synced.Store(true)
 	t.mu.RLock()
 	var keys []item
-	for it := range t.known {
+	for it := range t.recorded {
+		if it.res == w.res.Name {
+			keys = append(keys, it)
+		}
+	}
+	for it := range t.published {
 		if it.res == w.res.Name {
 			keys = append(keys, it)
 		}

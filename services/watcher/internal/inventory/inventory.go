@@ -127,6 +127,32 @@ func (s *Store) Delete(ctx context.Context, o events.ObjectRef) error {
 	return nil
 }
 
+// Get returns the record of o, or nil when there is none.
+func (s *Store) Get(ctx context.Context, o events.ObjectRef) (*Record, error) {
+	e, err := s.kv.Get(ctx, events.InventoryKey(o))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("inventory get %s: %w", o, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(e.Value(), r); err != nil {
+		return nil, fmt.Errorf("inventory get %s: %w", o, err)
+	}
+	return r, nil
+}
+
+// Entry is what a restarted watcher reads of each record at start-up: who
+// the object is and which version was recorded. The rest of a record is
+// read again (Get) only for an object that changed while no watcher ran.
+type Entry struct {
+	Object          events.ObjectRef  `json:"object"`
+	Resource        string            `json:"resource"`
+	ResourceVersion string            `json:"resource_version"`
+	Labels          map[string]string `json:"labels,omitempty"`
+}
+
 // Load returns every record of cluster.
 func (s *Store) Load(ctx context.Context, cluster string) ([]*Record, error) {
 	var out []*Record
@@ -137,7 +163,17 @@ func (s *Store) Load(ctx context.Context, cluster string) ([]*Record, error) {
 // Each calls fn with every record of cluster as it is read, so a caller
 // that keeps less than the record does not hold them all at once.
 func (s *Store) Each(ctx context.Context, cluster string, fn func(*Record)) error {
-	w, err := s.kv.Watch(ctx, events.EscapeToken(cluster)+".>", jetstream.IgnoreDeletes())
+	return each(ctx, s.kv, cluster, fn)
+}
+
+// Entries calls fn with the entry of every record of cluster as it is read:
+// the fingerprint and owners are skipped, not decoded.
+func (s *Store) Entries(ctx context.Context, cluster string, fn func(*Entry)) error {
+	return each(ctx, s.kv, cluster, fn)
+}
+
+func each[T any](ctx context.Context, kv jetstream.KeyValue, cluster string, fn func(*T)) error {
+	w, err := kv.Watch(ctx, events.EscapeToken(cluster)+".>", jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("inventory load %s: %w", cluster, err)
 	}
@@ -153,7 +189,7 @@ func (s *Store) Each(ctx context.Context, cluster string, fn func(*Record)) erro
 			if e == nil {
 				return nil
 			}
-			r := &Record{}
+			r := new(T)
 			if err := json.Unmarshal(e.Value(), r); err != nil {
 				return fmt.Errorf("inventory load %s: key %s: %w", cluster, e.Key(), err)
 			}

@@ -7,9 +7,11 @@
 package snapshot
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -172,6 +174,7 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 		s.Owned = append(s.Owned, OwnedPath{Path: p, Managers: m})
 	}
 	sort.Slice(s.Owned, func(i, j int) bool { return s.Owned[i].Path < s.Owned[j].Path })
+	s.Owned = internOwned(s.Owned)
 
 	f := flattener{b: b, secret: secret, listKeys: listKeys}
 	for k, v := range u.Object {
@@ -433,6 +436,43 @@ var labelSets = struct {
 }{m: map[string]map[string]string{}}
 
 const maxLabelSets = 4096
+
+// internOwned returns a slice equal to o that snapshots share: objects of a
+// kind written by the same managers own the same fields (about 24 bytes
+// per field and object otherwise). Shared slices are never mutated.
+func internOwned(o []OwnedPath) []OwnedPath {
+	if len(o) == 0 {
+		return nil
+	}
+	n := 0
+	for _, p := range o {
+		n += len(p.Path) + 9
+	}
+	b := make([]byte, 0, n)
+	for _, p := range o {
+		b = binary.LittleEndian.AppendUint64(append(append(b, p.Path...), 0), p.Managers)
+	}
+	ownedSets.mu.Lock()
+	defer ownedSets.mu.Unlock()
+	if shared, ok := ownedSets.m[string(b)]; ok {
+		return shared
+	}
+	if len(ownedSets.m) >= maxOwnedSets {
+		ownedSets.m = map[string][]OwnedPath{}
+	}
+	o = slices.Clip(o)
+	ownedSets.m[string(b)] = o
+	return o
+}
+
+// ownedSets are the owned-path slices internOwned hands out, by their
+// paths and manager bits; at most maxOwnedSets are remembered.
+var ownedSets = struct {
+	mu sync.Mutex
+	m  map[string][]OwnedPath
+}{m: map[string][]OwnedPath{}}
+
+const maxOwnedSets = 4096
 
 // SortLeaves sorts leaves by path, the order Changed needs.
 func SortLeaves(l []Leaf) {
