@@ -90,7 +90,7 @@ func TestListSnapshotsPages(t *testing.T) {
 	if len(got.Items) != 6 || got.ResourceVersion != "101" || got.Continue != "" {
 		t.Fatalf("list: %d items, rv %s, continue %q", len(got.Items), got.ResourceVersion, got.Continue)
 	}
-	if got.Items[5].Name != "cm-3-1" || len(got.Items[5].Leaves) != 1 {
+	if got.Items[5].Name != "cm-3-1" || got.Items[5].NumLeaves() != 1 {
 		t.Fatalf("last item %+v", got.Items[5])
 	}
 	if len(calls) != 3 || calls[0].Limit != listPage || calls[0].ResourceVersion != "" ||

@@ -34,8 +34,9 @@ type Record struct {
 // FromSnapshot makes the record of a live object.
 func FromSnapshot(cluster, resource string, gv schema.GroupVersion, s *snapshot.Snapshot, now time.Time) *Record {
 	r := &Record{InventoryRecord: live.Record(cluster, resource, gv.WithKind(s.Kind), s, s.ManagerList(), s.FieldOwners(), now)}
-	r.Fingerprint = make(map[string]uint64, len(s.Leaves))
-	for _, l := range s.Leaves {
+	r.Fingerprint = make(map[string]uint64, s.NumLeaves())
+	for i := range s.NumLeaves() {
+		l := s.Leaf(i)
 		if l.Sensitive {
 			r.Fingerprint[l.Path] = 0
 		} else {
@@ -63,11 +64,11 @@ func (r *Record) Snapshot() (*snapshot.Snapshot, map[string]snapshot.Stamp) {
 	}}
 	s.Name, s.Namespace, s.UID = o.Name, o.Namespace, types.UID(o.UID)
 	s.ResourceVersion, s.Generation, s.Labels = r.ResourceVersion, r.Generation, snapshot.InternLabels(r.Labels)
-	s.Leaves = make([]snapshot.Leaf, 0, len(r.Fingerprint))
+	leaves := make([]snapshot.Leaf, 0, len(r.Fingerprint))
 	for p, h := range r.Fingerprint {
-		s.Leaves = append(s.Leaves, snapshot.Leaf{Path: snapshot.Intern(p), Hash: h, Sensitive: h == 0})
+		leaves = append(leaves, snapshot.Leaf{Path: p, Hash: h, Sensitive: h == 0})
 	}
-	snapshot.SortLeaves(s.Leaves)
+	s.SetLeaves(leaves)
 	var stamps map[string]snapshot.Stamp // nil when no leaf is sensitive
 	for p, h := range r.Fingerprint {
 		if h == 0 {

@@ -34,25 +34,25 @@ func Changed(old, cur *Snapshot, oldStamps map[string]Stamp) []string {
 			out = append(out, p)
 		}
 	}
-	ol, nl := old.Leaves, cur.Leaves
+	ol, nl := old.LeafPaths, cur.LeafPaths
 	i, j := 0, 0
 	for i < len(ol) || j < len(nl) {
 		switch {
-		case j >= len(nl) || (i < len(ol) && ol[i].Path < nl[j].Path):
-			add(wholeSubtree(ol[i].Path, nl))
+		case j >= len(nl) || (i < len(ol) && ol[i] < nl[j]):
+			add(wholeSubtree(ol[i], nl))
 			i++
-		case i >= len(ol) || nl[j].Path < ol[i].Path:
-			add(wholeSubtree(nl[j].Path, ol))
+		case i >= len(ol) || nl[j] < ol[i]:
+			add(wholeSubtree(nl[j], ol))
 			j++
 		default:
-			o, n := ol[i], nl[j]
+			o, n := old.Hashes[i], cur.Hashes[j]
 			switch {
-			case o.Hash == 0:
-				if cur.stampOf(n.Path) != oldStamps[n.Path] {
-					add(n.Path)
+			case o == 0:
+				if cur.stampOf(nl[j]) != oldStamps[nl[j]] {
+					add(nl[j])
 				}
-			case o.Hash != n.Hash:
-				add(n.Path)
+			case o != n:
+				add(nl[j])
 			}
 			i++
 			j++
@@ -68,7 +68,7 @@ func Changed(old, cur *Snapshot, oldStamps map[string]Stamp) []string {
 // wholeSubtree returns the outermost list element containing p that has no
 // leaf in other (a container that appeared or disappeared as a whole), or p.
 // Map keys stay leaves: a new label is metadata.labels.<key>.
-func wholeSubtree(p string, other []Leaf) string {
+func wholeSubtree(p string, other []string) string {
 	for _, a := range tfkube.Ancestors(p) {
 		if tfkube.IsElement(a) && !hasUnder(other, a) {
 			return a
@@ -77,11 +77,12 @@ func wholeSubtree(p string, other []Leaf) string {
 	return p
 }
 
-// hasUnder reports whether some leaf is prefix or lies under it.
-func hasUnder(leaves []Leaf, prefix string) bool {
+// hasUnder reports whether some leaf path (sorted) is prefix or lies under
+// it.
+func hasUnder(leaves []string, prefix string) bool {
 	for _, q := range []string{prefix, prefix + ".", prefix + "["} {
-		k := sort.Search(len(leaves), func(i int) bool { return leaves[i].Path >= q })
-		if k < len(leaves) && (leaves[k].Path == prefix || q != prefix && strings.HasPrefix(leaves[k].Path, q)) {
+		k := sort.SearchStrings(leaves, q)
+		if k < len(leaves) && (leaves[k] == prefix || q != prefix && strings.HasPrefix(leaves[k], q)) {
 			return true
 		}
 	}

@@ -85,7 +85,7 @@ func (s *Snapshot) Attribution(paths []string) []events.PathOwner {
 	var out []events.PathOwner
 	for _, p := range paths {
 		var idx []int
-		if hasUnder(s.Leaves, p) {
+		if hasUnder(s.LeafPaths, p) {
 			idx = s.newestFirst(s.ownersOf(p))
 		}
 		if len(idx) == 0 {

@@ -37,7 +37,14 @@ type Snapshot struct {
 	metav1.ObjectMeta
 	Managers []Manager
 	Owned    []OwnedPath // sorted by Path
-	Leaves   []Leaf      // sorted by Path
+	// LeafPaths are the leaf fields, sorted, and Hashes a hash of each
+	// one's value. The paths are shared by the snapshots of objects with
+	// the same fields (most objects of a kind): only the hashes are the
+	// object's own. Secret says the object is a Secret (its sensitive
+	// leaves are hashed with the process's key).
+	LeafPaths []string
+	Hashes    []uint64
+	Secret    bool
 }
 
 // Manager is one metadata.managedFields entry.
@@ -63,6 +70,29 @@ type Leaf struct {
 	Sensitive bool
 }
 
+// NumLeaves is the number of leaf fields.
+func (s *Snapshot) NumLeaves() int { return len(s.LeafPaths) }
+
+// Leaf is the i-th leaf field, in path order.
+func (s *Snapshot) Leaf(i int) Leaf {
+	p := s.LeafPaths[i]
+	return Leaf{Path: p, Hash: s.Hashes[i], Sensitive: s.Secret && Sensitive(p)}
+}
+
+// SetLeaves sets the snapshot's leaves (in any order; l is sorted); the
+// snapshot is a Secret's when a leaf is sensitive.
+func (s *Snapshot) SetLeaves(l []Leaf) {
+	SortLeaves(l)
+	paths := make([]string, len(l))
+	s.Hashes = make([]uint64, len(l))
+	s.Secret = false
+	for i, x := range l {
+		paths[i], s.Hashes[i] = intern(x.Path), x.Hash
+		s.Secret = s.Secret || x.Sensitive
+	}
+	s.LeafPaths = internPaths(paths)
+}
+
 // DeepCopyObject implements runtime.Object. Paths are immutable strings, so
 // the slices are copied, not their elements' contents.
 func (s *Snapshot) DeepCopyObject() runtime.Object {
@@ -70,7 +100,9 @@ func (s *Snapshot) DeepCopyObject() runtime.Object {
 	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
 	c.Managers = append([]Manager(nil), s.Managers...)
 	c.Owned = append([]OwnedPath(nil), s.Owned...)
-	c.Leaves = append([]Leaf(nil), s.Leaves...)
+	c.LeafPaths = s.LeafPaths // shared, never mutated
+	c.Hashes = append([]uint64(nil), s.Hashes...)
+	c.Secret = s.Secret
 	return c
 }
 
@@ -200,8 +232,10 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 		}
 		f.walk(tfkube.Field("", k), v)
 	}
-	sort.Slice(f.leaves, func(i, j int) bool { return f.leaves[i].Path < f.leaves[j].Path })
-	s.Leaves = f.leaves
+	s.SetLeaves(f.leaves)
+	if secret {
+		s.Secret = true
+	}
 	return s, nil
 }
 
@@ -464,6 +498,37 @@ func internOwned(o []OwnedPath) []OwnedPath {
 	ownedSets.m[string(b)] = o
 	return o
 }
+
+// internPaths returns a slice equal to p that snapshots share (like
+// internOwned: a leaf path costs 16 bytes per object otherwise).
+func internPaths(p []string) []string {
+	if len(p) == 0 {
+		return nil
+	}
+	n := 0
+	for _, x := range p {
+		n += len(x) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, x := range p {
+		b = append(append(b, x...), 0)
+	}
+	pathSets.mu.Lock()
+	defer pathSets.mu.Unlock()
+	if shared, ok := pathSets.m[string(b)]; ok {
+		return shared
+	}
+	if len(pathSets.m) >= maxOwnedSets {
+		pathSets.m = map[string][]string{}
+	}
+	pathSets.m[string(b)] = p
+	return p
+}
+
+var pathSets = struct {
+	mu sync.Mutex
+	m  map[string][]string
+}{m: map[string][]string{}}
 
 // ownedSets are the owned-path slices internOwned hands out, by their
 // paths and manager bits; at most maxOwnedSets are remembered.

@@ -271,8 +271,8 @@ func TestSecretValuesNeverKept(t *testing.T) {
 	if strings.Contains(string(enc), canary) {
 		t.Fatalf("snapshot keeps the secret value: %s", enc)
 	}
-	for _, l := range old.Leaves {
-		if Sensitive(l.Path) != l.Sensitive {
+	for i := range old.NumLeaves() {
+		if l := old.Leaf(i); Sensitive(l.Path) != l.Sensitive {
 			t.Errorf("leaf %s: sensitive = %v", l.Path, l.Sensitive)
 		}
 	}
@@ -293,8 +293,8 @@ func TestSecretValuesNeverKept(t *testing.T) {
 }
 
 func leaf(s *Snapshot, p string) Leaf {
-	for _, l := range s.Leaves {
-		if l.Path == p {
+	for i := range s.NumLeaves() {
+		if l := s.Leaf(i); l.Path == p {
 			return l
 		}
 	}
@@ -305,14 +305,18 @@ func TestUnknownSensitiveValueJudgedByOwnerStamp(t *testing.T) {
 	b := NewBuilder(false)
 	old := build(t, b, parse(t, secretYAML(canary)), true)
 	// As read back from the inventory: sensitive hashes unknown.
-	restored := &Snapshot{Leaves: append([]Leaf(nil), old.Leaves...)}
+	var leaves []Leaf
 	stamps := map[string]Stamp{}
-	for i, l := range restored.Leaves {
+	for i := range old.NumLeaves() {
+		l := old.Leaf(i)
 		if l.Sensitive {
-			restored.Leaves[i].Hash = 0
+			l.Hash = 0
 			stamps[l.Path] = old.stampOf(l.Path)
 		}
+		leaves = append(leaves, l)
 	}
+	restored := &Snapshot{}
+	restored.SetLeaves(leaves)
 	same := build(t, b, parse(t, secretYAML(canary)), true)
 	if got := Changed(restored, same, stamps); len(got) != 0 {
 		t.Fatalf("unchanged secret reported changed: %q", got)
