@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,12 +135,20 @@ func BenchmarkWatcherScale(b *testing.B) {
 	b.ReportMetric(float64(hwmC)/1024, "restart-peak-RSS-MB")
 	b.ReportMetric(float64(objects)/created.Seconds(), "apiserver-creates/s")
 
-	// DRIFTGATE_BENCH_WATCH_GOGC=50: once more, nothing changed, with that
-	// GOGC (the heap's headroom over the cache).
-	if gogc := os.Getenv(scaleGOGCEnv); gogc != "" {
+	// DRIFTGATE_BENCH_WATCH_GOGC=50, DRIFTGATE_BENCH_WATCH_GOMEMLIMIT=250MiB:
+	// once more, nothing changed, with that GOGC and memory limit (the
+	// heap's headroom over the cache).
+	var tuned []string
+	if v := os.Getenv(scaleGOGCEnv); v != "" {
+		tuned = append(tuned, "GOGC="+v)
+	}
+	if v := os.Getenv(scaleMemLimitEnv); v != "" {
+		tuned = append(tuned, "GOMEMLIMIT="+v)
+	}
+	if len(tuned) > 0 {
 		c.kill()
 		mark, start = s.Mark(), time.Now()
-		d := startChild(b, env, cfg, "GOGC="+gogc)
+		d := startChild(b, env, cfg, tuned...)
 		s.WaitFor(b, mark, 10*time.Minute, "restarted watcher synced", synced(fmt.Sprintf("-%d", d.pid())))
 		syncedD := time.Since(start)
 		// Every known object is compared once it synced; a marker created
@@ -149,14 +158,18 @@ func BenchmarkWatcherScale(b *testing.B) {
 		}
 		s.WaitFor(b, mark, 10*time.Minute, "the marker", isChange("ConfigMap", nsOf(0), fmt.Sprintf("cm-%06d", objects+changes), events.ChangeAdded))
 		hwmD := procStatusKB(b, d.pid(), "VmHWM")
-		b.Logf("restart with GOGC=%s, nothing changed: Synced=True after %s, every object compared after %s; VmHWM %.1f MB",
-			gogc, syncedD.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), float64(hwmD)/1024)
-		b.ReportMetric(float64(hwmD)/1024, "gogc-restart-peak-RSS-MB")
+		b.Logf("restart with %s, nothing changed: Synced=True after %s, every object compared after %s; VmHWM %.1f MB",
+			strings.Join(tuned, " "), syncedD.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), float64(hwmD)/1024)
+		b.ReportMetric(float64(hwmD)/1024, "tuned-restart-peak-RSS-MB")
 	}
 }
 
-// scaleGOGCEnv adds a last restart with this GOGC to BenchmarkWatcherScale.
-const scaleGOGCEnv = "DRIFTGATE_BENCH_WATCH_GOGC"
+// scaleGOGCEnv and scaleMemLimitEnv add a last restart with this GOGC and
+// GOMEMLIMIT to BenchmarkWatcherScale.
+const (
+	scaleGOGCEnv     = "DRIFTGATE_BENCH_WATCH_GOGC"
+	scaleMemLimitEnv = "DRIFTGATE_BENCH_WATCH_GOMEMLIMIT"
+)
 
 func createScaleCM(kube kubernetes.Interface, ns string, i int) error {
 	cm := &corev1.ConfigMap{

@@ -64,7 +64,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	snap, stamps := r.Snapshot()
 	if snap.Name != r.Object.Name || stamps["data.password"].Manager != "terraform" || snap.Kind != "Secret" {
-		t.Fatalf("restored snapshot %+v, stamps %v", snap.ObjectMeta, stamps)
+		t.Fatalf("restored snapshot %+v, stamps %v", snap.Meta, stamps)
 	}
 
 	// What other services read: a plain InventoryRecord.

@@ -32,9 +32,9 @@ import (
 // is shared and must never be mutated.
 type Snapshot struct {
 	metav1.TypeMeta
-	// ObjectMeta keeps identity, labels, the owner-hint annotations and
+	// Meta keeps identity, labels, the owner-hint annotations and
 	// ownerReferences; managedFields are parsed into Managers and Owned.
-	metav1.ObjectMeta
+	Meta
 	Managers []Manager
 	Owned    []OwnedPath // sorted by Path
 	// LeafPaths are the leaf fields, sorted, and Hashes a hash of each
@@ -97,7 +97,7 @@ func (s *Snapshot) SetLeaves(l []Leaf) {
 // the slices are copied, not their elements' contents.
 func (s *Snapshot) DeepCopyObject() runtime.Object {
 	c := &Snapshot{TypeMeta: s.TypeMeta}
-	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	c.Meta = s.Meta.deepCopy()
 	c.Managers = append([]Manager(nil), s.Managers...)
 	c.Owned = append([]OwnedPath(nil), s.Owned...)
 	c.LeafPaths = s.LeafPaths // shared, never mutated
@@ -152,8 +152,6 @@ func (b *Builder) Build(u *unstructured.Unstructured, secret bool) (*Snapshot, e
 	s.UID = u.GetUID()
 	s.ResourceVersion = u.GetResourceVersion()
 	s.Generation = u.GetGeneration()
-	s.CreationTimestamp = u.GetCreationTimestamp()
-	s.DeletionTimestamp = u.GetDeletionTimestamp()
 	s.Labels = InternLabels(u.GetLabels())
 	if ann := u.GetAnnotations(); len(ann) > 0 {
 		for _, k := range keptAnnotations {

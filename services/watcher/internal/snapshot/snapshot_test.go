@@ -369,7 +369,7 @@ func TestTransformIsIdempotent(t *testing.T) {
 	}
 	s := a.(*Snapshot)
 	if s.Name != "web" || s.Namespace != "shop" || s.ResourceVersion != "100" || s.Kind != "Deployment" {
-		t.Fatalf("identity lost: %+v", s.ObjectMeta)
+		t.Fatalf("identity lost: %+v", s.Meta)
 	}
 	if s.Annotations["deployment.kubernetes.io/revision"] != "" {
 		t.Error("annotations other than owner hints are kept")
