@@ -88,8 +88,25 @@ func TestStoreRoundTrip(t *testing.T) {
 		}
 	}
 
+	// What a restarted watcher reads of each record, and a record again.
+	var entries []inventory.Entry
+	if err := st.Entries(ctx, "lab", func(e *inventory.Entry) { entries = append(entries, *e) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].Object != recs[0].Object || entries[0].ResourceVersion != "3" ||
+		entries[0].Resource != "secrets" || entries[0].Labels["app"] != "db" {
+		t.Fatalf("entries %+v", entries)
+	}
+	got, err := st.Get(ctx, r.Object)
+	if err != nil || got == nil || got.FieldOwners["data.password"].Manager != "terraform" || got.Object != r.Object {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+
 	if err := st.Delete(ctx, r.Object); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := st.Get(ctx, r.Object); got != nil || err != nil {
+		t.Fatalf("get after delete: %+v, %v", got, err)
 	}
 	if err := st.Delete(ctx, r.Object); err != nil {
 		t.Fatalf("deleting twice: %v", err)

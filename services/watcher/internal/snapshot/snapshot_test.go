@@ -3,6 +3,7 @@ package snapshot
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,5 +378,41 @@ func TestTransformIsIdempotent(t *testing.T) {
 	c := s.DeepCopyObject().(*Snapshot)
 	if !reflect.DeepEqual(c, s) {
 		t.Error("DeepCopyObject differs")
+	}
+}
+
+// Objects with the same fields share their leaf paths and owned paths; only
+// the hashes are their own.
+func TestSnapshotsShareFieldSets(t *testing.T) {
+	b := NewBuilder(false)
+	x, err := b.Build(benchConfigMap(1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := b.Build(benchConfigMap(2), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.NumLeaves() == 0 || &x.LeafPaths[0] != &y.LeafPaths[0] || len(x.Owned) == 0 || &x.Owned[0] != &y.Owned[0] {
+		t.Fatal("two ConfigMaps with the same fields do not share their paths")
+	}
+	if &x.Hashes[0] == &y.Hashes[0] || reflect.DeepEqual(x.Hashes, y.Hashes) {
+		t.Fatal("hashes shared, or equal for different values")
+	}
+	if got := Changed(x, y, nil); !reflect.DeepEqual(got, []string{"data.endpoint", "metadata.labels.shard"}) {
+		t.Fatalf("changed %q", got)
+	}
+	// A new field: a new path set, the old one untouched.
+	u := benchConfigMap(3)
+	u.Object["data"].(map[string]any)["extra"] = "1"
+	z, err := b.Build(u, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.NumLeaves() != x.NumLeaves()+1 || x.NumLeaves() != y.NumLeaves() {
+		t.Fatalf("leaves %d, %d, %d", x.NumLeaves(), y.NumLeaves(), z.NumLeaves())
+	}
+	if got := Changed(x, z, nil); !slices.Contains(got, "data.extra") {
+		t.Fatalf("changed %q", got)
 	}
 }
