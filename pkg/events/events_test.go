@@ -177,6 +177,42 @@ func TestDedupSameIDStoredOnce(t *testing.T) {
 	}
 }
 
+// Two clusters[] entries for one API server (or two clusters restored from
+// one etcd backup) report an object with the same uid and resourceVersion:
+// two facts, one per cluster, while each cluster's own repeats (a retry, the
+// other watcher of a leader-elected pair) stay one.
+func TestObjectChangedSameUIDInTwoClustersIsTwoEvents(t *testing.T) {
+	env := eventstest.Start(t)
+	ctx := context.Background()
+	east := &events.ObjectChanged{Object: sampleObject(), Resource: "deployments.apps", Change: events.ChangeUpdated, ResourceVersion: "42", ObservedAt: t0}
+	west := *east
+	west.Object.Cluster = "west"
+	ids := map[string]bool{}
+	for _, pub := range []*events.Publisher{events.NewPublisher(env.JS, "watcher-1"), events.NewPublisher(env.JS, "watcher-2")} {
+		for _, d := range []*events.ObjectChanged{east, &west} {
+			e, err := pub.Publish(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[e.ID()] = true
+		}
+	}
+	if want := map[string]bool{"oc-lab-u-1-42-updated": true, "oc-west-u-1-42-updated": true}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("ids = %v, want %v", ids, want)
+	}
+	s, err := env.JS.Stream(ctx, events.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Fatalf("stored %d messages, want 2 (one per cluster)", info.State.Msgs)
+	}
+}
+
 func objectChanged(i int) *events.ObjectChanged {
 	o := sampleObject()
 	o.Name = fmt.Sprintf("cm-%d", i)

@@ -184,10 +184,12 @@ func (*ObjectChanged) EventType() string { return TypeObjectChanged }
 func (d *ObjectChanged) Subject() string { return d.Object.Path() }
 func (*ObjectChanged) Workspace() string { return "" }
 
-// Key is uid + resourceVersion + change: the same change seen twice (replay,
-// two watchers during a leader hand-over) is one fact.
+// Key is cluster + uid + resourceVersion + change: the same change seen
+// twice (replay, two watchers during a leader hand-over) is one fact; the
+// same uid and resourceVersion in two clusters (two clusters[] entries for
+// one API server, or a restored etcd) are two.
 func (d *ObjectChanged) Key() string {
-	return "oc-" + d.Object.UID + "-" + d.ResourceVersion + "-" + d.Change
+	return "oc-" + d.Object.Cluster + "-" + d.Object.UID + "-" + d.ResourceVersion + "-" + d.Change
 }
 
 func (d *ObjectChanged) Validate() error {

@@ -3,6 +3,7 @@ package watcher_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +23,9 @@ import (
 
 // testScope: two clusters from one config, a namespace filter and a label
 // selector. Both "clusters" are the lab under two names, so their events
-// share object uids and resourceVersions, hence event ids: JetStream stores
-// the first and drops the other as a duplicate (real clusters never share
-// uids). Each cluster's inventory shows that both watch.
+// share object uids and resourceVersions; the event id names the cluster,
+// so each cluster's event is stored (once), and each cluster's inventory
+// shows that both watch.
 func testScope(t *testing.T, l *lab.Lab) {
 	ctx := context.Background()
 	ns := testNamespace(t, createNamespace(l))
@@ -90,8 +91,12 @@ func testScope(t *testing.T, l *lab.Lab) {
 	if got := s.changes("ConfigMap", other, "a-elsewhere"); len(got) != 0 {
 		t.Errorf("object outside the watched namespaces reported: %+v", got)
 	}
-	if got := s.changes("ConfigMap", ns, "b-team"); len(got) != 1 {
-		t.Errorf("b-team: %d events, want one", len(got))
+	byCluster := map[string]int{}
+	for _, oc := range s.changes("ConfigMap", ns, "b-team") {
+		byCluster[oc.Object.Cluster]++
+	}
+	if want := map[string]int{"east": 1, "west": 1}; !maps.Equal(byCluster, want) {
+		t.Errorf("b-team's events by cluster: %v, want one in each: %v", byCluster, want)
 	}
 	for _, c := range []string{"east", "west"} {
 		if _, ok := kvContents(t, env.Buckets.Inventory)[events.InventoryKey(events.ObjectRef{Cluster: c, Kind: "ConfigMap", Namespace: other, Name: "a-elsewhere"})]; ok {

@@ -36,7 +36,9 @@ import (
 //     an hour, plus 6 x the measured CPU of one full plan (the safety net
 //     every 10 minutes: the window holds none; see measureFullPlan).
 //     Latency: patch -> the signed drift.detected (or drift.resolved, for
-//     a change that puts a ConfigMap back) at the receiver, median.
+//     a change that puts a ConfigMap back) at the receiver, median. One
+//     change and its revert before the first window (warmUp) take the
+//     once-per-init show -json check out of the windows.
 //   - a full-plan poller: `tofu plan -refresh=true -detailed-exitcode`
 //     (same tool, provider and state), every 1 and every 10 minutes. CPU
 //     is the rusage of the waited plan (tofu and the provider it waited
@@ -150,6 +152,7 @@ func benchSize(b *testing.B, l *lab.Lab, bin string, n int, rates []int, polls i
 	full := d.measureFullPlan(b, lp, idle)
 	logf(b, "%d resources: driftgate's full plan %s: %.2f CPU-s, apiserver+etcd %.2f CPU-s over idle (phases %v)",
 		n, full.dur.Round(time.Millisecond), full.cpu, full.api, full.phases)
+	d.warmUp(b)
 	for _, rate := range rates {
 		r := d.cell(b, lp, idle, rate)
 		r.size = n

@@ -182,6 +182,26 @@ func (d *dg) measureFullPlan(b *testing.B, lp []int, idle float64) fullPlan {
 		dur: time.Duration(p.DurationMS)*time.Millisecond - ms("prepare"), phases: p.PhasesMS}
 }
 
+// warmUp changes one ConfigMap and puts it back, outside every window, and
+// logs the CPU it took: the first plan with changes after an init also
+// runs show -json once, to check the native plan file decoder against it
+// (pkg/plan) — a one-off per init (a process start, a new module or lock
+// file) that the first change cell's window, scaled to an hour, would
+// count 20 times (1/min: three changes in 3 minutes).
+func (d *dg) warmUp(b *testing.B) {
+	c0 := cpuOf(b, d.pid)
+	start := time.Now()
+	addr := d.ws + "/kubernetes_config_map.cm[0]"
+	at := time.Now()
+	patchCM(b, d.l, d.ns, 0, "warm-up")
+	d.hook.wait(b, d, events.TypeDriftDetected, addr, at, 5*time.Minute)
+	at = time.Now()
+	patchCM(b, d.l, d.ns, 0, "0")
+	d.hook.wait(b, d, events.TypeDriftResolved, addr, at, 5*time.Minute)
+	logf(b, "warm-up (one change and its revert; the first runs the once-per-init show -json check): %.2f CPU-s over %s",
+		cpuOf(b, d.pid)-c0, time.Since(start).Round(time.Millisecond))
+}
+
 // cell measures one change rate. At rate 0 it is the CPU over an idle
 // window (BENCH_COST_IDLE, default 60s). Otherwise changes come every
 // 60s/rate, at least BENCH_COST_CHANGES (default 3) of them and at least

@@ -264,6 +264,9 @@ func (p *Proc) Start() error {
 	h := p.h
 	cmd := exec.Command(filepath.Join(h.binDir, "driftgate-"+p.Service), "--config", h.config(p.Service, p.URL),
 		"--data-dir", filepath.Join(h.cfgDir, p.Name), "--http", "127.0.0.1:0")
+	if lvl := os.Getenv("CHAOS_LOG_LEVEL"); lvl != "" { // debug: every decision a replica takes
+		cmd.Args = append(cmd.Args, "--log-level", lvl)
+	}
 	cmd.Env = append(h.env, "DRIFTGATE_NATS_PASSWORD="+h.NATS.Passwords[p.Service], "HOSTNAME="+p.Name, "POD_NAME="+p.Name)
 	var out io.Writer = p.Log
 	if dir := os.Getenv("CHAOS_LOGS"); dir != "" { // each replica's log also in a file, to watch a run

@@ -28,9 +28,9 @@ import (
 //
 //   - DRIFTGATE_FLEET_WORKSPACES workspaces (default 50), each a namespace
 //     and eight ConfigMaps applied with OpenTofu, state in the lab's S3
-//     bucket, in the lab's one cluster (two cluster entries for one
-//     apiserver would not do: the watchers of both report each object
-//     under the same event id, and JetStream keeps whichever comes first);
+//     bucket, half of them in cluster east (the lab's kube-apiserver), half
+//     in cluster west (a second lab's: its own etcd and kube-apiserver, no
+//     S3), one watcher watching both;
 //   - the startup at max_concurrent_plans 4 (an init and a full plan per
 //     workspace);
 //   - at max_concurrent_plans 1, 2 and 4 (a fresh planner process each,
@@ -49,8 +49,9 @@ import (
 func BenchmarkFleetLab(b *testing.B) {
 	n := fleetSize()
 	l := lab.Start(b, lab.WithoutControllerManager())
+	west := lab.Start(b, lab.WithoutControllerManager(), lab.WithoutS3())
 	start := time.Now()
-	wss := fleetWorkspaces(b, l, "fleet", n, 8)
+	wss := fleetWorkspaces(b, l, "fleet", n, 8, fleetCluster{name: "east", kube: l}, fleetCluster{name: "west", kube: west})
 
 	env := eventstest.Start(b)
 	s := collect(b, env)
@@ -62,7 +63,12 @@ func BenchmarkFleetLab(b *testing.B) {
 	setup := time.Since(start)
 	// The startup: an init and a full plan of each workspace.
 	b.Run("Startup", func(b *testing.B) {
-		b.Logf("setup: %d workspaces (a namespace and 8 ConfigMaps each) initialized and applied in %s", n, setup.Round(time.Second))
+		byCluster := map[string]int{}
+		for _, f := range wss {
+			byCluster[f.cluster]++
+		}
+		b.Logf("setup: %d workspaces (a namespace and 8 ConfigMaps each; %d in east, %d in west) initialized and applied in %s",
+			n, byCluster["east"], byCluster["west"], setup.Round(time.Second))
 		start := time.Now()
 		a := startPlannerProcess(b, l, env, cfg, dataA, "a-startup")
 		rss := sampleRSS(a.pid())
@@ -99,7 +105,7 @@ func BenchmarkFleetLab(b *testing.B) {
 		rss := sampleRSS(pids...)
 		start := time.Now()
 		addr := fmt.Sprintf("kubernetes_config_map.cm[%d]", cm)
-		patchAll(b, l, wss, fmt.Sprintf("cm-%d", cm), "changed")
+		patchAll(b, wss, fmt.Sprintf("cm-%d", cm), "changed")
 		alerted := map[string]time.Duration{}
 		bySource := map[string]int{}
 		s.WaitFor(b, m, 20*time.Minute, fmt.Sprintf("drift.detected of %s in all %d workspaces", addr, n), func(r record) bool {
@@ -226,8 +232,9 @@ func replicaOf(source string) string {
 	return source
 }
 
-// patchAll changes one ConfigMap in every workspace, eight at a time.
-func patchAll(b testing.TB, l *lab.Lab, wss []*fleetWS, cm, value string) {
+// patchAll changes one ConfigMap in every workspace, in its cluster, eight
+// at a time.
+func patchAll(b testing.TB, wss []*fleetWS, cm, value string) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -240,7 +247,7 @@ func patchAll(b testing.TB, l *lab.Lab, wss []*fleetWS, cm, value string) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := patchConfigMap(ctx, l, f.ns, cm, value); err != nil {
+			if err := patchConfigMap(ctx, f.kube, f.ns, cm, value); err != nil {
 				errs <- err
 			}
 		}()

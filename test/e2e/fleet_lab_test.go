@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,14 +27,24 @@ import (
 // cm-0 … cm-<n-1>, applied with OpenTofu, state in the lab's S3 bucket.
 type fleetWS struct {
 	name, ns, cluster string
+	kube              *lab.Lab // the lab whose kube-apiserver is the cluster
 	w                 *lab.Workspace
 }
 
+// fleetCluster is a cluster of a fleet: its clusters[] name and the lab
+// whose kube-apiserver it is.
+type fleetCluster struct {
+	name string
+	kube *lab.Lab
+}
+
 // fleetWorkspaces writes and applies n workspaces <prefix>-NN of cms
-// ConfigMaps each, in the lab's cluster. The first init fills a plugin
-// cache from the lab's mirror, the others link from it one at a time; the
-// applies run four at a time.
-func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fleetWS {
+// ConfigMaps each, state in l's S3 bucket. Without clusters they are all
+// in l's cluster, named "lab"; with clusters, the first n/len(clusters)
+// are in the first, and so on. The first init fills a plugin cache from
+// the lab's mirror, the others link from it one at a time; the applies run
+// four at a time.
+func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int, clusters ...fleetCluster) []*fleetWS {
 	t.Helper()
 	cache := filepath.Join(t.TempDir(), "plugin-cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
@@ -47,8 +58,12 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fle
 	}
 	env = tfexec.CleanEnv(env)
 	env["TF_PLUGIN_CACHE_DIR"] = cache
+	if len(clusters) == 0 {
+		clusters = []fleetCluster{{name: "lab", kube: l}}
+	}
 	out := make([]*fleetWS, n)
 	for i := range out {
+		c := clusters[i*len(clusters)/n]
 		name := fmt.Sprintf("%s-%02d", prefix, i)
 		src := t.TempDir()
 		main := lab.ConfigMapModule(name, cms)
@@ -56,10 +71,12 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fle
 			t.Fatal(err)
 		}
 		w := l.NewWorkspace(t, src, lab.Tofu, "fleet/"+name+".tfstate")
-		if err := w.TF.SetEnv(env); err != nil {
+		wenv := maps.Clone(env)
+		wenv["KUBECONFIG"] = c.kube.Kubeconfig
+		if err := w.TF.SetEnv(wenv); err != nil {
 			t.Fatal(err)
 		}
-		out[i] = &fleetWS{name: name, ns: name, cluster: "lab", w: w}
+		out[i] = &fleetWS{name: name, ns: name, cluster: c.name, kube: c.kube, w: w}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -97,10 +114,10 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int) []*fle
 	return out
 }
 
-// fleetConfig is a config with the lab's apiserver under the clusters the
-// workspaces name, the workspaces (full plans once an hour, so that only
-// changes plan after the startup), and the planner's defaults but for
-// max_concurrent_plans.
+// fleetConfig is a config with each workspace's cluster (its lab's
+// apiserver), the workspaces (their tool's KUBECONFIG their cluster's; full
+// plans once an hour, so that only changes plan after the startup), and the
+// planner's defaults but for max_concurrent_plans.
 func fleetConfig(l *lab.Lab, wss []*fleetWS, maxPlans int) *config.File {
 	cfg := &config.File{
 		Watch: config.Watch{
@@ -113,10 +130,11 @@ func fleetConfig(l *lab.Lab, wss []*fleetWS, maxPlans int) *config.File {
 	for _, f := range wss {
 		if !seen[f.cluster] {
 			seen[f.cluster] = true
-			cfg.Clusters = append(cfg.Clusters, config.Cluster{Name: f.cluster, Kubeconfig: l.Kubeconfig})
+			cfg.Clusters = append(cfg.Clusters, config.Cluster{Name: f.cluster, Kubeconfig: f.kube.Kubeconfig})
 		}
 		cfg.Workspaces = append(cfg.Workspaces, config.Workspace{
 			Name: f.name, Cluster: f.cluster, Dir: f.w.Dir, Binary: l.BinaryPath(lab.Tofu),
+			Env:              map[string]string{"KUBECONFIG": f.kube.Kubeconfig},
 			FullPlanInterval: config.Duration{Duration: time.Hour},
 		})
 	}

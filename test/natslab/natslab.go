@@ -236,9 +236,14 @@ func (nd *Node) Running() bool {
 // Jsz is the part of a node's /jsz this package reads.
 type Jsz struct {
 	Meta *struct {
-		Leader  string `json:"leader"`
-		Size    int    `json:"cluster_size"`
-		Pending int    `json:"pending"`
+		Leader   string `json:"leader"`
+		Size     int    `json:"cluster_size"`
+		Pending  int    `json:"pending"`
+		Replicas []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+			Offline bool   `json:"offline"`
+		} `json:"replicas"`
 	} `json:"meta_cluster"`
 }
 
@@ -284,6 +289,33 @@ func (c *Cluster) MetaLeader(ctx context.Context) *Node {
 	return nil
 }
 
+// metaCurrent reports whether the meta group has a leader that sees every
+// running node as a current peer. A leader alone is not enough: a stream at
+// replicas 3 created before the leader has heard from every peer is refused
+// with "no suitable peers for placement".
+func (c *Cluster) metaCurrent(ctx context.Context) bool {
+	leader := c.MetaLeader(ctx)
+	if leader == nil || !leader.Running() {
+		return false
+	}
+	j, err := leader.Jsz(ctx)
+	if err != nil || j.Meta == nil || j.Meta.Leader != leader.Name {
+		return false
+	}
+	current := map[string]bool{leader.Name: true}
+	for _, r := range j.Meta.Replicas {
+		if r.Current && !r.Offline {
+			current[r.Name] = true
+		}
+	}
+	for _, nd := range c.Nodes {
+		if nd.Running() && !current[nd.Name] {
+			return false
+		}
+	}
+	return true
+}
+
 // Node returns the node named name, or nil.
 func (c *Cluster) Node(name string) *Node {
 	for _, nd := range c.Nodes {
@@ -295,7 +327,8 @@ func (c *Cluster) Node(name string) *Node {
 }
 
 // WaitReady waits until every running node answers /healthz with ok (its
-// JetStream is current) and, in a cluster, a meta leader is elected.
+// JetStream is current) and, in a cluster, a meta leader is elected that
+// sees every running node as a current peer.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	for {
 		ready := true
@@ -304,7 +337,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 				ready = false
 			}
 		}
-		if ready && (len(c.Nodes) == 1 || c.MetaLeader(ctx) != nil) {
+		if ready && (len(c.Nodes) == 1 || c.metaCurrent(ctx)) {
 			return nil
 		}
 		select {

@@ -51,6 +51,7 @@ type options struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	meter      metric.MeterProvider
 	now        func() time.Time
+	readFault  func(key string) error
 }
 
 // Option tunes the engine; the defaults suit production.
@@ -71,6 +72,13 @@ func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n }
 // instead of sleeping them).
 func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 	return func(o *options) { o.sleep = f }
+}
+
+// WithStateReadFault makes a read of the delivery mark key fail with the
+// error f returns (nil: read it). Tests use it to fail one read of the
+// real bucket, as a lost node would.
+func WithStateReadFault(f func(key string) error) Option {
+	return func(o *options) { o.readFault = f }
 }
 
 // WithMeterProvider sets where the metrics go (default: the global one).

@@ -774,3 +774,59 @@ func TestKilledReplicasHeldEventsAreTakenInOrder(t *testing.T) {
 		t.Errorf("deliveries after the takeover:\n got %v\nwant %v", got, want)
 	}
 }
+
+// A delivery mark that cannot be read (a node lost mid-read) holds that
+// event and everything after it: a later event of the same finding is never
+// decided before it. Before, the resolution was put back for two seconds
+// while the next opening was decided against the mark "open" — taken for a
+// repeat and acked — and the lifecycle lost two alerts (seen in the fault
+// suite when all NATS nodes restarted).
+func TestUnreadableMarkHoldsLaterEventsInOrder(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	f := finding("marketplace", "kubernetes_deployment.marketplace", events.ClassChanged, events.RiskLow)
+	p1 := resolved(f, "p1").Key()
+	var mu sync.Mutex
+	failures := 0
+	fault := dispatch.WithStateReadFault(func(key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(key, events.EscapeToken(p1)) && failures < 3 {
+			failures++
+			return fmt.Errorf("nats: no response from stream (injected %d)", failures)
+		}
+		return nil
+	})
+	w.start(webhookConfig(hook.srv.URL, ""), fault)
+	w.publish(detected(f, "p0"), planDone("marketplace", "p0"))
+	eventually(t, "the opening", func() bool { return len(hook.accepted()) == 1 })
+
+	w.publish(resolved(f, "p1"), planDone("marketplace", "p1"), // its mark unreadable three times
+		detected(f, "p2"), planDone("marketplace", "p2"),
+		resolved(f, "p3"), planDone("marketplace", "p3"),
+		importEvent(events.ImportSucceeded, "sentinel"))
+	eventually(t, "sentinel", func() bool { return slices.Contains(requestIDs(t, hook.accepted()), "sentinel") })
+
+	var got []string
+	for _, rq := range hook.accepted() {
+		for _, e := range webhookEvents(t, rq) {
+			got = append(got, route(e.Type())+" "+e.ID())
+		}
+	}
+	want := []string{
+		"drift.detected " + detected(f, "p0").Key(),
+		"drift.resolved " + p1,
+		"drift.detected " + detected(f, "p2").Key(),
+		"drift.resolved " + resolved(f, "p3").Key(),
+		"import.succeeded " + importEvent(events.ImportSucceeded, "sentinel").Key(),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries:\n got %v\nwant %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failures != 3 {
+		t.Errorf("%d injected failures, want 3", failures)
+	}
+}

@@ -139,11 +139,24 @@ func (w *worker) getMark(ctx context.Context, key string, v any) (bool, error) {
 		b, _ := json.Marshal(p.value)
 		return true, json.Unmarshal(b, v)
 	}
+	if err := w.fault(key); err != nil {
+		return false, err
+	}
 	_, ok, err := events.GetJSON(ctx, w.d.Buckets.State, key, v)
 	return ok, err
 }
 
+func (w *worker) fault(key string) error {
+	if w.o.readFault == nil {
+		return nil
+	}
+	return w.o.readFault(key)
+}
+
 func (w *worker) delivered(ctx context.Context, eventID string) (bool, error) {
+	if err := w.fault(w.evKey(eventID)); err != nil {
+		return false, fmt.Errorf("read delivery mark: %w", err)
+	}
 	_, err := w.d.Buckets.State.Get(ctx, w.evKey(eventID))
 	switch {
 	case err == nil:

@@ -41,6 +41,12 @@ type worker struct {
 	pending   map[string]pendingMark
 	reminding map[string]bool
 	limiter   *rate.Limiter
+	// stalled are messages that could not be decided yet (the delivery
+	// marks could not be read), first the one that failed, then every
+	// message received after it: a later event of a finding must never be
+	// decided before an earlier one (an opening taken for a repeat because
+	// the resolution before it was put back). Retried in order.
+	stalled []jetstream.Msg
 }
 
 // item is one alert in the sink's queue, with the stream messages it covers.
@@ -167,6 +173,14 @@ func (w *worker) serve(ctx context.Context) error {
 	}
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
+	w.stalled = nil
+	retryTick := time.NewTicker(stallRetry)
+	defer retryTick.Stop()
+	take := func(m jetstream.Msg) {
+		if len(w.stalled) > 0 || !w.accept(ctx, q, m) {
+			w.stalled = append(w.stalled, m)
+		}
+	}
 	openGate := func() {
 		if gateC == nil || !g.open(ctx, w.now()) {
 			return
@@ -174,7 +188,7 @@ func (w *worker) serve(ctx context.Context) error {
 		gateC = nil
 		gateTick.Stop()
 		for _, m := range g.release() {
-			w.accept(ctx, q, m)
+			take(m)
 		}
 	}
 	openGate()
@@ -216,15 +230,23 @@ func (w *worker) serve(ctx context.Context) error {
 			for _, m := range g.held {
 				_ = m.Nak()
 			}
+			for _, m := range w.stalled {
+				_ = m.Nak()
+			}
+			w.stalled = nil
 			return nil
 		case m := <-in:
 			if gateC != nil {
 				g.held = append(g.held, m)
 				continue
 			}
-			w.accept(ctx, q, m)
+			take(m)
 		case <-gateC:
 			openGate()
+		case <-retryTick.C:
+			for len(w.stalled) > 0 && w.accept(ctx, q, w.stalled[0]) {
+				w.stalled = w.stalled[1:]
+			}
 		case r := <-results:
 			w.finish(ctx, q, sending, r)
 			sending = nil
@@ -236,6 +258,9 @@ func (w *worker) serve(ctx context.Context) error {
 				}
 			}
 			for _, m := range g.held {
+				_ = m.InProgress()
+			}
+			for _, m := range w.stalled {
 				_ = m.InProgress()
 			}
 		case <-remindC:
@@ -319,17 +344,22 @@ func (w *worker) fetch(it jetstream.MessagesContext, in chan<- jetstream.Msg, st
 	}
 }
 
+// stallRetry is how often a message that could not be decided is tried again.
+var stallRetry = time.Second
+
 // accept decides what one stream message becomes: nothing (acked at once),
-// a new alert, or one more entry of an open digest.
-func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) {
+// a new alert, or one more entry of an open digest. It reports false when
+// the message cannot be decided now (the delivery marks cannot be read):
+// the caller keeps it, and everything after it, to try again in order.
+func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) bool {
 	if events.IsDeadLetter(m.Subject()) {
 		_ = m.Ack()
-		return
+		return true
 	}
 	e, d, err := events.Decode(m.Data())
 	if err != nil {
 		w.deadLetter(ctx, m, err.Error())
-		return
+		return true
 	}
 	if pc, ok := d.(*events.PlanCompleted); ok {
 		// The planner publishes a plan's findings before its plan.completed:
@@ -337,42 +367,46 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) {
 		q.closeGroup(groupKey("detected", pc.WS, pc.PlanID))
 		q.closeGroup(groupKey("resolved", pc.WS, pc.PlanID))
 		_ = m.Ack()
-		return
+		return true
 	}
 	match := w.routes.Match(w.cfg.Name, route.AttrsOf(d))
 	if match == route.None {
 		_ = m.Ack()
-		return
+		return true
 	}
-	retry := func(err error) {
-		w.log.Warn("cannot read delivery marks; event comes back later", "id", e.ID(), "err", err)
-		_ = m.NakWithDelay(2 * time.Second)
+	retry := func(err error) bool {
+		if errors.Is(err, jetstream.ErrInvalidKey) { // never readable: not worth holding the sink for
+			w.deadLetter(ctx, m, err.Error())
+			return true
+		}
+		if len(w.stalled) == 0 { // once per stall, not per retry
+			w.log.Warn("cannot read delivery marks; holding this event and the ones after it, retrying in order", "id", e.ID(), "err", err)
+		}
+		return false
 	}
 	done, err := w.delivered(ctx, e.ID())
 	if err != nil {
-		retry(err)
-		return
+		return retry(err)
 	}
 	if done {
 		w.log.Debug("already delivered", "id", e.ID())
 		_ = m.Ack()
-		return
+		return true
 	}
 	dec, err := w.decide(ctx, e.ID(), d, match)
 	if err != nil {
-		retry(err)
-		return
+		return retry(err)
 	}
 	if dec.note == "" {
 		w.log.Debug("nothing new to tell", "id", e.ID(), "type", e.Type())
 		_ = m.Ack()
-		return
+		return true
 	}
 	body := m.Data()
 	if redact(d) {
 		if body, err = reencode(e, d); err != nil {
 			w.deadLetter(ctx, m, err.Error())
-			return
+			return true
 		}
 	}
 	entry := sink.Entry{Note: dec.note, Event: &e, Body: body, Data: d}
@@ -391,12 +425,20 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) {
 		it = &item{alert: &sink.Alert{ID: e.ID(), Workspace: d.Workspace()}, forType: e.Type(), group: key, deadline: now.Add(w.digest)}
 		q.push(it)
 	}
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		var seq, delivered uint64
+		if md, err := m.Metadata(); err == nil {
+			seq, delivered = md.Sequence.Stream, md.NumDelivered
+		}
+		w.log.Debug("queued", "id", e.ID(), "alert", it.alert.ID, "note", dec.note, "seq", seq, "delivered", delivered)
+	}
 	it.alert.Entries = append(it.alert.Entries, entry)
 	it.msgs = append(it.msgs, m)
 	it.marks = append(it.marks, dec.marks...)
 	for _, mk := range dec.marks {
 		w.pending[mk.key] = pendingMark{value: mk.value, item: it}
 	}
+	return true
 }
 
 func groupKey(kind, ws, plan string) string { return kind + "\x00" + ws + "\x00" + plan }
