@@ -37,7 +37,7 @@ func testRestart(t *testing.T, l *lab.Lab) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"keep", "mod", "del", "churn"} {
+	for _, n := range []string{"keep", "mod", "del", "churn", "again"} {
 		mkCM(n)
 	}
 	if _, err := secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"}, StringData: map[string]string{"password": "one", "user": "admin"}}, metav1.CreateOptions{FieldManager: "terraform"}); err != nil {
@@ -87,6 +87,14 @@ func testRestart(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	mkCM("new")
+	again, err := cms.Get(ctx, "again", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cms.Delete(ctx, "again", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mkCM("again") // the same name, a new uid
 	if _, err := secrets.Patch(ctx, "creds", types.MergePatchType, []byte(`{"stringData":{"password":"two"}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +117,13 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	relisted("live", events.ChangeDeleted)
 	if oc := relisted("new", events.ChangeAdded); !oc.Relist {
 		t.Errorf("creation while down not marked relist: %+v", oc)
+	}
+	// Deleted and created again: the old object deleted, the new one added.
+	if oc := relisted("again", events.ChangeDeleted); !oc.Relist || oc.Object.UID != string(again.UID) {
+		t.Errorf("object deleted while down (created again) reported %+v, want the deletion of uid %s", oc, again.UID)
+	}
+	if oc := relisted("again", events.ChangeAdded); !oc.Relist || oc.Object.UID == string(again.UID) {
+		t.Errorf("object created again while down reported %+v, want an addition of a new uid", oc)
 	}
 	waitLast := func(kind, name string, pred func(*events.ObjectChanged) bool, what string) {
 		t.Helper()
