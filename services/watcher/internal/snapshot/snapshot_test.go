@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/driftgate/driftgate/pkg/live"
 )
 
 const deployment = `
@@ -340,10 +342,22 @@ func TestHints(t *testing.T) {
 		{"instance label alone is not argo", `{apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {app.kubernetes.io/instance: x}}}`, "", "", 0},
 		{"instance label with argo manager", `{apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {app.kubernetes.io/instance: x}, managedFields: [{manager: argocd-controller, operation: Apply, apiVersion: v1, fieldsType: FieldsV1, fieldsV1: {}}]}}`, "", "x", 0},
 		{"owner references", `{apiVersion: v1, kind: Pod, metadata: {name: a, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1, controller: true}]}}`, "", "", 1},
+		{"helm release record", `{apiVersion: v1, kind: Secret, metadata: {name: sh.helm.release.v1.rel.v2, namespace: shop, labels: {owner: helm, name: rel}, annotations: {other: x}}}`, "rel", "", 0},
+		{"everything", `{apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: shop, labels: {app.kubernetes.io/instance: x, argocd.argoproj.io/instance: app}, annotations: {meta.helm.sh/release-name: rel, argocd.argoproj.io/tracking-id: "t:/x", kubectl.kubernetes.io/last-applied-configuration: "{}"}, finalizers: [f], ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1, controller: true}, {apiVersion: v1, kind: ConfigMap, name: o, uid: u2}], managedFields: [{manager: argocd-controller, operation: Apply, apiVersion: v1, fieldsType: FieldsV1, fieldsV1: {}}]}}`, "rel", "t", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := build(t, NewBuilder(false), parse(t, tt.yaml), false).Hints()
+			u := parse(t, tt.yaml)
+			h := build(t, NewBuilder(false), u, u.GetKind() == "Secret").Hints()
+			// What the snapshot keeps of the metadata gives the hints the
+			// whole object gives.
+			argo := false
+			for _, m := range u.GetManagedFields() {
+				argo = argo || live.IsArgoCDManager(m.Manager)
+			}
+			if want := live.OwnerHints(u, argo); !reflect.DeepEqual(h, want) {
+				t.Fatalf("hints from the snapshot %+v, from the object %+v", h, want)
+			}
 			gotHelm := ""
 			if h.Helm != nil {
 				gotHelm = h.Helm.Release
