@@ -387,16 +387,57 @@ func FuzzFastDecode(f *testing.F) {
 	})
 }
 
+// BenchmarkDecodeEvent decodes with and without the fast path: "corpus"
+// is the test corpus (every field set, strings with escapes, a quarter
+// invalid: many fall back to Decode), "audit" the three kinds of body
+// BenchmarkAuditScale replays (cmd/driftgate).
 func BenchmarkDecodeEvent(b *testing.B) {
-	bodies := corpus(b, 4)
-	for _, fast := range []bool{false, true} {
-		b.Run(fmt.Sprintf("fast=%v", fast), func(b *testing.B) {
-			fastDecode = fast
-			defer func() { fastDecode = true }()
-			b.ReportAllocs()
-			for i := range b.N {
-				_, _, _, _ = decodeEvent(bodies[i%len(bodies)])
-			}
-		})
+	for _, set := range []string{"corpus", "audit"} {
+		bodies := corpus(b, 4)
+		if set == "audit" {
+			bodies = auditBodies(b)
+		}
+		for _, fast := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/fast=%v", set, fast), func(b *testing.B) {
+				fastDecode = fast
+				defer func() { fastDecode = true }()
+				b.ReportAllocs()
+				for i := range b.N {
+					_, _, _, _ = decodeEvent(bodies[i%len(bodies)])
+				}
+			})
+		}
 	}
+}
+
+// auditBodies: an object change, a drift finding and an import approval,
+// as cmd/driftgate's seedFrom publishes them.
+func auditBodies(b *testing.B) [][]byte {
+	ws, addr := "operator-db", "kubernetes_config_map.c1"
+	ds := []Data{
+		&ObjectChanged{Object: ObjectRef{Cluster: "lab", Group: "apps", Version: "v1", Kind: "Deployment",
+			Namespace: "shop", Name: "app-0", UID: "u0"}, Change: ChangeUpdated,
+			ResourceVersion: "0", Paths: []string{"spec.replicas"}, ObservedAt: time.Now()},
+		&DriftDetected{PlanID: "p1", Finding: Finding{ID: FindingID(ws, addr, "changed"),
+			Workspace: ws, Address: addr, Class: ClassChanged, Risk: RiskLow, State: StateOpen,
+			Object: ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: "shop", Name: "c1"}}},
+		NewImport(ImportApproved, Import{RequestID: "r2", WS: "marketplace",
+			Address: "kubernetes_namespace.shop", By: "alice", At: time.Now()}),
+	}
+	var out [][]byte
+	for _, d := range ds {
+		e, err := New("driftgate/test/host-1", d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := e.MarshalJSON()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, _, ok := decodeFast(body); !ok {
+			b.Fatalf("not read by the fast path: %s", body)
+		}
+		out = append(out, body)
+	}
+	return out
 }
