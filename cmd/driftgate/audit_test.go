@@ -331,3 +331,37 @@ func TestAuditNeverPrintsInvalidMessagesAsEvents(t *testing.T) {
 		t.Errorf("audit --type invalid:\n%s", out)
 	}
 }
+
+// TestAuditTableRowsAsFmt: the table writer builds rows by hand; they are
+// what fmt's "%-20s  %-20s  %-48s  %s" made of them.
+func TestAuditTableRowsAsFmt(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, e := range []events.Entry{
+		{Time: at, Type: events.TypeDriftDetected, Subject: "marketplace/kubernetes_config_map.c1", Summary: "changed kubernetes_config_map.c1 risk=low spec.replicas"},
+		{Time: at, Type: "invalid", Subject: "driftgate.object.changed.x", Summary: "not a valid event: not a CloudEvent: x"},
+		{Time: at, Type: events.TypeImportApproved, Subject: strings.Repeat("long/", 20), Summary: "  two\tlines\nand  spaces "},
+		{Time: at, Type: "dev.driftgate.x.v1", Subject: "ümlaut/名前", Summary: "non\u00a0breaking\u0085next ümlaut"},
+		{Time: at, Type: events.TypeObjectChanged, Subject: "bad-utf8-\xff", Summary: "a b"},
+		{Time: at, Type: events.TypeObjectChanged, Subject: "", Summary: ""},
+		{Time: at, Type: events.TypeObjectChanged, Subject: "x", Summary: " "},
+	} {
+		var got bytes.Buffer
+		w, err := newAuditWriter("table", &got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Reset()
+		w.w.Reset(&got)
+		if err := w.write(e); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.close(); err != nil {
+			t.Fatal(err)
+		}
+		short := strings.TrimSuffix(strings.TrimPrefix(e.Type, "dev.driftgate."), ".v1")
+		want := fmt.Sprintf("%-20s  %-20s  %-48s  %s\n", e.Time.Local().Format("2006-01-02 15:04:05"), short, e.Subject, oneLine(e.Summary))
+		if got.String() != want {
+			t.Errorf("row\n%q\nwant\n%q", got.String(), want)
+		}
+	}
+}

@@ -29,7 +29,8 @@ type ReplayFilter struct {
 // "deadletter" and Consumer/Reason; a message that is not a valid event (it
 // does not decode, its header type is not its envelope's, or it is stored
 // under another subject than the one its content names) has Type
-// "invalid", its Reason, and never its body.
+// "invalid", its Reason, and never its body. Body is read-only: the
+// strings of Data may share its memory.
 type Entry struct {
 	Seq      uint64
 	Time     time.Time
@@ -234,14 +235,14 @@ func ReadEntry(f ReplayFilter, subject string, h map[string][]string, body []byt
 		e.Summary = "dead-lettered by " + e.Consumer + ": " + e.Reason
 		return e, matchType(f, e.Type) && (f.Workspace == "" || get(HeaderWorkspace) == f.Workspace), false
 	}
-	ev, d, err := Decode(body)
-	if err == nil && e.Type != ev.Type() {
-		err = fmt.Errorf("header type %q does not match the envelope's %q", e.Type, ev.Type())
+	typ, subj, d, err := decodeEvent(body)
+	if err == nil && e.Type != typ {
+		err = fmt.Errorf("header type %q does not match the envelope's %q", e.Type, typ)
 	}
 	// An event is stored under the one subject its content names, and the
 	// per-service users of deploy/nats/accounts.conf may publish only their
 	// own subjects: one stored elsewhere is not a fact.
-	if err == nil && subject != NATSSubject(d) {
+	if err == nil && !storedUnder(subject, d) {
 		err = fmt.Errorf("stored under %s, but the event belongs under %s", subject, NATSSubject(d))
 	}
 	if err != nil {
@@ -257,7 +258,7 @@ func ReadEntry(f ReplayFilter, subject string, h map[string][]string, body []byt
 	if !matchType(f, e.Type) || (f.Workspace != "" && get(HeaderWorkspace) != f.Workspace) {
 		return e, false, false
 	}
-	e.Subject, e.Summary, e.Data, e.Body = ev.Subject(), d.Summary(), d, body
+	e.Subject, e.Summary, e.Data, e.Body = subj, d.Summary(), d, body
 	if f.Object != "" && !MatchObject(f.Object, e.Subject, d) {
 		return e, false, false
 	}

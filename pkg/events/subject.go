@@ -20,21 +20,23 @@ const (
 // segment: bytes outside [A-Za-z0-9_-] become =XX (hex), the empty string
 // becomes "=". UnescapeToken reverses it exactly.
 func EscapeToken(s string) string {
+	return string(appendToken(nil, s))
+}
+
+// appendToken appends EscapeToken(s) to b.
+func appendToken(b []byte, s string) []byte {
 	if s == "" {
-		return emptyTokenValue
+		return append(b, emptyTokenValue...)
 	}
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte(escapeChar)
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&0xf])
+		b = append(b, escapeChar, hexDigits[c>>4], hexDigits[c&0xf])
 	}
-	return b.String()
+	return b
 }
 
 // UnescapeToken reverses EscapeToken.
@@ -107,29 +109,59 @@ func TypeSubject(eventType string) string {
 // NATSSubject is the subject an event with this data is stored under:
 // the type's prefix, then the escaped tokens of what it is about.
 func NATSSubject(d Data) string {
-	return TypeSubject(d.EventType()) + "." + Key(subjectTokens(d)...)
+	return string(appendNATSSubject(nil, d))
 }
 
-func subjectTokens(d Data) []string {
+// storedUnder reports whether subject is NATSSubject(d), without building
+// it on the heap: a replay asks it of every event.
+func storedUnder(subject string, d Data) bool {
+	var buf [256]byte
+	return string(appendNATSSubject(buf[:0], d)) == subject
+}
+
+func appendNATSSubject(b []byte, d Data) []byte {
+	typ := d.EventType()
+	if p, ok := typeSubjects[typ]; ok {
+		b = append(b, p...)
+	} else {
+		b = append(b, TypeSubject(typ)...)
+	}
 	switch d := d.(type) {
 	case *ObjectChanged:
 		o := d.Object
-		return []string{o.Cluster, o.Group, o.Kind, o.Namespace, o.Name}
+		return appendKey(b, o.Cluster, o.Group, o.Kind, o.Namespace, o.Name)
 	case *ClusterHealth:
-		return []string{d.Cluster, d.Component, d.Node, d.WS}
+		return appendKey(b, d.Cluster, d.Component, d.Node, d.WS)
 	case *PlanCompleted:
-		return []string{d.WS}
+		return appendKey(b, d.WS)
 	case *DriftDetected:
-		return []string{d.Finding.Workspace, d.Finding.Address}
+		return appendKey(b, d.Finding.Workspace, d.Finding.Address)
 	case *DriftResolved:
-		return []string{d.Finding.Workspace, d.Finding.Address}
+		return appendKey(b, d.Finding.Workspace, d.Finding.Address)
 	case *Import:
-		return []string{d.WS, d.Address}
+		return appendKey(b, d.WS, d.Address)
 	case *Alert:
-		return []string{d.Sink}
+		return appendKey(b, d.Sink)
 	}
-	return []string{d.Subject()}
+	return appendKey(b, d.Subject())
 }
+
+// appendKey appends "." and Key(parts...) to b.
+func appendKey(b []byte, parts ...string) []byte {
+	for _, p := range parts {
+		b = appendToken(append(b, '.'), p)
+	}
+	return b
+}
+
+// typeSubjects is TypeSubject of every type of the contract.
+var typeSubjects = func() map[string]string {
+	m := make(map[string]string, len(registry))
+	for t := range registry {
+		m[t] = TypeSubject(t)
+	}
+	return m
+}()
 
 // SubjectFilter turns a type prefix as users write it ("import",
 // "drift.detected", "dev.driftgate.import", "dev.driftgate.object.changed.v1")
