@@ -41,6 +41,18 @@ notify:
 `, url, extra, fast)
 }
 
+// deliveredEvents lists the events the webhook accepted, in order, as
+// "<route> <id>".
+func deliveredEvents(t testing.TB, reqs []request) []string {
+	var got []string
+	for _, rq := range reqs {
+		for _, e := range webhookEvents(t, rq) {
+			got = append(got, route(e.Type())+" "+e.ID())
+		}
+	}
+	return got
+}
+
 func requestIDs(t testing.TB, reqs []request) []string {
 	t.Helper()
 	var ids []string
@@ -403,12 +415,7 @@ func TestResolvedFindingSendsItsResolutionOnce(t *testing.T) {
 	w.publish(importEvent(events.ImportSucceeded, "sentinel"))
 	eventually(t, "sentinel", func() bool { return slices.Contains(requestIDs(t, hook.accepted()), "sentinel") })
 
-	var got []string
-	for _, rq := range hook.accepted() {
-		for _, e := range webhookEvents(t, rq) {
-			got = append(got, route(e.Type())+" "+e.ID())
-		}
-	}
+	got := deliveredEvents(t, hook.accepted())
 	want := []string{
 		"drift.detected " + detected(f, "p1").Key(),
 		"drift.detected " + detected(changed, "p3").Key(),
@@ -763,12 +770,7 @@ func TestKilledReplicasHeldEventsAreTakenInOrder(t *testing.T) {
 
 	w.startAs("replica-b", cfg, ackWait)
 	eventually(t, "the second lifecycle", func() bool { return len(hook.accepted()) == 4 })
-	var got []string
-	for _, rq := range hook.accepted()[2:] {
-		for _, e := range webhookEvents(t, rq) {
-			got = append(got, route(e.Type())+" "+e.ID())
-		}
-	}
+	got := deliveredEvents(t, hook.accepted()[2:])
 	want := []string{"drift.detected " + detected(f, "p2").Key(), "drift.resolved " + resolved(f, "p3").Key()}
 	if !slices.Equal(got, want) {
 		t.Errorf("deliveries after the takeover:\n got %v\nwant %v", got, want)
@@ -808,12 +810,7 @@ func TestUnreadableMarkHoldsLaterEventsInOrder(t *testing.T) {
 		importEvent(events.ImportSucceeded, "sentinel"))
 	eventually(t, "sentinel", func() bool { return slices.Contains(requestIDs(t, hook.accepted()), "sentinel") })
 
-	var got []string
-	for _, rq := range hook.accepted() {
-		for _, e := range webhookEvents(t, rq) {
-			got = append(got, route(e.Type())+" "+e.ID())
-		}
-	}
+	got := deliveredEvents(t, hook.accepted())
 	want := []string{
 		"drift.detected " + detected(f, "p0").Key(),
 		"drift.resolved " + p1,
