@@ -80,18 +80,19 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int, cluste
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	// One init at a time: OpenTofu 1.10 crashes linking from a plugin
-	// cache another init is linking from (providercache.LinkFromOtherCache).
-	var initMu sync.Mutex
-	setup := func(f *fleetWS) error {
-		initMu.Lock()
-		err := f.w.Init(ctx)
-		initMu.Unlock()
-		if err != nil {
-			return err
+	// Every init before any apply, one at a time: OpenTofu 1.10 crashes
+	// linking from a plugin cache another init is linking from
+	// (providercache.LinkFromOtherCache), and an init that installs into
+	// the cache removes the entry first (getproviders.installFromLocalDir:
+	// os.RemoveAll, then a symlink), so an apply starting its provider
+	// through that entry meanwhile fails with "no such file or directory"
+	// (seen once in 50 workspaces).
+	for _, f := range out {
+		if err := f.w.Init(ctx); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
 		}
-		return f.w.Apply(ctx)
 	}
+	setup := func(f *fleetWS) error { return f.w.Apply(ctx) }
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 4)
