@@ -484,17 +484,7 @@ func internOwned(o []OwnedPath) []OwnedPath {
 	for _, p := range o {
 		b = binary.LittleEndian.AppendUint64(append(append(b, p.Path...), 0), p.Managers)
 	}
-	ownedSets.mu.Lock()
-	defer ownedSets.mu.Unlock()
-	if shared, ok := ownedSets.m[string(b)]; ok {
-		return shared
-	}
-	if len(ownedSets.m) >= maxOwnedSets {
-		ownedSets.m = map[string][]OwnedPath{}
-	}
-	o = slices.Clip(o)
-	ownedSets.m[string(b)] = o
-	return o
+	return ownedSets.share(b, slices.Clip(o))
 }
 
 // internPaths returns a slice equal to p that snapshots share (like
@@ -511,29 +501,36 @@ func internPaths(p []string) []string {
 	for _, x := range p {
 		b = append(append(b, x...), 0)
 	}
-	pathSets.mu.Lock()
-	defer pathSets.mu.Unlock()
-	if shared, ok := pathSets.m[string(b)]; ok {
-		return shared
-	}
-	if len(pathSets.m) >= maxOwnedSets {
-		pathSets.m = map[string][]string{}
-	}
-	pathSets.m[string(b)] = p
-	return p
+	return pathSets.share(b, p)
 }
 
-var pathSets = struct {
+// sharedSets remembers values by a key that encodes them, at most
+// maxOwnedSets of them (then it starts over), so equal values are one.
+type sharedSets[T any] struct {
 	mu sync.Mutex
-	m  map[string][]string
-}{m: map[string][]string{}}
+	m  map[string]T
+}
 
-// ownedSets are the owned-path slices internOwned hands out, by their
-// paths and manager bits; at most maxOwnedSets are remembered.
-var ownedSets = struct {
-	mu sync.Mutex
-	m  map[string][]OwnedPath
-}{m: map[string][]OwnedPath{}}
+// share returns the value remembered under key, or remembers v.
+func (s *sharedSets[T]) share(key []byte, v T) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if shared, ok := s.m[string(key)]; ok {
+		return shared
+	}
+	if s.m == nil || len(s.m) >= maxOwnedSets {
+		s.m = map[string]T{}
+	}
+	s.m[string(key)] = v
+	return v
+}
+
+// pathSets are the leaf-path slices internPaths hands out; ownedSets the
+// owned-path slices internOwned hands out, by their paths and manager bits.
+var (
+	pathSets  sharedSets[[]string]
+	ownedSets sharedSets[[]OwnedPath]
+)
 
 const maxOwnedSets = 4096
 
