@@ -92,7 +92,6 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int, cluste
 			t.Fatalf("%s: %v", f.name, err)
 		}
 	}
-	setup := func(f *fleetWS) error { return f.w.Apply(ctx) }
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 4)
@@ -102,7 +101,7 @@ func fleetWorkspaces(t testing.TB, l *lab.Lab, prefix string, n, cms int, cluste
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := setup(f); err != nil {
+			if err := f.w.Apply(ctx); err != nil {
 				errs <- fmt.Errorf("%s: %w", f.name, err)
 			}
 		}()
