@@ -83,6 +83,29 @@ func retryable(err error) bool {
 	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout)
 }
 
+// Last returns the data of the event last stored under d's subject (for an
+// object.changed: the last change published about that object), nil when
+// the stream holds none. A watcher that died between publishing a change
+// and recording it reads here what it told the pipeline last.
+func (p *Publisher) Last(ctx context.Context, d Data) (Data, error) {
+	s, err := p.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("last event on %s: %w", NATSSubject(d), err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, NATSSubject(d))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("last event on %s: %w", NATSSubject(d), err)
+	}
+	_, last, err := Decode(m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("last event on %s: %w", m.Subject, err)
+	}
+	return last, nil
+}
+
 // PublishAsync stores d without waiting; the future reports the ack. Use
 // PublishAsyncComplete on the JetStream context to wait for all of them.
 func (p *Publisher) PublishAsync(ctx context.Context, d Data) (jetstream.PubAckFuture, error) {

@@ -37,7 +37,7 @@ func testRestart(t *testing.T, l *lab.Lab) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"keep", "mod", "del", "churn", "again"} {
+	for _, n := range []string{"keep", "mod", "del", "churn", "again", "revert"} {
 		mkCM(n)
 	}
 	if _, err := secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"}, StringData: map[string]string{"password": "one", "user": "admin"}}, metav1.CreateOptions{FieldManager: "terraform"}); err != nil {
@@ -55,6 +55,18 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	s.wait(t, 30*time.Second, "live added", isChange("ConfigMap", ns, "live", events.ChangeAdded))
 	patchCM("mod", "color", "green")
 	s.wait(t, 30*time.Second, "mod updated", isChange("ConfigMap", ns, "mod", events.ChangeUpdated))
+	// revert: a change published whose record a crash kept from being
+	// written (the record of before is put back below, once the watcher is
+	// dead), then changed back to what that record holds while nobody
+	// watches. The pipeline was told "blue": the relist must say it is red
+	// again.
+	revertKey := events.InventoryKey(events.ObjectRef{Cluster: "lab", Kind: "ConfigMap", Namespace: ns, Name: "revert"})
+	before, err := env.Buckets.Inventory.Get(ctx, revertKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patchCM("revert", "color", "blue")
+	s.wait(t, 30*time.Second, "revert updated", isChange("ConfigMap", ns, "revert", events.ChangeUpdated))
 
 	// Kill it while an object keeps changing.
 	var wg sync.WaitGroup
@@ -79,6 +91,10 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	wg.Wait()
 
 	// While nobody watches.
+	if _, err := env.Buckets.Inventory.Put(ctx, revertKey, before.Value()); err != nil {
+		t.Fatal(err)
+	}
+	patchCM("revert", "color", "red")
 	patchCM("mod", "color", "yellow")
 	if err := cms.Delete(ctx, "del", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -135,6 +151,9 @@ func testRestart(t *testing.T, l *lab.Lab) {
 	waitLast("ConfigMap", "mod", func(oc *events.ObjectChanged) bool {
 		return oc.Relist && slices.Equal(oc.Paths, []string{"data.color"}) && oc.Attribution[0].Manager == "kubectl-patch"
 	}, "mod's change while down")
+	waitLast("ConfigMap", "revert", func(oc *events.ObjectChanged) bool {
+		return oc.Relist && slices.Equal(oc.Paths, []string{"data.color"}) && oc.Attribution[0].Manager == "kubectl-patch"
+	}, "revert's change back to its stale record while down")
 	waitLast("Secret", "creds", func(oc *events.ObjectChanged) bool {
 		return oc.Relist && slices.Equal(oc.Paths, []string{"data.password"}) && oc.Attribution[0].Manager == "kubectl-edit"
 	}, "creds' change while down")

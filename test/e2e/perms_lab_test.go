@@ -347,6 +347,11 @@ func TestPermsLab(t *testing.T) {
 			return err
 		}},
 		{user: "watcher", what: "publish its own cluster.health", op: publishAck(healthOf(events.ComponentWatcher))},
+		{user: "watcher", what: "read the last change of an object", op: func(ctx context.Context, pc *permsConn) error {
+			_, err := events.NewPublisher(pc.js, "perms").Last(ctx, &events.ObjectChanged{Object: events.ObjectRef{
+				Cluster: "lab", Group: "apps", Kind: "Deployment", Namespace: "shop", Name: "never-changed"}})
+			return err
+		}},
 		pubDenied("watcher", healthOf(events.ComponentImporter)),
 		pubDenied("watcher", detected),
 		pubDenied("watcher", approved),

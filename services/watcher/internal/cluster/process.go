@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
@@ -134,6 +135,18 @@ func (t *term) process(it item) (err error) {
 		}
 	} else {
 		oc.Paths = snapshot.Changed(prev.snap, cur, prev.stamps)
+		if prev.rec != nil {
+			// Compared with its record: a watcher that died between
+			// publishing a change and recording it left the record one
+			// change behind, and a change back to what is recorded would
+			// otherwise look like none (the pipeline would keep the
+			// change it was told about). What was published last counts.
+			unrecorded, err := t.unrecorded(prev.rec)
+			if err != nil {
+				return err
+			}
+			oc.Paths = mergePaths(oc.Paths, unrecorded)
+		}
 		if len(oc.Paths) == 0 {
 			// Status, resync or bookkeeping only.
 			t.setKnown(it, cur)
@@ -152,6 +165,36 @@ func (t *term) process(it item) (err error) {
 	}
 	t.setKnown(it, cur)
 	return nil
+}
+
+// unrecorded returns the paths of the last change published about the
+// object of rec when it is not the version rec holds: published, never
+// recorded. nil when the record is up to date.
+func (t *term) unrecorded(rec *inventory.Record) ([]string, error) {
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	d, err := t.c.deps.Publisher.Last(ctx, &events.ObjectChanged{Object: rec.Object})
+	if err != nil {
+		return nil, err
+	}
+	last, ok := d.(*events.ObjectChanged)
+	if !ok || last.Object.UID != rec.Object.UID || last.Change == events.ChangeDeleted ||
+		last.ResourceVersion == rec.ResourceVersion {
+		return nil, nil
+	}
+	t.log.Info("the last change published about this object was never recorded; publishing what it is now",
+		"object", rec.Object.String(), "published", last.ResourceVersion, "recorded", rec.ResourceVersion, "paths", last.Paths)
+	return last.Paths, nil
+}
+
+// mergePaths is the sorted union of a and b.
+func mergePaths(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // deleted publishes the deletion of what was known and drops its record.
