@@ -32,6 +32,13 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 	if replicas == 0 {
 		replicas = 1
 	}
+	// Replicated, a bucket is read from its stream leader only: a direct
+	// get may be answered by a follower that has not applied the latest
+	// writes yet (NATS promises no read-your-writes for it), and the
+	// services decide on what they wrote a moment ago (the notifier's
+	// delivery marks: a stale "open" read as "nothing new" dropped an
+	// opening and, after it, its resolution during NATS node restarts).
+	direct := replicas == 1
 	mk := func(name, desc string, history uint8) (jetstream.KeyValue, error) {
 		want := jetstream.KeyValueConfig{
 			Bucket: name, Description: desc, History: history,
@@ -45,6 +52,10 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 				return nil, fmt.Errorf("ensure kv bucket %s: %w", name, err)
 			}
 			have := st.Config()
+			haveDirect := direct
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+				haveDirect = bs.StreamInfo().Config.AllowDirect
+			}
 			switch {
 			case have.History != want.History:
 				differs = fmt.Sprintf("history %d, want %d", have.History, want.History)
@@ -54,16 +65,38 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 				differs = fmt.Sprintf("replicas %d, want %d (nats.stream_replicas)", have.Replicas, want.Replicas)
 			case have.Description != want.Description:
 				differs = "description differs"
+			case haveDirect != direct:
+				differs = fmt.Sprintf("allow_direct %t, want %t (reads from the stream leader only when replicated)", haveDirect, direct)
 			default:
 				return kv, nil
 			}
 		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
 			return nil, fmt.Errorf("ensure kv bucket %s: look it up: %w", name, err)
 		}
+		fail := func(err error) error {
+			return fmt.Errorf("ensure kv bucket %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
+				name, differs, err)
+		}
 		kv, err := js.CreateOrUpdateKeyValue(ctx, want)
 		if err != nil {
-			return nil, fmt.Errorf("ensure kv bucket %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
-				name, differs, err)
+			return nil, fail(err)
+		}
+		if direct {
+			return kv, nil
+		}
+		// The client always creates a bucket with direct gets allowed.
+		s, err := js.Stream(ctx, "KV_"+name)
+		if err != nil {
+			return nil, fail(err)
+		}
+		cfg := s.CachedInfo().Config
+		cfg.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return nil, fail(err)
+		}
+		// Opened again: a handle reads direct or not as its stream did.
+		if kv, err = js.KeyValue(ctx, name); err != nil {
+			return nil, fail(err)
 		}
 		return kv, nil
 	}
