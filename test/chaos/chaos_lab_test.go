@@ -345,6 +345,8 @@ func stateCheck(ctx context.Context, h *Harness, key string) map[time.Time]bool 
 	c := h.Lab.S3.Client()
 	lineage := ""
 	serial := int64(-1)
+	var history []string
+	corrupt := false
 	for i := len(vs) - 1; i >= 0; i-- { // oldest first
 		v := vs[i]
 		at := aws.ToTime(v.LastModified)
@@ -368,6 +370,11 @@ func stateCheck(ctx context.Context, h *Harness, key string) map[time.Time]bool 
 		}
 		serial = max(serial, st.Serial)
 		out[at] = bad
+		history = append(history, fmt.Sprintf("%s serial %d (%d bytes, version %s)", at.Format("15:04:05.000"), st.Serial, aws.ToInt64(v.Size), aws.ToString(v.VersionId)))
+		corrupt = corrupt || bad
+	}
+	if corrupt { // every version, oldest first: who wrote what when
+		h.t.Logf("state %s versions:\n  %s", key, strings.Join(history, "\n  "))
 	}
 	return out
 }
