@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-exec/tfexec"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,7 +117,10 @@ func (d *Driver) pushNextSerial(ctx context.Context) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return d.h.WS.TF.StatePush(ctx, f.Name())
+	// Under the state lock, as a user's push: terraform-exec's StatePush
+	// passes -lock=false unless told (an unlocked push raced an import
+	// here and wrote serial 12 under the import's 11).
+	return d.h.WS.TF.StatePush(ctx, f.Name(), tfexec.Lock(true))
 }
 
 func detected(ws, addr, class string) func(Record) bool {
