@@ -34,10 +34,28 @@ const (
 // Ack: the event is handled (or deliberately skipped).
 func Ack() Result { return Result{action: actAck} }
 
-// Nak: try again after delay; after MaxDeliver attempts the event is
-// dead-lettered with reason.
+// Nak: try again after delay (growing with each attempt, NakBackoff); after
+// MaxDeliver attempts the event is dead-lettered with reason.
 func Nak(delay time.Duration, reason string) Result {
 	return Result{action: actNak, delay: delay, reason: reason}
+}
+
+// MaxNakDelay caps the growing delay between a handler's retries.
+const MaxNakDelay = time.Minute
+
+// NakBackoff is the delay before attempt+1 of an event its handler put back
+// after attempt: the handler's delay, doubled for each attempt before, up to
+// MaxNakDelay. A handler puts an event back when NATS itself cannot take a
+// write (a stream without quorum while nodes restart): retried at a fixed
+// second, ten attempts were spent in ten seconds and the event was
+// dead-lettered, lost to the pipeline, while the cluster healed (the fault
+// suite, test/chaos); doubled, ten attempts of a 1 s delay span four
+// minutes.
+func NakBackoff(delay time.Duration, attempt int) time.Duration {
+	for i := 1; i < attempt && delay < MaxNakDelay; i++ {
+		delay *= 2
+	}
+	return min(delay, MaxNakDelay)
 }
 
 // Term: the event can never be handled; it is dead-lettered with reason.
@@ -179,8 +197,9 @@ func (c *Consumer) handle(ctx context.Context, m jetstream.Msg) {
 			c.deadLetter(ctx, m, md, fmt.Sprintf("gave up after %d attempts: %s", attempts, r.reason))
 			return
 		}
-		c.log.Info("retry later", "id", e.ID(), "type", e.Type(), "attempt", attempts, "delay", r.delay, "reason", r.reason)
-		_ = m.NakWithDelay(r.delay)
+		delay := NakBackoff(r.delay, attempts)
+		c.log.Info("retry later", "id", e.ID(), "type", e.Type(), "attempt", attempts, "delay", delay, "reason", r.reason)
+		_ = m.NakWithDelay(delay)
 	case actTerm:
 		c.deadLetter(ctx, m, md, r.reason)
 	}

@@ -275,6 +275,64 @@ func TestNakRedelivers(t *testing.T) {
 	}
 }
 
+// TestNakBackoffGrows: each retry of an event its handler puts back waits
+// at least twice as long as the one before (capped), so the attempts a
+// consumer allows outlast a NATS cluster's restart.
+func TestNakBackoffGrows(t *testing.T) {
+	for _, c := range []struct {
+		delay   time.Duration
+		attempt int
+		want    time.Duration
+	}{
+		{time.Second, 1, time.Second}, {time.Second, 2, 2 * time.Second}, {time.Second, 4, 8 * time.Second},
+		{time.Second, 7, time.Minute}, {time.Second, 40, time.Minute}, {5 * time.Second, 3, 20 * time.Second},
+		{2 * time.Minute, 1, time.Minute},
+	} {
+		if got := events.NakBackoff(c.delay, c.attempt); got != c.want {
+			t.Errorf("NakBackoff(%s, %d) = %s, want %s", c.delay, c.attempt, got, c.want)
+		}
+	}
+	var total time.Duration
+	for a := 1; a < 10; a++ { // the planner's ten attempts of a 1 s delay
+		total += events.NakBackoff(time.Second, a)
+	}
+	if total < 3*time.Minute {
+		t.Errorf("ten attempts of a 1 s delay span %s, want at least 3 minutes", total)
+	}
+
+	env := eventstest.Start(t)
+	var mu sync.Mutex
+	var at []time.Time
+	const base = 20 * time.Millisecond
+	stop := run(t, env.JS, events.ConsumerConfig{Durable: "b", MaxDeliver: 5}, func(context.Context, cloudevents.Event, events.Data) events.Result {
+		mu.Lock()
+		defer mu.Unlock()
+		at = append(at, time.Now())
+		if len(at) < 5 {
+			return events.Nak(base, "stream unavailable")
+		}
+		return events.Ack()
+	})
+	defer stop()
+	if _, err := events.NewPublisher(env.JS, "test").Publish(context.Background(), objectChanged(7)); err != nil {
+		t.Fatal(err)
+	}
+	env.WaitConsumed(t, "b", 15*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 5 {
+		t.Fatalf("handled %d times, want 5 (four put back, then acked)", len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		if gap, least := at[i].Sub(at[i-1]), events.NakBackoff(base, i); gap < least {
+			t.Errorf("attempt %d came %s after attempt %d, want at least %s", i+1, gap, i, least)
+		}
+	}
+	if n := countSubject(t, env, events.DeadLetterSubject("b")); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+}
+
 func countSubject(t *testing.T, env *eventstest.Env, subj string) int {
 	t.Helper()
 	s, _ := env.JS.Stream(context.Background(), events.StreamName)

@@ -124,6 +124,9 @@ func (s *Service) Run(ctx context.Context) error {
 		Durable:  "importer",
 		Subjects: []string{events.TypeSubject(events.TypeDriftDetected) + ".>", events.TypeSubject(events.TypeDriftResolved) + ".>"},
 		AckWait:  time.Minute,
+		// A request is put back while NATS cannot take its write: ten
+		// attempts, 5 s doubling (NakBackoff), outlast a cluster's restart.
+		MaxDeliver: 10,
 	}, s.handle, s.log)
 	if err != nil {
 		return err
