@@ -77,25 +77,27 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 			return fmt.Errorf("ensure kv bucket %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
 				name, differs, err)
 		}
-		kv, err := js.CreateOrUpdateKeyValue(ctx, want)
-		if err != nil {
-			return nil, fail(err)
-		}
 		if direct {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, want)
+			if err != nil {
+				return nil, fail(err)
+			}
 			return kv, nil
 		}
-		// The client always creates a bucket with direct gets allowed.
-		s, err := js.Stream(ctx, "KV_"+name)
+		// The client makes every bucket with direct gets allowed, and
+		// turning them off by a stream update right after the create lost
+		// the buckets: after a node was killed and the nodes restarted in
+		// turn, some nodes no longer had them, and the buckets no quorum
+		// (TestKVBucketsSurviveRollingRestartsLab). So the bucket's stream
+		// is created as the client would create it, without direct gets, in
+		// one step; a bucket of another shape is updated in one step too.
+		cfg := kvStreamConfig(want)
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return nil, fail(err)
+		}
+		// Opened after: a handle reads direct or not as its stream does.
+		kv, err := js.KeyValue(ctx, name)
 		if err != nil {
-			return nil, fail(err)
-		}
-		cfg := s.CachedInfo().Config
-		cfg.AllowDirect = false
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			return nil, fail(err)
-		}
-		// Opened again: a handle reads direct or not as its stream did.
-		if kv, err = js.KeyValue(ctx, name); err != nil {
 			return nil, fail(err)
 		}
 		return kv, nil
@@ -115,6 +117,30 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 		return nil, err
 	}
 	return &b, nil
+}
+
+// kvStreamConfig is the stream the KV client makes for want (nats.go's
+// prepareKeyValueConfig for a bucket without TTL, limits, mirror or
+// sources), without direct gets: a replicated bucket is read from its
+// leader only (EnsureBuckets).
+func kvStreamConfig(want jetstream.KeyValueConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + want.Bucket,
+		Description:       want.Description,
+		Subjects:          []string{"$KV." + want.Bucket + ".>"},
+		MaxMsgsPerSubject: int64(max(want.History, 1)),
+		MaxBytes:          -1,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           want.Storage,
+		Replicas:          want.Replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        2 * time.Minute,
+		Discard:           jetstream.DiscardNew,
+		AllowDirect:       false,
+	}
 }
 
 // GetJSON reads key into v; ok is false when the key does not exist.
