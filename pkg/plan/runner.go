@@ -8,7 +8,9 @@
 //     the backend configuration or the binary change;
 //   - plan always runs with -lock=false and -input=false: the planner never
 //     blocks a CI apply and never applies; -target narrows it when the
-//     caller knows the scope;
+//     caller knows the scope; PlanScoped runs such a plan on a state the
+//     caller cut down to the targets (stateindex.Scope), in a second
+//     working copy whose backend is local (scoped.go), never the real one;
 //   - the plan file is read back into terraform-json — its resource drift
 //     and resource changes only, not the prior state (see Result.Plan) —
 //     and deleted at once (it holds sensitive values). It is decoded

@@ -536,12 +536,31 @@ func (s *Service) runPlan(ctx context.Context, w *workspace, ix *stateindex.Inde
 	default:
 		if err := sc.Check(res.Plan); err != nil {
 			w.log.Debug("targeted plan on the full state", "reason", err)
+		} else if moved := s.stateMoved(ctx, w, ix); moved != "" {
+			w.log.Debug("targeted plan on the full state", "reason", moved)
 		} else {
 			w.log.Debug("targeted plan on a scoped state", "instances", sc.Kept, "of", sc.Total)
 			return res, nil
 		}
 	}
 	return w.runner.Plan(ctx, targets)
+}
+
+// stateMoved says why a plan on a copy of ix's state is not what a plan on
+// the backend would have shown: the state object changed since ix was read
+// (an apply wrote it while the plan ran), or whether it did cannot be told;
+// "" when it is still ix's. A plan on the backend reads the state once, at
+// some moment during its run, so a plan on a copy of the state that was
+// current from before the plan started to after it ended is one it could
+// have made. The index is reloaded as the state poll would.
+func (s *Service) stateMoved(ctx context.Context, w *workspace, ix *stateindex.Index) string {
+	if err := s.reloadIndex(ctx, w); err != nil {
+		return fmt.Sprintf("the state could not be checked after the plan on the scoped state: %v", err)
+	}
+	if cur := w.index(); cur.ETag != ix.ETag || cur.VersionID != ix.VersionID {
+		return fmt.Sprintf("the state changed (serial %d to %d) during the plan on the scoped state", ix.Serial, cur.Serial)
+	}
+	return ""
 }
 
 // unowned adds the ignored findings of managed objects the watcher saw
