@@ -43,13 +43,12 @@ func (r *Runner) PlanScoped(ctx context.Context, targets []string, state []byte)
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w: a plan on a scoped state needs targets", ErrNotScopable)
 	}
-	env := r.tf.Env()
-	if env["TF_DATA_DIR"] != "" {
+	// TF_WORKSPACE never reaches the tool (tofu.Env drops it) and the
+	// working copies hold no .terraform/environment: both plan the default
+	// workspace.
+	if r.tf.Env()["TF_DATA_DIR"] != "" {
 		// Both copies would share one data dir, and with it the backend.
 		return nil, fmt.Errorf("%w: TF_DATA_DIR is set", ErrNotScopable)
-	}
-	if ws := env["TF_WORKSPACE"]; ws != "" && ws != "default" {
-		return nil, fmt.Errorf("%w: TF_WORKSPACE is %q (the local copy has the default workspace only)", ErrNotScopable, ws)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
