@@ -513,9 +513,10 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 // the targets and what they depend on (stateindex.Scope, plan.PlanScoped),
 // which costs the tool far less than reading, copying and expanding the
 // whole state. Whenever the cut is not known to be safe, the scoped run
-// fails, or its plan shows an instance the cut left out (Scoped.Check), the
-// targeted plan runs on the backend's state as it always did; why is logged
-// at debug.
+// fails, its plan shows an instance the cut left out (Scoped.Check), or the
+// state object changed while it ran (stateMoved), the targeted plan runs on
+// the backend's state as it always did; why is logged at debug (a failed
+// scoped run at info).
 func (s *Service) runPlan(ctx context.Context, w *workspace, ix *stateindex.Index, targets []string) (*plan.Result, error) {
 	if len(targets) == 0 || s.cfg.Planner.TargetedFullState {
 		return w.runner.Plan(ctx, targets)
