@@ -132,6 +132,11 @@ type Planner struct {
 	// waiting for a slot are served first come, first served. Default:
 	// DefaultMaxConcurrentPlans.
 	MaxConcurrentPlans int `yaml:"max_concurrent_plans"`
+	// TargetedFullState makes targeted plans read the whole state from the
+	// backend, as before the scoped state: by default a targeted plan runs
+	// on a local copy of the state cut down to its targets and what they
+	// depend on (docs/planner.md).
+	TargetedFullState bool `yaml:"targeted_full_state"`
 }
 
 // Importer tunes the importer.

@@ -45,7 +45,7 @@ func samples() []events.Data {
 				Attribution: events.Attribution{Manager: "kubectl-scale", Operation: "Update", Time: &t0}}}, ObservedAt: t0},
 		&events.ClusterHealth{Cluster: "lab", Component: events.ComponentAPIServer, Condition: "Unreachable", Status: "True",
 			Severity: events.SeverityCritical, Since: t0, ObservedAt: t0},
-		&events.PlanCompleted{WS: "marketplace", PlanID: "p-1", Trigger: "change", Targets: []string{"kubernetes_deployment.marketplace"},
+		&events.PlanCompleted{WS: "marketplace", PlanID: "p-1", Trigger: "change", Targets: []string{"kubernetes_deployment.marketplace"}, ScopedState: true,
 			Counts: map[string]int{"changed": 1}, Tool: "tofu", DurationMS: 2100, StartedAt: t0},
 		&events.DriftDetected{Finding: sampleFinding(), PlanID: "p-1"},
 		&events.DriftResolved{Finding: sampleFinding(), PlanID: "p-2"},

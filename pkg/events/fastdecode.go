@@ -750,7 +750,7 @@ func (r *reader) clusterHealth(d *ClusterHealth) bool {
 }
 
 var planCompletedKeys = []string{"workspace", "plan_id", "trigger", "tool", "tool_version", "revision", "error",
-	"full", "targets", "changes", "counts", "state_serial", "pending_config", "duration_ms", "started_at", "phases_ms"}
+	"full", "targets", "changes", "counts", "state_serial", "pending_config", "duration_ms", "started_at", "phases_ms", "scoped_state"}
 
 func (r *reader) planCompleted(d *PlanCompleted) bool {
 	return r.object(planCompletedKeys, func(i int) bool {
@@ -773,6 +773,8 @@ func (r *reader) planCompleted(d *PlanCompleted) bool {
 			return r.time(&d.StartedAt)
 		case 15:
 			return r.std(&d.PhasesMS)
+		case 16:
+			return r.boolean(&d.ScopedState)
 		}
 		return r.str([]*string{&d.WS, &d.PlanID, &d.Trigger, &d.Tool, &d.ToolVersion, &d.Revision, &d.Error}[i])
 	})

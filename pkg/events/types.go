@@ -306,11 +306,14 @@ func (d *ClusterHealth) Summary() string {
 
 // PlanCompleted is published by the planner after every plan.
 type PlanCompleted struct {
-	WS          string         `json:"workspace"`
-	PlanID      string         `json:"plan_id"`
-	Trigger     string         `json:"trigger"` // change | interval | startup | gate
-	Full        bool           `json:"full"`
-	Targets     []string       `json:"targets,omitempty"`
+	WS      string   `json:"workspace"`
+	PlanID  string   `json:"plan_id"`
+	Trigger string   `json:"trigger"` // change | interval | startup | gate
+	Full    bool     `json:"full"`
+	Targets []string `json:"targets,omitempty"`
+	// ScopedState: the targeted plan ran on a local copy of the state cut
+	// down to its targets and what they depend on, not on the backend's.
+	ScopedState bool           `json:"scoped_state,omitempty"`
 	Changes     int            `json:"changes"` // object.changed events coalesced into this plan
 	Counts      map[string]int `json:"counts"`  // findings per class
 	Tool        string         `json:"tool"`

@@ -8,7 +8,9 @@
 //     the backend configuration or the binary change;
 //   - plan always runs with -lock=false and -input=false: the planner never
 //     blocks a CI apply and never applies; -target narrows it when the
-//     caller knows the scope;
+//     caller knows the scope; PlanScoped runs such a plan on a state the
+//     caller cut down to the targets (stateindex.Scope), in a second
+//     working copy whose backend is local (scoped.go), never the real one;
 //   - the plan file is read back into terraform-json — its resource drift
 //     and resource changes only, not the prior state (see Result.Plan) —
 //     and deleted at once (it holds sensitive values). It is decoded
@@ -107,7 +109,10 @@ type Result struct {
 	PlanDuration time.Duration // plan alone
 	ShowDuration time.Duration // reading the plan file (show -json or the native decoder) alone
 	// Native is true when the plan file was decoded without show -json.
-	Native          bool
+	Native bool
+	// Scoped is true when the plan ran on a state cut down to its targets
+	// (PlanScoped), not on the backend's.
+	Scoped          bool
 	InitDuration    time.Duration // init, when it ran before this plan
 	PrepareDuration time.Duration // syncing the working dir, init included
 	Tool            string        // tofu or terraform
@@ -127,8 +132,10 @@ type Runner struct {
 	log       *slog.Logger
 	workDir   string // <data>/workspaces/<name>
 	moduleDir string // <workDir>/module: the tool's working dir
+	scopedDir string // <workDir>/scoped: the copy PlanScoped plans in (scoped.go)
 	cacheDir  string
 	tf        *tofu.Runner
+	scoped    *tofu.Runner // in scopedDir, with no backend configuration
 
 	mu          sync.Mutex
 	tool        string
@@ -196,9 +203,15 @@ func New(ws Workspace, o Options) (*Runner, error) {
 		workDir:  filepath.Join(data, "workspaces", ws.Name),
 		cacheDir: filepath.Join(data, "plugin-cache")}
 	r.moduleDir = filepath.Join(r.workDir, "module")
+	r.scopedDir = filepath.Join(r.workDir, "scoped")
 	r.tf, err = tofu.New(tofu.Options{Name: ws.Name, Dir: r.moduleDir, Binary: ws.Binary, Environ: o.Environ,
 		Env: ws.Env, PluginCache: r.cacheDir, BackendConfig: ws.BackendConfig, VarFiles: ws.VarFiles,
 		WaitDelay: o.WaitDelay})
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	r.scoped, err = tofu.New(tofu.Options{Name: ws.Name, Dir: r.scopedDir, Binary: ws.Binary, Environ: o.Environ,
+		Env: ws.Env, PluginCache: r.cacheDir, VarFiles: ws.VarFiles, WaitDelay: o.WaitDelay})
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
@@ -405,7 +418,7 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		res.Changes, res.Duration = false, res.PlanDuration
 		return res, nil
 	}
-	p, native, err := r.decodePlan(ctx, file)
+	p, native, err := r.decodePlan(ctx, r.tf, file)
 	if err != nil {
 		return nil, err
 	}
@@ -416,11 +429,12 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 
 // decodePlan reads the plan file: natively once a check showed the native
 // decoder gives what show -json gives for this tool and these providers;
-// with show -json before that check, after a failed one, and whenever the
-// native decoder cannot read a file (logged once).
-func (r *Runner) decodePlan(ctx context.Context, file string) (*tfjson.Plan, bool, error) {
+// with show -json (run by tf, in the working copy that made the plan)
+// before that check, after a failed one, and whenever the native decoder
+// cannot read a file (logged once).
+func (r *Runner) decodePlan(ctx context.Context, tf *tofu.Runner, file string) (*tfjson.Plan, bool, error) {
 	if r.schemas == nil {
-		p, err := r.tf.ShowChanges(ctx, file)
+		p, err := tf.ShowChanges(ctx, file)
 		return p, false, err
 	}
 	if r.native == nativeOn {
@@ -432,10 +446,10 @@ func (r *Runner) decodePlan(ctx context.Context, file string) (*tfjson.Plan, boo
 			r.nativeLogged = true
 			r.log.Info("plan file not decodable natively; reading it with show -json", "err", err)
 		}
-		p, err = r.tf.ShowChanges(ctx, file)
+		p, err = tf.ShowChanges(ctx, file)
 		return p, false, err
 	}
-	p, err := r.tf.ShowChanges(ctx, file)
+	p, err := tf.ShowChanges(ctx, file)
 	if err != nil || r.native == nativeOff {
 		return p, false, err
 	}

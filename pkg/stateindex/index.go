@@ -62,6 +62,9 @@ type Index struct {
 	byKey   map[string][]int
 	// releases are the helm_release instances (helm.go), by namespace/name.
 	releases map[string][]releaseEntry
+	// raw is the state object the index was read from (Source.Load), for
+	// Scope; nil otherwise.
+	raw []byte
 }
 
 // Empty is the index of a workspace with no state yet.

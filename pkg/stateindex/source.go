@@ -74,7 +74,7 @@ func (s *Source) Load(ctx context.Context) (ix *Index, changed bool, err error) 
 	if err != nil {
 		return s.cur, false, fmt.Errorf("state %s: %w", s.loc, err)
 	}
-	next.ETag, next.VersionID, next.LoadedAt = v.ETag, v.ID, time.Now()
+	next.ETag, next.VersionID, next.LoadedAt, next.raw = v.ETag, v.ID, time.Now(), v.Body
 	s.cur = next
 	return next, true, nil
 }

@@ -425,14 +425,14 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 	}
 	planID := newPlanID()
 	ph.lap("scope")
-	res, err := w.runner.Plan(ctx, targets)
+	res, err := s.runPlan(ctx, w, ix, targets)
 	if err != nil {
 		if revChanged {
 			w.src.changed.Store(true) // the new revision still waits for its plan
 		}
 		if ctx.Err() == nil {
 			s.reportFailure(ctx, w, err)
-			s.publishPlan(ctx, w, planID, trigger, full, targets, changes, nil, ix, start, ph, err)
+			s.publishPlan(ctx, w, planID, trigger, full, false, targets, changes, nil, ix, start, ph, err)
 		}
 		return err
 	}
@@ -488,7 +488,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		}
 		ph.lap("churn")
 	}
-	s.publishPlan(ctx, w, planID, trigger, full, targets, changes, results, ix, start, ph, nil)
+	s.publishPlan(ctx, w, planID, trigger, full, res.Scoped, targets, changes, results, ix, start, ph, nil)
 	ph.lap("publish")
 	s.consumePending(ctx, entries)
 	ph.lap("consume")
@@ -502,10 +502,66 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		w.lastFull = start
 		s.mu.Unlock()
 	}
-	w.log.Info("plan completed", "plan_id", planID, "trigger", trigger, "full", full, "targets", len(targets),
+	w.log.Info("plan completed", "plan_id", planID, "trigger", trigger, "full", full, "targets", len(targets), "scoped_state", res.Scoped,
 		"changes", changes, "findings", len(results), "duration", time.Since(start).Round(time.Millisecond),
 		"phases", ph)
 	return nil
+}
+
+// runPlan runs the plan: a full one on the backend's state; a targeted one,
+// unless planner.targeted_full_state is set, on the state of ix cut down to
+// the targets and what they depend on (stateindex.Scope, plan.PlanScoped),
+// which costs the tool far less than reading, copying and expanding the
+// whole state. Whenever the cut is not known to be safe, the scoped run
+// fails, its plan shows an instance the cut left out (Scoped.Check), or the
+// state object changed while it ran (stateMoved), the targeted plan runs on
+// the backend's state as it always did; why is logged at debug (a failed
+// scoped run at info).
+func (s *Service) runPlan(ctx context.Context, w *workspace, ix *stateindex.Index, targets []string) (*plan.Result, error) {
+	if len(targets) == 0 || s.cfg.Planner.TargetedFullState {
+		return w.runner.Plan(ctx, targets)
+	}
+	sc, err := ix.Scope(targets)
+	if err != nil {
+		w.log.Debug("targeted plan on the full state", "reason", err)
+		return w.runner.Plan(ctx, targets)
+	}
+	res, err := w.runner.PlanScoped(ctx, targets, sc.State)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, err
+	case errors.Is(err, plan.ErrNotScopable):
+		w.log.Debug("targeted plan on the full state", "reason", err)
+	case err != nil:
+		w.log.Info("targeted plan on the full state: the plan on the scoped state failed", "err", err)
+	default:
+		if err := sc.Check(res.Plan); err != nil {
+			w.log.Debug("targeted plan on the full state", "reason", err)
+		} else if moved := s.stateMoved(ctx, w, ix); moved != "" {
+			w.log.Debug("targeted plan on the full state", "reason", moved)
+		} else {
+			w.log.Debug("targeted plan on a scoped state", "instances", sc.Kept, "of", sc.Total)
+			return res, nil
+		}
+	}
+	return w.runner.Plan(ctx, targets)
+}
+
+// stateMoved says why a plan on a copy of ix's state is not what a plan on
+// the backend would have shown: the state object changed since ix was read
+// (an apply wrote it while the plan ran), or whether it did cannot be told;
+// "" when it is still ix's. A plan on the backend reads the state once, at
+// some moment during its run, so a plan on a copy of the state that was
+// current from before the plan started to after it ended is one it could
+// have made. The index is reloaded as the state poll would.
+func (s *Service) stateMoved(ctx context.Context, w *workspace, ix *stateindex.Index) string {
+	if err := s.reloadIndex(ctx, w); err != nil {
+		return fmt.Sprintf("the state could not be checked after the plan on the scoped state: %v", err)
+	}
+	if cur := w.index(); cur.ETag != ix.ETag || cur.VersionID != ix.VersionID {
+		return fmt.Sprintf("the state changed (serial %d to %d) during the plan on the scoped state", ix.Serial, cur.Serial)
+	}
+	return ""
 }
 
 // unowned adds the ignored findings of managed objects the watcher saw
@@ -691,10 +747,10 @@ func (s *Service) managedAnywhere(ref events.ObjectRef) bool {
 }
 
 // publishPlan publishes plan.completed.
-func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger string, full bool, targets []string,
+func (s *Service) publishPlan(ctx context.Context, w *workspace, planID, trigger string, full, scoped bool, targets []string,
 	changes int, results []classify.Result, ix *stateindex.Index, start time.Time, ph *phases, planErr error) {
 	pc := &events.PlanCompleted{
-		WS: w.name, PlanID: planID, Trigger: trigger, Full: full, Targets: targets, Changes: changes,
+		WS: w.name, PlanID: planID, Trigger: trigger, Full: full, ScopedState: scoped, Targets: targets, Changes: changes,
 		Counts: findings.Counts(results), StartedAt: start.UTC(), DurationMS: time.Since(start).Milliseconds(),
 		PhasesMS: ph.millis(),
 	}

@@ -185,9 +185,10 @@ func (d *dg) measureFullPlan(b *testing.B, lp []int, idle float64) fullPlan {
 // warmUp changes one ConfigMap and puts it back, outside every window, and
 // logs the CPU it took: the first plan with changes after an init also
 // runs show -json once, to check the native plan file decoder against it
-// (pkg/plan) — a one-off per init (a process start, a new module or lock
-// file) that the first change cell's window, scaled to an hour, would
-// count 20 times (1/min: three changes in 3 minutes).
+// (pkg/plan), and the first targeted plan inits the working copy targeted
+// plans run in on a scoped state — one-offs per init (a process start, a
+// new module or lock file) that the first change cell's window, scaled to
+// an hour, would count 20 times (1/min: three changes in 3 minutes).
 func (d *dg) warmUp(b *testing.B) {
 	c0 := cpuOf(b, d.pid)
 	start := time.Now()
@@ -198,7 +199,7 @@ func (d *dg) warmUp(b *testing.B) {
 	at = time.Now()
 	patchCM(b, d.l, d.ns, 0, "0")
 	d.hook.wait(b, d, events.TypeDriftResolved, addr, at, 5*time.Minute)
-	logf(b, "warm-up (one change and its revert; the first runs the once-per-init show -json check): %.2f CPU-s over %s",
+	logf(b, "warm-up (one change and its revert; the first runs the once-per-init show -json check and the scoped copy's init): %.2f CPU-s over %s",
 		cpuOf(b, d.pid)-c0, time.Since(start).Round(time.Millisecond))
 }
 
@@ -257,13 +258,16 @@ func (d *dg) cell(b *testing.B, lp []int, idle float64, rate int) row {
 	// The safety net is added separately; a full plan inside the window
 	// (none expected: the process lives less than full_plan_interval)
 	// would be counted twice.
-	var plans, full int
+	var plans, full, scoped int
 	var planDur []time.Duration
 	phases := map[string][]time.Duration{}
 	for _, p := range d.plans.all()[mark:] {
 		plans++
 		if p.Full {
 			full++
+		}
+		if p.ScopedState {
+			scoped++
 		}
 		planDur = append(planDur, time.Duration(p.DurationMS)*time.Millisecond)
 		for k, v := range p.PhasesMS {
@@ -290,8 +294,8 @@ func (d *dg) cell(b *testing.B, lp []int, idle float64, rate int) row {
 		r.latency, r.samples = medianD(lat), len(lat)
 		logf(b, "%d/min: change -> signed webhook %s", rate, durs(lat))
 	}
-	logf(b, "%d/min: driftgate %.2f CPU-s over %s (W %s, %d targeted plans), apiserver+etcd %.2f CPU-s over idle; load average %s",
-		rate, cpu, elapsed.Round(time.Millisecond), window, plans, api, loadavg())
+	logf(b, "%d/min: driftgate %.2f CPU-s over %s (W %s, %d targeted plans, %d on a scoped state), apiserver+etcd %.2f CPU-s over idle; load average %s",
+		rate, cpu, elapsed.Round(time.Millisecond), window, plans, scoped, api, loadavg())
 	return r
 }
 

@@ -86,6 +86,16 @@ func testPlanner(t *testing.T, l *lab.Lab, bin lab.Binary) {
 		if err != nil || !ok || kept.State != events.StateOpen {
 			t.Fatalf("findings bucket: %+v %v %v", kept, ok, err)
 		}
+		// Targeted plans run on a scoped state by default (nothing here
+		// makes this one fall back).
+		planID := r.Data.(*events.DriftDetected).PlanID
+		pc := s.wait(m, 2*time.Minute, "the detecting plan's plan.completed", func(d events.Data) bool {
+			pc, ok := d.(*events.PlanCompleted)
+			return ok && pc.PlanID == planID
+		}).Data.(*events.PlanCompleted)
+		if !pc.Full && !pc.ScopedState {
+			t.Errorf("the targeted plan %s did not run on a scoped state", planID)
+		}
 		m = s.mark()
 		apply(t, seed)
 		s.wait(m, 2*time.Minute, "drift.resolved", resolved(f.ID))
