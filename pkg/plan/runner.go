@@ -399,6 +399,12 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	if err := r.diskGuard(); err != nil {
 		return nil, err
 	}
+	return r.planWith(ctx, r.tf, res, targets)
+}
+
+// planWith plans targets with tf (the main working copy's tool, or the
+// scoped copy's) into a plan file it deletes once read, and fills res.
+func (r *Runner) planWith(ctx context.Context, tf *tofu.Runner, res *Result, targets []string) (*Result, error) {
 	plans := filepath.Join(r.workDir, "plans")
 	if err := os.MkdirAll(plans, 0o700); err != nil {
 		return nil, r.wrap(ctx, "plan", err)
@@ -409,7 +415,7 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	cl.RLock()
 	defer cl.RUnlock()
 	pstart := time.Now()
-	changes, err := r.tf.Plan(ctx, tofu.PlanOptions{Out: file, Targets: targets, Parallelism: r.o.Parallelism})
+	changes, err := tf.Plan(ctx, tofu.PlanOptions{Out: file, Targets: targets, Parallelism: r.o.Parallelism})
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +424,7 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 		res.Changes, res.Duration = false, res.PlanDuration
 		return res, nil
 	}
-	p, native, err := r.decodePlan(ctx, r.tf, file)
+	p, native, err := r.decodePlan(ctx, tf, file)
 	if err != nil {
 		return nil, err
 	}

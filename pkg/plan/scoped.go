@@ -74,37 +74,12 @@ func (r *Runner) PlanScoped(ctx context.Context, targets []string, state []byte)
 	if err := r.diskGuard(); err != nil {
 		return nil, err
 	}
-	plans := filepath.Join(r.workDir, "plans")
-	if err := os.MkdirAll(plans, 0o700); err != nil {
-		return nil, r.wrap(ctx, "plan", err)
-	}
 	statePath := r.scopedStatePath()
 	if err := os.WriteFile(statePath, state, 0o600); err != nil {
 		return nil, r.wrap(ctx, "plan", fmt.Errorf("write the scoped state: %w", err))
 	}
 	defer os.Remove(statePath)
-	file := filepath.Join(plans, randomName()+".tfplan")
-	defer os.Remove(file)
-	cl := cacheLock(r.cacheDir)
-	cl.RLock()
-	defer cl.RUnlock()
-	pstart := time.Now()
-	changes, err := r.scoped.Plan(ctx, tofu.PlanOptions{Out: file, Targets: targets, Parallelism: r.o.Parallelism})
-	if err != nil {
-		return nil, err
-	}
-	res.PlanDuration = time.Since(pstart)
-	if !changes && r.o.SkipCleanShow {
-		res.Changes, res.Duration = false, res.PlanDuration
-		return res, nil
-	}
-	p, native, err := r.decodePlan(ctx, r.scoped, file)
-	if err != nil {
-		return nil, err
-	}
-	res.Plan, res.Changes, res.Duration, res.Native = p, changes, time.Since(pstart), native
-	res.ShowDuration = res.Duration - res.PlanDuration
-	return res, nil
+	return r.planWith(ctx, r.scoped, res, targets)
 }
 
 func (r *Runner) scopedStatePath() string { return filepath.Join(r.workDir, "scoped.tfstate") }
