@@ -597,3 +597,28 @@ func TestTraceparentTravels(t *testing.T) {
 		t.Fatalf("traceparent = %v, want the trace id carried on", got)
 	}
 }
+
+// TestPublisherLast: the last event stored under an object's subject, nil
+// when there is none, and nil when the last message there is not an event.
+func TestPublisherLast(t *testing.T) {
+	env := eventstest.Start(t)
+	ctx := context.Background()
+	pub := events.NewPublisher(env.JS, "test")
+	oc := objectChanged(3)
+	if d, err := pub.Last(ctx, oc); err != nil || d != nil {
+		t.Fatalf("nothing stored: got %v, %v", d, err)
+	}
+	if _, err := pub.Publish(ctx, oc); err != nil {
+		t.Fatal(err)
+	}
+	d, err := pub.Last(ctx, oc)
+	if got, ok := d.(*events.ObjectChanged); err != nil || !ok || got.ResourceVersion != oc.ResourceVersion {
+		t.Fatalf("after a publish: got %v, %v", d, err)
+	}
+	if _, err := env.JS.Publish(ctx, events.NATSSubject(oc), []byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := pub.Last(ctx, oc); err != nil || d != nil {
+		t.Fatalf("junk stored last: got %v, %v", d, err)
+	}
+}

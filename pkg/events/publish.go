@@ -85,8 +85,9 @@ func retryable(err error) bool {
 
 // Last returns the data of the event last stored under d's subject (for an
 // object.changed: the last change published about that object), nil when
-// the stream holds none. A watcher that died between publishing a change
-// and recording it reads here what it told the pipeline last.
+// the stream holds none or the last message there is not an event. A
+// watcher that died between publishing a change and recording it reads here
+// what it told the pipeline last.
 func (p *Publisher) Last(ctx context.Context, d Data) (Data, error) {
 	s, err := p.js.Stream(ctx, StreamName)
 	if err != nil {
@@ -101,7 +102,10 @@ func (p *Publisher) Last(ctx context.Context, d Data) (Data, error) {
 	}
 	_, last, err := Decode(m.Data)
 	if err != nil {
-		return nil, fmt.Errorf("last event on %s: %w", m.Subject, err)
+		// Not an event of ours (anyone allowed to publish into the subject
+		// could store one): it tells nothing, and must not hold up the
+		// caller.
+		return nil, nil
 	}
 	return last, nil
 }
