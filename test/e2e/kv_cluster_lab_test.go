@@ -21,13 +21,7 @@ import (
 // gets is brought to that shape, and a service reads what it just wrote
 // from every node it is connected to.
 func TestKVReadsFromTheLeaderLab(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a three-node nats-server cluster")
-	}
-	c := natslab.Start(t, 3, filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	admin := natslab.Connect(t, c.URLs(), "admin", c.Passwords["admin"])
+	c, admin, ctx := startKVCluster(t)
 
 	// As the client makes a bucket: direct gets allowed.
 	if _, err := admin.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: events.BucketState, Description: "service bookkeeping",
@@ -71,6 +65,20 @@ func TestKVReadsFromTheLeaderLab(t *testing.T) {
 	}
 }
 
+// startKVCluster starts a three-node cluster with the deployed accounts and
+// connects its admin user; the context ends with the test (4 minutes at
+// most).
+func startKVCluster(t *testing.T) (*natslab.Cluster, *natslab.Conn, context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a three-node nats-server cluster")
+	}
+	c := natslab.Start(t, 3, filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	return c, natslab.Connect(t, c.URLs(), "admin", c.Passwords["admin"]), ctx
+}
+
 func allowDirect(ctx context.Context, t *testing.T, js jetstream.JetStream, bucket string) bool {
 	t.Helper()
 	s, err := js.Stream(ctx, "KV_"+bucket)
@@ -86,13 +94,7 @@ func allowDirect(ctx context.Context, t *testing.T, js jetstream.JetStream, buck
 // (the fault suite once found the buckets gone from two nodes, and with them
 // quorum, after a rolling restart).
 func TestKVBucketsSurviveRollingRestartsLab(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a three-node nats-server cluster")
-	}
-	c := natslab.Start(t, 3, filepath.Join("..", "..", "deploy", "nats", "accounts.conf"))
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	admin := natslab.Connect(t, c.URLs(), "admin", c.Passwords["admin"])
+	c, admin, ctx := startKVCluster(t)
 	if _, err := events.EnsureStream(ctx, admin.JS, events.StreamConfig{Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
