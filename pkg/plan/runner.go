@@ -383,6 +383,17 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
+	res, err := r.startPlan(ctx, targets, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.planWith(ctx, r.tf, res, targets)
+}
+
+// startPlan prepares the main working copy (and, for a scoped plan, the
+// scoped one after it), loads the catalog when init ran or it is not yet
+// loaded, checks the disk guard, and starts the plan's Result. r.mu is held.
+func (r *Runner) startPlan(ctx context.Context, targets []string, scoped bool) (*Result, error) {
 	start := time.Now()
 	inited, err := r.prepare(ctx)
 	if err != nil {
@@ -391,15 +402,22 @@ func (r *Runner) Plan(ctx context.Context, targets []string) (*Result, error) {
 	if inited || !r.catalogLoaded {
 		r.loadCatalog(ctx)
 	}
+	if scoped {
+		sinited, err := r.prepareScoped(ctx)
+		if err != nil {
+			return nil, err
+		}
+		inited = inited || sinited
+	}
 	res := &Result{Targets: append([]string(nil), targets...), Tool: r.tool, ToolVersion: r.toolVersion,
-		PrepareDuration: time.Since(start), Catalog: r.catalog}
+		PrepareDuration: time.Since(start), Catalog: r.catalog, Scoped: scoped}
 	if inited {
 		res.InitDuration = res.PrepareDuration
 	}
 	if err := r.diskGuard(); err != nil {
 		return nil, err
 	}
-	return r.planWith(ctx, r.tf, res, targets)
+	return res, nil
 }
 
 // planWith plans targets with tf (the main working copy's tool, or the

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/driftgate/driftgate/pkg/tofu"
 )
@@ -54,24 +53,8 @@ func (r *Runner) PlanScoped(ctx context.Context, targets []string, state []byte)
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	start := time.Now()
-	inited, err := r.prepare(ctx)
+	res, err := r.startPlan(ctx, targets, true)
 	if err != nil {
-		return nil, err
-	}
-	if inited || !r.catalogLoaded {
-		r.loadCatalog(ctx)
-	}
-	sinited, err := r.prepareScoped(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Targets: append([]string(nil), targets...), Tool: r.tool, ToolVersion: r.toolVersion,
-		PrepareDuration: time.Since(start), Catalog: r.catalog, Scoped: true}
-	if inited || sinited {
-		res.InitDuration = res.PrepareDuration
-	}
-	if err := r.diskGuard(); err != nil {
 		return nil, err
 	}
 	statePath := r.scopedStatePath()
