@@ -304,6 +304,7 @@ func TestNakBackoffGrows(t *testing.T) {
 	var mu sync.Mutex
 	var at []time.Time
 	const base = 20 * time.Millisecond
+	acked := make(chan struct{})
 	stop := run(t, env.JS, events.ConsumerConfig{Durable: "b", MaxDeliver: 5}, func(context.Context, cloudevents.Event, events.Data) events.Result {
 		mu.Lock()
 		defer mu.Unlock()
@@ -311,11 +312,24 @@ func TestNakBackoffGrows(t *testing.T) {
 		if len(at) < 5 {
 			return events.Nak(base, "stream unavailable")
 		}
+		if len(at) == 5 {
+			close(acked)
+		}
 		return events.Ack()
 	})
 	defer stop()
 	if _, err := events.NewPublisher(env.JS, "test").Publish(context.Background(), objectChanged(7)); err != nil {
 		t.Fatal(err)
+	}
+	// The fact that closes the window is the fifth delivery (the ack), not
+	// the consumer's counters: right after the publish they can still read
+	// "nothing pending" before the consumer has seen the message.
+	select {
+	case <-acked:
+	case <-time.After(15 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("handled %d times in 15 s, want 5 (four put back, then acked)", len(at))
 	}
 	env.WaitConsumed(t, "b", 15*time.Second)
 	mu.Lock()
