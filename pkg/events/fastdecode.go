@@ -781,7 +781,7 @@ func (r *reader) planCompleted(d *PlanCompleted) bool {
 }
 
 var findingKeys = []string{"id", "workspace", "address", "class", "risk", "import_id", "recommended_action", "state",
-	"revision", "object", "paths", "attribution", "first_seen", "last_seen"}
+	"revision", "object", "paths", "attribution", "first_seen", "last_seen", "announced_serial"}
 
 func (r *reader) finding(f *Finding) bool {
 	return r.object(findingKeys, func(i int) bool {
@@ -805,6 +805,8 @@ func (r *reader) finding(f *Finding) bool {
 			return r.time(&f.FirstSeen)
 		case 13:
 			return r.time(&f.LastSeen)
+		case 14:
+			return r.int64(&f.AnnouncedSerial)
 		}
 		return r.str([]*string{&f.ID, &f.Workspace, &f.Address, &f.Class, &f.Risk, &f.ImportID, &f.RecommendedAction,
 			&f.State, &f.Revision}[i])

@@ -435,6 +435,12 @@ type Finding struct {
 	// on (a workspace whose source is Git): for pending-config, the
 	// revision that introduced the change. Empty for a local dir.
 	Revision string `json:"revision,omitempty"`
+	// AnnouncedSerial is the state serial of the plan that last announced
+	// the finding with drift.detected. A plan at another serial announces
+	// an open unimported finding again: the importer refuses a request made
+	// at an older serial, and the finding itself, not one replica's memory,
+	// knows which serial it was announced at.
+	AnnouncedSerial int64 `json:"announced_serial,omitempty"`
 }
 
 // FindingID is the stable fingerprint of workspace + address + class.

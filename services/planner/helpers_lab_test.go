@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/config"
+	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
+	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/obs"
 	"github.com/driftgate/driftgate/pkg/service"
 	"github.com/driftgate/driftgate/pkg/service/servicetest"
@@ -139,9 +141,9 @@ func marketplaceImportIDs(ns string) map[string]string {
 	}
 }
 
-// startPlanner runs a planner replica in this process until the test ends;
-// log is where it logs (quietLog when nil).
-func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance, dataDir string, log *slog.Logger, opts ...planner.Option) {
+// startPlanner runs a planner replica in this process until the test ends
+// or stop is called; log is where it logs (quietLog when nil).
+func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance, dataDir string, log *slog.Logger, opts ...planner.Option) (stop func()) {
 	t.Helper()
 	if log == nil {
 		log = quietLog()
@@ -152,5 +154,25 @@ func startPlanner(t testing.TB, env *eventstest.Env, cfg *config.File, instance,
 	if err != nil {
 		t.Fatal(err)
 	}
-	servicetest.Run(t, "planner "+instance, s)
+	return servicetest.Run(t, "planner "+instance, s)
+}
+
+// recordLive puts what the watcher would record into the inventory: the
+// object ref exists live (an unimported object is one the plan would
+// create that the inventory has).
+func recordLive(t testing.TB, l *lab.Lab, env *eventstest.Env, ref events.ObjectRef) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := live.NewCluster(l.RESTConfig(), ref.Cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := cl.Get(ctx, ref)
+	if err != nil || !ok {
+		t.Fatalf("live %s: found %v, %v", ref.Name, ok, err)
+	}
+	if _, err := events.PutJSON(ctx, env.Buckets.Inventory, events.InventoryKey(rec.Object), rec); err != nil {
+		t.Fatal(err)
+	}
 }

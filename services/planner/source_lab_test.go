@@ -14,7 +14,6 @@ import (
 	"github.com/driftgate/driftgate/pkg/config"
 	"github.com/driftgate/driftgate/pkg/events"
 	"github.com/driftgate/driftgate/pkg/events/eventstest"
-	"github.com/driftgate/driftgate/pkg/live"
 	"github.com/driftgate/driftgate/pkg/source/gittest"
 	"github.com/driftgate/driftgate/services/planner"
 	"github.com/driftgate/driftgate/test/lab"
@@ -202,19 +201,7 @@ func TestGitSourceLab(t *testing.T) {
 		if _, err := l.Kube().CoreV1().ConfigMaps(ns).Create(ctx, cmObj, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
 			t.Fatal(err)
 		}
-		// What the watcher would record: the object exists live.
-		cl, err := live.NewCluster(l.RESTConfig(), "lab")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref := events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: "extra"}
-		rec, ok, err := cl.Get(ctx, ref)
-		if err != nil || !ok {
-			t.Fatalf("live extra: %v %v", ok, err)
-		}
-		if _, err := events.PutJSON(ctx, env.Buckets.Inventory, events.InventoryKey(rec.Object), rec); err != nil {
-			t.Fatal(err)
-		}
+		recordLive(t, l, env, events.ObjectRef{Cluster: "lab", Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: "extra"})
 		m := s.Mark()
 		b, err := os.ReadFile(filepath.Join(w.Dir, "main.tf"))
 		if err != nil {

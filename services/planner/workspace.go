@@ -46,12 +46,6 @@ type workspace struct {
 	// unimported findings are announced again with it, so the importer
 	// requests them at the revision it will import with (owned by the loop).
 	reannounce bool
-	// planSerial is the state serial of the last plan reconciled (owned by
-	// the loop). A plan at another serial announces the open unimported
-	// findings again: the importer refuses a request made at an older
-	// serial ("stale request ... waiting for a fresh plan"), and without a
-	// new announcement that fresh plan never came (found by test/chaos).
-	planSerial int64
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -465,12 +459,9 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	w.reannounce = revChanged || (w.planSerial != 0 && ix.Serial != w.planSerial)
+	w.reannounce = revChanged
 	err = s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph)
 	w.reannounce = false
-	if err == nil {
-		w.planSerial = ix.Serial
-	}
 	if err != nil {
 		if revChanged {
 			w.src.changed.Store(true)
@@ -622,11 +613,19 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 				f.Revision = w.pinned
 			}
 		}
-		// An import request rests on the revision its finding was judged
-		// on: at a new revision, the open unimported findings are judged
-		// again (the notifier's fingerprint leaves the revision out, so no
-		// alert repeats).
-		again := w.reannounce && c.Outcome == findings.Seen && f.Class == events.ClassUnimported
+		// An import request rests on the revision and the state serial its
+		// finding was judged on: at a new revision or serial, the open
+		// unimported findings are announced again (the notifier's
+		// fingerprint leaves both out, so no alert repeats). The serial is
+		// the finding's own, not this replica's last plan: an import and a
+		// `state rm` between two state polls, or a replica restarted
+		// between them, leave no other trace (found by test/chaos).
+		f.AnnouncedSerial = old[f.ID].AnnouncedSerial
+		again := c.Outcome == findings.Seen && f.Class == events.ClassUnimported &&
+			(w.reannounce || f.AnnouncedSerial != serial)
+		if c.Outcome == findings.Opened || c.Outcome == findings.Updated || again {
+			f.AnnouncedSerial = serial
+		}
 		if c.Outcome == findings.Seen && !again && now.Sub(old[f.ID].LastSeen) < time.Minute {
 			continue // nothing to announce, and seen a moment ago: spare the write
 		}

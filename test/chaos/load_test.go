@@ -3,18 +3,15 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/terraform-exec/tfexec"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/driftgate/driftgate/pkg/events"
-	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Step is one change the load driver made and what it waited for.
@@ -88,39 +85,6 @@ func (d *Driver) expectWithin(ctx context.Context, limit time.Duration, lane, ch
 		d.h.t.Logf("%s lane %s: %s → %s in %s", time.Now().Format("15:04:05"), lane, change, what, took)
 	}
 	return r, err == nil
-}
-
-// pushNextSerial writes the workspace's state back unchanged at the next
-// serial with `tofu state push` (under the state lock, as a user's push).
-func (d *Driver) pushNextSerial(ctx context.Context) error {
-	body, err := d.h.WS.TF.StatePull(ctx)
-	if err != nil {
-		return err
-	}
-	m, err := tofu.ParseMeta([]byte(body))
-	if err != nil {
-		return err
-	}
-	next, err := tofu.AtSerial([]byte(body), m.Serial+1)
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp("", "chaos-push-*.tfstate")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(next); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	// Under the state lock, as a user's push: terraform-exec's StatePush
-	// passes -lock=false unless told (an unlocked push raced an import
-	// here and wrote serial 12 under the import's 11).
-	return d.h.WS.TF.StatePush(ctx, f.Name(), tfexec.Lock(true))
 }
 
 func detected(ws, addr, class string) func(Record) bool {
@@ -263,7 +227,8 @@ func (d *Driver) Run(ctx context.Context) *sync.WaitGroup {
 					// a new state serial, so move it as a user's state push
 					// would, content unchanged.
 					nudged = true
-					return d.pushNextSerial(c)
+					_, err := d.h.WS.PushNextSerial(c)
+					return err
 				}
 				return nil // an earlier adoption did not finish: wait for it below
 			})

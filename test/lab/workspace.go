@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/driftgate/driftgate/pkg/tofu"
 )
 
 // Binary is the tool that runs a workspace.
@@ -227,6 +229,50 @@ func (w *Workspace) PlanJSON(ctx context.Context, opts ...tfexec.PlanOption) (*t
 		return nil, fmt.Errorf("%s show in %s: %w", w.Binary, w.Dir, err)
 	}
 	return p, nil
+}
+
+// PushNextSerial writes the workspace's state back unchanged at a higher
+// serial with `state push`, under the state lock as a user's push would
+// (terraform-exec passes -lock=false unless told), and returns the serial
+// the backend then has (the tool may count the write once more).
+func (w *Workspace) PushNextSerial(ctx context.Context) (int64, error) {
+	m, body, err := w.pullState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	next, err := tofu.AtSerial([]byte(body), m.Serial+1)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.CreateTemp("", "lab-push-*.tfstate")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(next); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	if err := w.TF.StatePush(ctx, f.Name(), tfexec.Lock(true)); err != nil {
+		return 0, fmt.Errorf("%s state push in %s: %w", w.Binary, w.Dir, err)
+	}
+	m, _, err = w.pullState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return m.Serial, nil
+}
+
+func (w *Workspace) pullState(ctx context.Context) (tofu.Meta, string, error) {
+	body, err := w.TF.StatePull(ctx)
+	if err != nil {
+		return tofu.Meta{}, "", fmt.Errorf("%s state pull in %s: %w", w.Binary, w.Dir, err)
+	}
+	m, err := tofu.ParseMeta([]byte(body))
+	return m, body, err
 }
 
 // StateVersions returns the versions of the state object key in the lab's
