@@ -34,9 +34,13 @@ build-check:
 	@./hack/build-check.sh
 
 ## test: every service builds on its own (build-check), then every module's tests, against an
-## in-process JetStream and the local lab.
+## in-process JetStream and the local lab, then the fault suite's short form on its own (not beside
+## the other lab tests: its rows are bounded in time), its table printed.
 test: tools build-check
-	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test -count=1 -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
+	@fail=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && CHAOS=off go test -count=1 -timeout $(TEST_TIMEOUT) ./...) || fail="$$fail $$m"; done; \
+	echo "== the fault suite's short form (test/chaos)"; mkdir -p $(BIN); rm -f $(BIN)/chaos-short-table.txt; \
+	(cd test && CHAOS=short CHAOS_TABLE=$(CURDIR)/$(BIN)/chaos-short-table.txt go test -count=1 -timeout 30m -run TestChaosLab ./chaos) || fail="$$fail test/chaos(short form)"; \
+	if [ -f $(BIN)/chaos-short-table.txt ]; then cat $(BIN)/chaos-short-table.txt; fi; \
 	if [ -n "$$fail" ]; then echo "FAILED:$$fail"; exit 1; fi; echo "all modules passed"
 
 vet:
