@@ -56,6 +56,11 @@ func TestChaosLab(t *testing.T) {
 	if form != "" && form != "short" && form != "long" {
 		t.Fatalf("CHAOS=%q: want short, long or off", form)
 	}
+	if dir := os.Getenv("CHAOS_LOGS"); dir != "" { // the replicas' logs and stream.jsonl go there
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("CHAOS_LOGS=%q: %v", dir, err)
+		}
+	}
 	long := form == "long"
 	// Bounded: when the time is up the rows not yet run are left out and the
 	// table is printed with what ran.
