@@ -42,10 +42,6 @@ type workspace struct {
 	// pendingDigest: open pending-config findings by introducing revision,
 	// as of the last full plan (owned by the loop).
 	pendingDigest []events.PendingConfig
-	// reannounce: this plan is the first at a new revision; open
-	// unimported findings are announced again with it, so the importer
-	// requests them at the revision it will import with (owned by the loop).
-	reannounce bool
 
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
@@ -459,9 +455,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		results = append(results, um...)
 	}
 	ph.lap("classify")
-	w.reannounce = revChanged
-	err = s.reconcile(ctx, w, planID, ix.Serial, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph)
-	w.reannounce = false
+	err = s.reconcile(ctx, w, planID, ix.Serial, revChanged, results, findings.Scope{Full: full, Addresses: targets, Unmanaged: full, ByObject: len(releases) > 0}, now, ph)
 	if err != nil {
 		if revChanged {
 			w.src.changed.Store(true)
@@ -590,8 +584,9 @@ func hasFinding(rs []classify.Result, id string) bool {
 }
 
 // reconcile stores the plan's findings and announces what opened, changed
-// and resolved.
-func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, results []classify.Result, scope findings.Scope, now time.Time, ph *phases) error {
+// and resolved; newRevision: the plan is the first at a new revision of the
+// configuration, so open unimported findings are announced again with it.
+func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, serial int64, newRevision bool, results []classify.Result, scope findings.Scope, now time.Time, ph *phases) error {
 	existing, err := s.store.ForPlan(ctx, w.name, scope, results)
 	if err != nil {
 		return err
@@ -622,7 +617,7 @@ func (s *Service) reconcile(ctx context.Context, w *workspace, planID string, se
 		// between them, leave no other trace (found by test/chaos).
 		f.AnnouncedSerial = old[f.ID].AnnouncedSerial
 		again := c.Outcome == findings.Seen && f.Class == events.ClassUnimported &&
-			(w.reannounce || f.AnnouncedSerial != serial)
+			(newRevision || f.AnnouncedSerial != serial)
 		if c.Outcome == findings.Opened || c.Outcome == findings.Updated || again {
 			f.AnnouncedSerial = serial
 		}
