@@ -52,6 +52,7 @@ type options struct {
 	meter      metric.MeterProvider
 	now        func() time.Time
 	readFault  func(key string) error
+	lose       func(m jetstream.Msg) bool
 }
 
 // Option tunes the engine; the defaults suit production.
@@ -79,6 +80,14 @@ func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 // real bucket, as a lost node would.
 func WithStateReadFault(f func(key string) error) Option {
 	return func(o *options) { o.readFault = f }
+}
+
+// WithDeliveryLoss drops the deliveries f picks before the worker sees
+// them, as a connection lost mid-delivery does: the message stays out
+// unacked on the server until its ack wait runs out. Tests use it to lose
+// one delivery of the real consumer.
+func WithDeliveryLoss(f func(m jetstream.Msg) bool) Option {
+	return func(o *options) { o.lose = f }
 }
 
 // WithMeterProvider sets where the metrics go (default: the global one).

@@ -827,3 +827,59 @@ func TestUnreadableMarkHoldsLaterEventsInOrder(t *testing.T) {
 		t.Errorf("%d injected failures, want 3", failures)
 	}
 }
+
+// TestDeliveryLostInFlightIsTakenInOrder: a delivery lost on its way (the
+// connection to a NATS node dropped mid-delivery) stays out unacked until
+// its ack wait runs out, and the consumer goes on with the messages after
+// it. The worker must not decide those first: here the finding changes
+// (paths B) and changes back (paths A, what the sink was told first); the
+// change back, decided before the change, reads as nothing new and is
+// dropped, and the sink's last word would be B. Every alert must arrive, in
+// stream order.
+func TestDeliveryLostInFlightIsTakenInOrder(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	a := finding("marketplace", "kubernetes_service.marketplace", events.ClassChurn, events.RiskLow)
+	b := a
+	b.Paths = []string{"metadata.labels.tier"}
+	lost := detected(b, "p1").Key()
+	var mu sync.Mutex
+	dropped := 0
+	loss := dispatch.WithDeliveryLoss(func(m jetstream.Msg) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if md, err := m.Metadata(); err == nil && md.NumDelivered == 1 && bytes.Contains(m.Data(), []byte(lost)) {
+			dropped++
+			return true
+		}
+		return false
+	})
+	w.start(webhookConfig(hook.srv.URL, ""), dispatch.WithAckWait(2*time.Second), loss)
+	w.publish(detected(a, "p0"), planDone("marketplace", "p0"))
+	eventually(t, "the opening", func() bool { return len(hook.accepted()) == 1 })
+
+	w.publish(detected(b, "p1"), planDone("marketplace", "p1"), // its first delivery lost
+		detected(a, "p2"), planDone("marketplace", "p2"),
+		importEvent(events.ImportSucceeded, "sentinel"))
+	eventually(t, "sentinel and the lost change", func() bool {
+		ids := requestIDs(t, hook.accepted())
+		return slices.Contains(ids, "sentinel") && slices.Contains(ids, lost)
+	})
+
+	got := deliveredEvents(t, hook.accepted())
+	want := []string{
+		"drift.detected " + detected(a, "p0").Key(),
+		"drift.detected " + lost,
+		"drift.detected " + detected(a, "p2").Key(),
+		"import.succeeded " + importEvent(events.ImportSucceeded, "sentinel").Key(),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries:\n got %v\nwant %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if dropped != 1 {
+		t.Errorf("%d deliveries lost, want 1", dropped)
+	}
+}

@@ -101,6 +101,15 @@ func (q *queue) closeGroup(key string) {
 	}
 }
 
+// unacked counts the stream messages the queue holds.
+func (q *queue) unacked() int {
+	n := 0
+	for _, it := range q.items {
+		n += len(it.msgs)
+	}
+	return n
+}
+
 func (q *queue) push(it *item) {
 	q.items = append(q.items, it)
 	if it.group != "" {
@@ -155,10 +164,18 @@ func (w *worker) serve(ctx context.Context) error {
 	// its resolution). So until every message the consumer has out is in
 	// our hands, what arrives is held back; then it is taken in stream
 	// order. Bounded: after three ack waits it goes on regardless.
+	//
+	// The same holds while serving: a delivery lost on its way (the
+	// connection to a NATS node dropped mid-delivery) stays out until its
+	// ack wait runs out while the consumer goes on with later messages. A
+	// gap in the consumer's delivery sequence shows it, and closes the gate
+	// again until the lost message is back.
 	g := &gate{cons: cons, until: w.now().Add(3 * w.o.ackWait), log: w.log}
-	gateTick := time.NewTicker(max(min(time.Second, w.o.ackWait/4), 10*time.Millisecond))
+	gateEvery := max(min(time.Second, w.o.ackWait/4), 10*time.Millisecond)
+	gateTick := time.NewTicker(gateEvery)
 	defer gateTick.Stop()
 	gateC := gateTick.C
+	var lastDelivery uint64 // the consumer sequence of the last delivery received
 
 	q := &queue{groups: map[string]*item{}}
 	var sending *item
@@ -182,7 +199,7 @@ func (w *worker) serve(ctx context.Context) error {
 		}
 	}
 	openGate := func() {
-		if gateC == nil || !g.open(ctx, w.now()) {
+		if gateC == nil || !g.open(ctx, w.now(), len(g.held)+q.unacked()+len(w.stalled)) {
 			return
 		}
 		gateC = nil
@@ -236,6 +253,13 @@ func (w *worker) serve(ctx context.Context) error {
 			w.stalled = nil
 			return nil
 		case m := <-in:
+			if missing := deliveryGap(m, &lastDelivery); missing > 0 && gateC == nil {
+				w.log.Warn("deliveries of this sink's consumer did not arrive (lost on their way); holding what follows until they are redelivered",
+					"missing", missing, "ack_wait", w.o.ackWait.String())
+				g = &gate{cons: cons, until: w.now().Add(3 * w.o.ackWait), log: w.log, waited: true}
+				gateTick.Reset(gateEvery)
+				gateC = gateTick.C
+			}
 			if gateC != nil {
 				g.held = append(g.held, m)
 				continue
@@ -280,13 +304,13 @@ type gate struct {
 }
 
 // open reports whether the held messages can be taken: no message of the
-// consumer is out with anyone else (its ack-pending count is what we hold),
-// or the bound passed.
-func (g *gate) open(ctx context.Context, now time.Time) bool {
+// consumer is out with anyone else (its ack-pending count is no more than
+// the unacked messages in our hands, inHand), or the bound passed.
+func (g *gate) open(ctx context.Context, now time.Time, inHand int) bool {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	info, err := g.cons.Info(ictx)
 	cancel()
-	if err == nil && info.NumAckPending <= len(g.held) {
+	if err == nil && info.NumAckPending <= inHand {
 		if g.waited {
 			g.log.Info("the messages a previous holder left unacked are back; delivering in stream order", "messages", len(g.held))
 		}
@@ -298,7 +322,7 @@ func (g *gate) open(ctx context.Context, now time.Time) bool {
 	}
 	if !g.waited && err == nil {
 		g.waited = true
-		g.log.Info("waiting for the messages a previous holder left unacked", "out", info.NumAckPending-len(g.held))
+		g.log.Info("waiting for the messages a previous holder left unacked", "out", info.NumAckPending-inHand)
 	}
 	return false
 }
@@ -315,6 +339,23 @@ func (g *gate) release() []jetstream.Msg {
 	}
 	sort.SliceStable(held, func(i, j int) bool { return seq(held[i]) < seq(held[j]) })
 	return held
+}
+
+// deliveryGap reports how many deliveries of the consumer came between the
+// last one received and m without reaching us, and records m's. A sequence
+// that goes back (a consumer made again, a new leader on older state)
+// starts the count over.
+func deliveryGap(m jetstream.Msg, last *uint64) uint64 {
+	md, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	seq, prev := md.Sequence.Consumer, *last
+	*last = seq
+	if prev == 0 || seq <= prev+1 {
+		return 0
+	}
+	return seq - prev - 1
 }
 
 // fetch hands messages to the loop until stop; then hands back (nak) what
@@ -334,6 +375,9 @@ func (w *worker) fetch(it jetstream.MessagesContext, in chan<- jetstream.Msg, st
 			}
 			w.log.Warn("fetch", "err", err)
 			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if w.o.lose != nil && w.o.lose(m) {
 			continue
 		}
 		select {
@@ -389,7 +433,7 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) bool {
 		return retry(err)
 	}
 	if done {
-		w.log.Debug("already delivered", "id", e.ID())
+		w.log.Debug("already delivered", append(msgAttrs(m), "id", e.ID())...)
 		_ = m.Ack()
 		return true
 	}
@@ -398,7 +442,7 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) bool {
 		return retry(err)
 	}
 	if dec.note == "" {
-		w.log.Debug("nothing new to tell", "id", e.ID(), "type", e.Type())
+		w.log.Debug("nothing new to tell", append(msgAttrs(m), "id", e.ID(), "type", e.Type())...)
 		_ = m.Ack()
 		return true
 	}
@@ -426,11 +470,7 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) bool {
 		q.push(it)
 	}
 	if w.log.Enabled(ctx, slog.LevelDebug) {
-		var seq, delivered uint64
-		if md, err := m.Metadata(); err == nil {
-			seq, delivered = md.Sequence.Stream, md.NumDelivered
-		}
-		w.log.Debug("queued", "id", e.ID(), "alert", it.alert.ID, "note", dec.note, "seq", seq, "delivered", delivered)
+		w.log.Debug("queued", append(msgAttrs(m), "id", e.ID(), "alert", it.alert.ID, "note", dec.note)...)
 	}
 	it.alert.Entries = append(it.alert.Entries, entry)
 	it.msgs = append(it.msgs, m)
@@ -439,6 +479,16 @@ func (w *worker) accept(ctx context.Context, q *queue, m jetstream.Msg) bool {
 		w.pending[mk.key] = pendingMark{value: mk.value, item: it}
 	}
 	return true
+}
+
+// msgAttrs are a message's stream sequence and delivery count, for the
+// debug log: what a run's stream dump is read against.
+func msgAttrs(m jetstream.Msg) []any {
+	md, err := m.Metadata()
+	if err != nil {
+		return nil
+	}
+	return []any{"seq", md.Sequence.Stream, "delivered", md.NumDelivered}
 }
 
 func groupKey(kind, ws, plan string) string { return kind + "\x00" + ws + "\x00" + plan }
