@@ -312,12 +312,12 @@ func (g *gate) open(ctx context.Context, now time.Time, inHand int) bool {
 	cancel()
 	if err == nil && info.NumAckPending <= inHand {
 		if g.waited {
-			g.log.Info("the messages a previous holder left unacked are back; delivering in stream order", "messages", len(g.held))
+			g.log.Info("the messages out unacked (a previous holder's, or lost on their way) are back; delivering in stream order", "messages", len(g.held))
 		}
 		return true
 	}
 	if !now.Before(g.until) {
-		g.log.Warn("messages a previous holder left unacked did not come back; delivering what arrived", "held", len(g.held), "err", err)
+		g.log.Warn("messages out unacked (a previous holder's, or lost on their way) did not come back; delivering what arrived", "held", len(g.held), "err", err)
 		return true
 	}
 	if !g.waited && err == nil {
