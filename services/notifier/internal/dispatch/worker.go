@@ -101,15 +101,6 @@ func (q *queue) closeGroup(key string) {
 	}
 }
 
-// unacked counts the stream messages the queue holds.
-func (q *queue) unacked() int {
-	n := 0
-	for _, it := range q.items {
-		n += len(it.msgs)
-	}
-	return n
-}
-
 func (q *queue) push(it *item) {
 	q.items = append(q.items, it)
 	if it.group != "" {
@@ -199,7 +190,7 @@ func (w *worker) serve(ctx context.Context) error {
 		}
 	}
 	openGate := func() {
-		if gateC == nil || !g.open(ctx, w.now(), len(g.held)+q.unacked()+len(w.stalled)) {
+		if gateC == nil || !g.open(ctx, w.now(), inHand(q, g.held, w.stalled)) {
 			return
 		}
 		gateC = nil
@@ -339,6 +330,26 @@ func (g *gate) release() []jetstream.Msg {
 	}
 	sort.SliceStable(held, func(i, j int) bool { return seq(held[i]) < seq(held[j]) })
 	return held
+}
+
+// inHand counts the stream messages this holder has unacked: queued,
+// held back or stalled. A message redelivered while we hold it counts once,
+// as the consumer's ack-pending count does.
+func inHand(q *queue, held, stalled []jetstream.Msg) int {
+	seqs := map[uint64]bool{}
+	add := func(ms []jetstream.Msg) {
+		for _, m := range ms {
+			if md, err := m.Metadata(); err == nil {
+				seqs[md.Sequence.Stream] = true
+			}
+		}
+	}
+	for _, it := range q.items {
+		add(it.msgs)
+	}
+	add(held)
+	add(stalled)
+	return len(seqs)
 }
 
 // deliveryGap reports how many deliveries of the consumer came between the
