@@ -59,4 +59,31 @@ func TestCatalogLab(t *testing.T) {
 		t.Errorf("types of the lab's providers that map to no object: %v", u)
 	}
 	t.Logf("%d resource types", c.Len())
+
+	// A second workspace with the same providers holds the same schema:
+	// one copy in the process, not one per workspace.
+	dir2 := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir2, "main.tf"), []byte(module), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := tofu.New(tofu.Options{Name: "catalog-2", Dir: dir2, Binary: tools.Tofu,
+		Environ:     append(os.Environ(), "TF_CLI_CONFIG_FILE="+tools.CLIConfigFile, "CHECKPOINT_DISABLE=1"),
+		PluginCache: filepath.Join(t.TempDir(), "plugins")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := r.ProvidersSchema(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := r2.ProvidersSchema(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 {
+		t.Error("two workspaces with the same providers hold two copies of their schema")
+	}
 }
