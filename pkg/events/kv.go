@@ -46,8 +46,8 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 		}
 		// A bucket of this shape is only looked up, as EnsureStream does.
 		differs := "it does not exist"
-		if kv, err := js.KeyValue(ctx, name); err == nil {
-			st, err := kv.Status(ctx)
+		if kv, err := retryAPI(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, name) }); err == nil {
+			st, err := retryAPI(ctx, kv.Status)
 			if err != nil {
 				return nil, fmt.Errorf("ensure kv bucket %s: %w", name, err)
 			}
@@ -78,7 +78,7 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 				name, differs, err)
 		}
 		if direct {
-			kv, err := js.CreateOrUpdateKeyValue(ctx, want)
+			kv, err := retryAPI(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.CreateOrUpdateKeyValue(ctx, want) })
 			if err != nil {
 				return nil, fail(err)
 			}
@@ -92,11 +92,11 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*
 		// is created as the client would create it, without direct gets, in
 		// one step; a bucket of another shape is updated in one step too.
 		cfg := kvStreamConfig(want)
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if _, err := retryAPI(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, cfg) }); err != nil {
 			return nil, fail(err)
 		}
 		// Opened after: a handle reads direct or not as its stream does.
-		kv, err := js.KeyValue(ctx, name)
+		kv, err := retryAPI(ctx, func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, name) })
 		if err != nil {
 			return nil, fail(err)
 		}

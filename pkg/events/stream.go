@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -55,14 +56,14 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		Replicas:    cfg.Replicas,
 	}
 	differs := "it does not exist"
-	if s, err := js.Stream(ctx, StreamName); err == nil {
+	if s, err := retryAPI(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, StreamName) }); err == nil {
 		if differs = streamDiffers(s.CachedInfo().Config, want); differs == "" {
 			return s, nil
 		}
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("ensure stream %s: look it up: %w", StreamName, err)
 	}
-	s, err := js.CreateOrUpdateStream(ctx, want)
+	s, err := retryAPI(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, want) })
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s (%s; creating or updating it needs a NATS user allowed to, e.g. admin of deploy/nats/accounts.conf): %w",
 			StreamName, differs, err)
@@ -90,4 +91,30 @@ func streamDiffers(have, want jetstream.StreamConfig) string {
 		return "description differs"
 	}
 	return ""
+}
+
+// apiAttempt bounds one request of the provisioning calls (EnsureStream,
+// EnsureBuckets). A request lost on its way is never answered — seen while
+// the nodes of a cluster connect and close duplicate routes — and bounded by
+// the caller's deadline alone, one lost request would use all of it. The
+// calls are lookups and idempotent creates or updates: they are repeated.
+var apiAttempt = 10 * time.Second
+
+// retryAPI runs call with at most apiAttempt each time, again while it times
+// out and ctx lasts.
+func retryAPI[T any](ctx context.Context, call func(context.Context) (T, error)) (T, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, apiAttempt)
+		v, err := call(actx)
+		cancel()
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !timedOut || ctx.Err() != nil {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

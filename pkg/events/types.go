@@ -228,6 +228,12 @@ const (
 	// ComponentSource reports a workspace's Git source: FetchFailed.
 	ComponentSource = "source"
 
+	// ConditionSynced, of component watcher: True once a watcher has listed
+	// every watched resource at the start of its term (start, new leader,
+	// API server back) and reported what differs from its inventory. The
+	// planner asks for a full plan of the cluster's workspaces then.
+	ConditionSynced = "Synced"
+
 	SeverityInfo     = "info"
 	SeverityWarning  = "warning"
 	SeverityCritical = "critical"

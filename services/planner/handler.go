@@ -20,6 +20,9 @@ import (
 // handle maps one object.changed to the workspaces it concerns, records it
 // as pending for each, and tracks field ownership flips (churn).
 func (s *Service) handle(ctx context.Context, e cloudevents.Event, d events.Data) events.Result {
+	if h, ok := d.(*events.ClusterHealth); ok {
+		return s.handleHealth(ctx, h)
+	}
 	oc, ok := d.(*events.ObjectChanged)
 	if !ok {
 		return events.Ack()

@@ -22,6 +22,7 @@ const (
 	keyPrefix   = "planner"
 	keyPending  = "pending"
 	keyLastFull = "lastfull"
+	keyFullPlan = "fullplan"
 	keyChurn    = "churn"
 	maxWrites   = 32
 	// changeRecheck marks a pending entry that asks for a plan of an
@@ -58,6 +59,8 @@ func pendingKey(ws string, o events.ObjectRef) string {
 }
 
 func lastFullKey(ws string) string { return events.Key(keyPrefix, keyLastFull, ws) }
+
+func fullPlanKey(ws string) string { return events.Key(keyPrefix, keyFullPlan, ws) }
 
 func churnKey(o events.ObjectRef, group string) string {
 	return events.Key(keyPrefix, keyChurn, o.Cluster, group, o.Kind, o.Namespace, o.Name)
@@ -202,6 +205,11 @@ func (s *Service) applyWatch(e jetstream.KeyValueEntry) {
 		var t time.Time
 		if !del && json.Unmarshal(e.Value(), &t) == nil {
 			w.lastFull = t
+		}
+	case keyFullPlan:
+		var r fullPlanRequest
+		if !del && json.Unmarshal(e.Value(), &r) == nil {
+			w.fullAsked = r
 		}
 	}
 	s.mu.Unlock()

@@ -214,8 +214,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	cons, err := events.NewConsumer(s.d.JS, events.ConsumerConfig{
-		Durable:       s.o.consumer,
-		Subjects:      []string{events.TypeSubject(events.TypeObjectChanged) + ".>"},
+		Durable: s.o.consumer,
+		Subjects: []string{events.TypeSubject(events.TypeObjectChanged) + ".>",
+			events.TypeSubject(events.TypeClusterHealth) + ".*." + events.ComponentWatcher + ".>"},
 		MaxDeliver:    10,
 		AckWait:       30 * time.Second,
 		MaxAckPending: 20000,

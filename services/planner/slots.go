@@ -108,11 +108,14 @@ func (s *Service) acquireSlot(ctx context.Context, w *workspace) (release func()
 // longer due: another replica ran it while this one waited for a slot (its
 // time reaches this replica through the pending watch).
 func (s *Service) fullPlanDone(w *workspace, trigger string) bool {
-	if trigger != TriggerStartup && trigger != TriggerInterval {
-		return false
-	}
 	s.mu.Lock()
-	last := w.lastFull
+	last, asked := w.lastFull, w.fullAsked.At
 	s.mu.Unlock()
-	return !last.IsZero() && time.Now().Before(last.Add(w.interval))
+	switch trigger {
+	case TriggerStartup, TriggerInterval:
+		return !last.IsZero() && time.Now().Before(last.Add(w.interval))
+	case TriggerRelist:
+		return !asked.After(last)
+	}
+	return false
 }

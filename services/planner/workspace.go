@@ -46,6 +46,9 @@ type workspace struct {
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
 	lastFull time.Time
+	// fullAsked is the last full plan asked for out of turn (relist.go):
+	// due while it is later than lastFull.
+	fullAsked fullPlanRequest
 
 	// Owned by the workspace's loop goroutine.
 	conditions map[string]time.Time // open health conditions and since when
@@ -79,6 +82,9 @@ const (
 	TriggerChange   = "change"
 	TriggerInterval = "interval"
 	TriggerStartup  = "startup"
+	// TriggerRelist is the full plan a watcher's relist of the cluster
+	// asks for (relist.go).
+	TriggerRelist = "relist"
 )
 
 // loop plans the workspace whenever its pending changes settle, its full
@@ -166,7 +172,7 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 			last = e.rec.Last
 		}
 	}
-	lastFull := w.lastFull
+	lastFull, asked := w.lastFull, w.fullAsked.At
 	s.mu.Unlock()
 
 	due, trigger := now.Add(time.Hour), ""
@@ -191,6 +197,11 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 		if lastFull.IsZero() {
 			trigger = TriggerStartup
 		}
+	}
+	if asked.After(lastFull) && !lastFull.IsZero() {
+		// Asked for after the last full plan: at once. (Before the
+		// startup plan, that plan is the one asked for.)
+		due, trigger = now, TriggerRelist
 	}
 	if w.src != nil && w.src.changed.Load() {
 		// A new revision of the configuration: a full plan at once.
@@ -375,7 +386,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		}
 	}
 
-	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
+	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision || trigger == TriggerRelist
 	// The revision this plan runs on: the runner is pointed at its
 	// checkout here, in the loop, so nothing switches it mid-plan.
 	if err := w.useRevision(); err != nil {

@@ -66,8 +66,9 @@ func planCompleted(ws, trigger string) func(events.Data) bool {
 	}
 }
 
-// startWatcher runs the real watcher in this process until the test ends.
-func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string) {
+// startWatcher runs the real watcher in this process until the test ends
+// or stop is called.
+func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance string) (stop func()) {
 	t.Helper()
 	cfg.ApplyDefaults() // as config.Load does; tests build their configs in code
 	r, err := watcher.New(cfg, service.Deps{Conn: env.Conn, JS: env.JS, Buckets: env.Buckets, Log: quietLog().With("svc", "watcher"),
@@ -75,7 +76,7 @@ func startWatcher(t testing.TB, env *eventstest.Env, cfg *config.File, instance 
 	if err != nil {
 		t.Fatal(err)
 	}
-	servicetest.Run(t, "watcher "+instance, r)
+	return servicetest.Run(t, "watcher "+instance, r)
 }
 
 // startPlanner runs a planner replica in this process; stop ends it.

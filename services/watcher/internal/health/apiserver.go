@@ -12,8 +12,8 @@ import (
 
 // Conditions of cluster.health events the watcher publishes.
 const (
-	CondUnreachable = "Unreachable" // component apiserver
-	CondSynced      = "Synced"      // component watcher
+	CondUnreachable = "Unreachable"          // component apiserver
+	CondSynced      = events.ConditionSynced // component watcher
 )
 
 // APIServer is the reachability state machine of one cluster's API server,
