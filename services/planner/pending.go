@@ -22,7 +22,7 @@ const (
 	keyPrefix   = "planner"
 	keyPending  = "pending"
 	keyLastFull = "lastfull"
-	keyFullPlan = "fullplan"
+	keyRelisted = "relisted"
 	keyChurn    = "churn"
 	maxWrites   = 32
 	// changeRecheck marks a pending entry that asks for a plan of an
@@ -60,7 +60,7 @@ func pendingKey(ws string, o events.ObjectRef) string {
 
 func lastFullKey(ws string) string { return events.Key(keyPrefix, keyLastFull, ws) }
 
-func fullPlanKey(ws string) string { return events.Key(keyPrefix, keyFullPlan, ws) }
+func relistedKey(ws string) string { return events.Key(keyPrefix, keyRelisted, ws) }
 
 func churnKey(o events.ObjectRef, group string) string {
 	return events.Key(keyPrefix, keyChurn, o.Cluster, group, o.Kind, o.Namespace, o.Name)
@@ -206,10 +206,10 @@ func (s *Service) applyWatch(e jetstream.KeyValueEntry) {
 		if !del && json.Unmarshal(e.Value(), &t) == nil {
 			w.lastFull = t
 		}
-	case keyFullPlan:
-		var r fullPlanRequest
-		if !del && json.Unmarshal(e.Value(), &r) == nil {
-			w.fullAsked = r
+	case keyRelisted:
+		w.relisted = 0
+		if !del {
+			w.relisted = e.Revision()
 		}
 	}
 	s.mu.Unlock()

@@ -2,50 +2,64 @@ package planner
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/driftgate/driftgate/pkg/events"
 )
 
 // A watcher that starts watching a cluster (at start, as a new leader, after
 // an API server outage) lists it and reports what differs from its
-// inventory, then Synced=True. What changed while no watcher watched and
-// was changed back to what the inventory records is not reported: nothing
-// differs. But a plan may have seen the change in between (a plan retried
-// when the API server came back, a full plan) and opened a finding that
-// nothing would resolve until the next full-plan interval. So a relist asks
-// the replica holding each workspace of that cluster for a full plan: it
-// runs after any plan in flight (the workspace's lease) and reads the live
-// objects after the relist, from when the watcher sees every change again.
+// inventory, then Synced=True. A change made and undone while no watcher
+// watched is not reported: the object is back to what the inventory
+// records. But a plan may have seen it in between (a plan retried as the API
+// server came back) and opened a finding, which nothing would resolve until
+// the next full plan. So after a relist the replica holding each workspace
+// of that cluster plans the objects of its open findings again: under the
+// workspace's lease, so after any plan in flight, and as changes, so their
+// plan reads the objects after the relist.
 
-// fullPlanRequest is a full plan asked for out of turn, kept in the state
-// bucket (planner.fullplan.<workspace>) so whichever replica holds the
-// workspace runs it.
-type fullPlanRequest struct {
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
-}
-
-// handleHealth asks for a full plan of the cluster's workspaces when a
-// watcher reports it has listed the cluster (Synced=True).
+// handleHealth records a watcher's relist (Synced=True) for every workspace
+// of its cluster, in the state bucket (planner.relisted.<workspace>), so
+// whichever replica holds the workspace acts on it.
 func (s *Service) handleHealth(ctx context.Context, h *events.ClusterHealth) events.Result {
 	if h.Component != events.ComponentWatcher || h.Condition != events.ConditionSynced || h.Status != "True" {
 		return events.Ack()
 	}
-	req := fullPlanRequest{At: time.Now().UTC(), Reason: "the watcher relisted cluster " + h.Cluster}
-	b, err := json.Marshal(req)
-	if err != nil {
-		return events.Ack()
-	}
+	at := []byte(time.Now().UTC().Format(time.RFC3339Nano))
 	for _, w := range s.workspaces {
 		if w.cluster != "" && w.cluster != h.Cluster {
 			continue
 		}
-		if _, err := s.d.Buckets.State.Put(ctx, fullPlanKey(w.name), b); err != nil {
-			return events.Nak(time.Second, "ask for a full plan: "+err.Error())
+		if _, err := s.d.Buckets.State.Put(ctx, relistedKey(w.name), at); err != nil {
+			return events.Nak(time.Second, "record the relist: "+err.Error())
 		}
-		w.log.Info("watcher relisted the cluster: full plan asked for", "cluster", h.Cluster)
 	}
 	return events.Ack()
+}
+
+// afterRelist runs under the workspace's lease: the objects of the open
+// findings become pending (recheckOpenFindings), then the relist's record
+// goes, unless a newer relist replaced it.
+func (s *Service) afterRelist(ctx context.Context, w *workspace) error {
+	s.mu.Lock()
+	rev := w.relisted
+	s.mu.Unlock()
+	if rev == 0 {
+		return nil
+	}
+	if err := s.recheckOpenFindings(ctx, w, "watcher relisted the cluster"); err != nil {
+		return err
+	}
+	err := s.d.Buckets.State.Delete(ctx, relistedKey(w.name), jetstream.LastRevision(rev))
+	if err != nil && !conflict(err) {
+		return err
+	}
+	s.mu.Lock()
+	if w.relisted == rev {
+		w.relisted = 0 // the watch will say so too; do not act twice meanwhile
+	}
+	s.mu.Unlock()
+	return nil
 }

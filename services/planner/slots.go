@@ -108,14 +108,11 @@ func (s *Service) acquireSlot(ctx context.Context, w *workspace) (release func()
 // longer due: another replica ran it while this one waited for a slot (its
 // time reaches this replica through the pending watch).
 func (s *Service) fullPlanDone(w *workspace, trigger string) bool {
-	s.mu.Lock()
-	last, asked := w.lastFull, w.fullAsked.At
-	s.mu.Unlock()
-	switch trigger {
-	case TriggerStartup, TriggerInterval:
-		return !last.IsZero() && time.Now().Before(last.Add(w.interval))
-	case TriggerRelist:
-		return !asked.After(last)
+	if trigger != TriggerStartup && trigger != TriggerInterval {
+		return false
 	}
-	return false
+	s.mu.Lock()
+	last := w.lastFull
+	s.mu.Unlock()
+	return !last.IsZero() && time.Now().Before(last.Add(w.interval))
 }

@@ -10,14 +10,15 @@ import (
 )
 
 // recheckOpenFindings records a pending change for the object of every open
-// finding of w after its state changed under the planner: an apply may
+// finding of w after its state changed under the planner — an apply may
 // have reverted a change or applied a pending edit, an import adopted an
-// unimported object, a `state rm` orphaned one. The next plan (targeted at
+// unimported object, a `state rm` orphaned one — or after a watcher relisted
+// its cluster (relist.go). The next plan (targeted at
 // those objects, after the usual debounce) resolves what is gone and
 // reports what is new, instead of waiting for the full-plan interval.
 // Churn resolves when its fields stop flipping and unmanaged findings on
 // full plans, so neither is planned for.
-func (s *Service) recheckOpenFindings(ctx context.Context, w *workspace) error {
+func (s *Service) recheckOpenFindings(ctx context.Context, w *workspace, why string) error {
 	open, err := s.store.List(ctx, findings.Filter{Workspace: w.name, State: events.StateOpen})
 	if err != nil {
 		return err
@@ -35,7 +36,7 @@ func (s *Service) recheckOpenFindings(ctx context.Context, w *workspace) error {
 		n++
 	}
 	if n > 0 {
-		w.log.Info("state changed: planning the objects of open findings again", "findings", n)
+		w.log.Info(why+": planning the objects of open findings again", "findings", n)
 	}
 	return nil
 }

@@ -46,9 +46,9 @@ type workspace struct {
 	// Guarded by Service.mu (fed by the KV watch).
 	pending  map[string]*pendingEntry
 	lastFull time.Time
-	// fullAsked is the last full plan asked for out of turn (relist.go):
-	// due while it is later than lastFull.
-	fullAsked fullPlanRequest
+	// relisted is the revision of the workspace's relisted key while a
+	// watcher's relist of its cluster waits to be acted on (relist.go).
+	relisted uint64
 
 	// Owned by the workspace's loop goroutine.
 	conditions map[string]time.Time // open health conditions and since when
@@ -82,9 +82,9 @@ const (
 	TriggerChange   = "change"
 	TriggerInterval = "interval"
 	TriggerStartup  = "startup"
-	// TriggerRelist is the full plan a watcher's relist of the cluster
-	// asks for (relist.go).
-	TriggerRelist = "relist"
+	// triggerRelisted is the cycle that acts on a watcher's relist
+	// (relist.go): it runs no tool.
+	triggerRelisted = "relisted"
 )
 
 // loop plans the workspace whenever its pending changes settle, its full
@@ -172,7 +172,7 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 			last = e.rec.Last
 		}
 	}
-	lastFull, asked := w.lastFull, w.fullAsked.At
+	lastFull, relisted := w.lastFull, w.relisted
 	s.mu.Unlock()
 
 	due, trigger := now.Add(time.Hour), ""
@@ -198,14 +198,13 @@ func (s *Service) nextDue(w *workspace) (time.Time, string) {
 			trigger = TriggerStartup
 		}
 	}
-	if asked.After(lastFull) && !lastFull.IsZero() {
-		// Asked for after the last full plan: at once. (Before the
-		// startup plan, that plan is the one asked for.)
-		due, trigger = now, TriggerRelist
-	}
 	if w.src != nil && w.src.changed.Load() {
 		// A new revision of the configuration: a full plan at once.
 		due, trigger = now, TriggerRevision
+	}
+	if relisted != 0 {
+		// Runs no tool: its objects are planned as changes after it.
+		due, trigger = now, triggerRelisted
 	}
 	if w.nextChurnGC.IsZero() {
 		w.nextChurnGC = now.Add(s.churnGCInterval())
@@ -236,7 +235,7 @@ func minTime(a, b time.Time) time.Time {
 // cycle takes a plan slot (slots.go) and the workspace's lease, and plans
 // (or resolves quiet churn, which runs no tool and takes no slot).
 func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
-	if trigger != "maintenance" {
+	if trigger != "maintenance" && trigger != triggerRelisted {
 		release, waited, err := s.acquireSlot(ctx, w)
 		if err != nil {
 			return // ctx ended
@@ -250,13 +249,16 @@ func (s *Service) cycle(ctx context.Context, w *workspace, trigger string) {
 				w.nextChurnGC = time.Now().Add(s.churnGCInterval())
 				return s.resolveQuietChurn(lctx, w, "")
 			}
+			if trigger == triggerRelisted {
+				return s.afterRelist(lctx, w)
+			}
 			if s.fullPlanDone(w, trigger) {
 				return nil
 			}
 			return s.planOnce(lctx, w, trigger)
 		})
 	switch {
-	case err == nil && trigger == "maintenance":
+	case err == nil && (trigger == "maintenance" || trigger == triggerRelisted):
 	case err == nil:
 		w.backoff, w.retryAt = 0, time.Time{}
 	case errors.Is(err, events.ErrLeaseHeld):
@@ -317,7 +319,7 @@ func (s *Service) reloadIndex(ctx context.Context, w *workspace) error {
 			w.log.Warn("record the kinds in state for the watcher", "err", err)
 		}
 		if prev != nil {
-			if err := s.recheckOpenFindings(ctx, w); err != nil {
+			if err := s.recheckOpenFindings(ctx, w, "state changed"); err != nil {
 				w.log.Warn("plan the open findings again after a state change", "err", err)
 			}
 			if err := s.recheckRemoved(ctx, w, prev, ix); err != nil {
@@ -386,7 +388,7 @@ func (s *Service) planOnce(ctx context.Context, w *workspace, trigger string) er
 		}
 	}
 
-	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision || trigger == TriggerRelist
+	full := trigger == TriggerInterval || trigger == TriggerStartup || trigger == TriggerRevision
 	// The revision this plan runs on: the runner is pointed at its
 	// checkout here, in the loop, so nothing switches it mid-plan.
 	if err := w.useRevision(); err != nil {

@@ -14,7 +14,8 @@ import (
 // watcher watches, seen in between by a plan, is resolved once a watcher
 // lists the cluster again, not at the next full-plan interval. The watcher's
 // relist cannot report it (the object is back to what its inventory
-// records); the planner runs a full plan when the watcher reports Synced.
+// records); when the watcher reports Synced, the planner plans the objects of
+// the open findings again.
 // The fault suite found it: a scale made while the API server came back, seen
 // by a plan, scaled back before the new watcher leader's relist, stayed open.
 func TestRelistResolvesWhatAPlanSawLab(t *testing.T) {
@@ -49,10 +50,6 @@ func TestRelistResolvesWhatAPlanSawLab(t *testing.T) {
 	startWatcher(t, env, cfg, "watcher-2")
 	s.wait(m, 2*time.Minute, "the new watcher's Synced", watcherSynced)
 	s.wait(m, 3*time.Minute, "drift.resolved of the scale", resolved(id))
-	pc := s.wait(m, time.Minute, "the relist's full plan", planCompleted("marketplace", planner.TriggerRelist))
-	if !pc.Data.(*events.PlanCompleted).Full {
-		t.Error("the plan a relist asks for is not a full plan")
-	}
 	for _, rec := range s.since(m) {
 		if oc, ok := rec.Data.(*events.ObjectChanged); ok && oc.Object.Kind == "Deployment" && oc.Object.Name == "marketplace" {
 			t.Fatalf("the relist reported the deployment (%s): this test no longer covers a change the watcher cannot see:\n%s",
