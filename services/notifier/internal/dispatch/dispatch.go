@@ -52,6 +52,7 @@ type options struct {
 	meter      metric.MeterProvider
 	now        func() time.Time
 	readFault  func(key string) error
+	writeFault func(key string) error
 	lose       func(m jetstream.Msg) bool
 }
 
@@ -80,6 +81,13 @@ func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 // real bucket, as a lost node would.
 func WithStateReadFault(f func(key string) error) Option {
 	return func(o *options) { o.readFault = f }
+}
+
+// WithStateWriteFault makes a write of a delivery mark fail with the error
+// f returns (nil: write it). Tests use it to fail writes of the real
+// bucket, as a bucket without quorum does.
+func WithStateWriteFault(f func(key string) error) Option {
+	return func(o *options) { o.writeFault = f }
 }
 
 // WithDeliveryLoss drops the deliveries f picks before the worker sees

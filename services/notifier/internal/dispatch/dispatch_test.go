@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -881,5 +882,64 @@ func TestDeliveryLostInFlightIsTakenInOrder(t *testing.T) {
 	defer mu.Unlock()
 	if dropped != 1 {
 		t.Errorf("%d deliveries lost, want 1", dropped)
+	}
+}
+
+// TestUnwrittenMarkHoldsTheChangeBack: the delivery mark of a change cannot
+// be written for a while after the sink got it (its bucket without quorum).
+// The change back to what the mark before held must still be alerted: it is
+// decided once the mark is written, not against the mark left behind (the
+// fault suite lost an alert that way when a NATS node came back).
+func TestUnwrittenMarkHoldsTheChangeBack(t *testing.T) {
+	w := newWorld(t)
+	hook := newReceiver(t, verifyWebhook([]byte(secret)))
+	w.vars["HOOK_SECRET"] = secret
+	a := finding("marketplace", "kubernetes_service.marketplace", events.ClassChurn, events.RiskLow)
+	b := a
+	b.Paths = []string{"metadata.labels.tier"}
+	markKey := events.Key("notifier", "hook", "f", a.ID)
+	var mu sync.Mutex
+	writes, failed := 0, 0
+	fault := dispatch.WithStateWriteFault(func(key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if key != markKey {
+			return nil
+		}
+		writes++
+		// The first mark (the opening) is written; the next one fails
+		// seven times, more than the five tries of the code before.
+		if writes >= 2 && failed < 7 {
+			failed++
+			return errors.New("nats: no response from stream")
+		}
+		return nil
+	})
+	w.start(webhookConfig(hook.srv.URL, ""), fault)
+	w.publish(detected(a, "p0"), planDone("marketplace", "p0"))
+	eventually(t, "the opening", func() bool { return len(hook.accepted()) == 1 })
+
+	w.publish(detected(b, "p1"), planDone("marketplace", "p1")) // its mark not written for a while
+	eventually(t, "the change", func() bool { return len(hook.accepted()) == 2 })
+	w.publish(detected(a, "p2"), planDone("marketplace", "p2"), // the change back
+		importEvent(events.ImportSucceeded, "sentinel"))
+	eventually(t, "the sentinel", func() bool {
+		return slices.Contains(requestIDs(t, hook.accepted()), "sentinel")
+	})
+
+	got := deliveredEvents(t, hook.accepted())
+	want := []string{
+		"drift.detected " + detected(a, "p0").Key(),
+		"drift.detected " + detected(b, "p1").Key(),
+		"drift.detected " + detected(a, "p2").Key(),
+		"import.succeeded " + importEvent(events.ImportSucceeded, "sentinel").Key(),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries:\n got %v\nwant %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failed != 7 {
+		t.Errorf("%d mark writes failed, want 7", failed)
 	}
 }

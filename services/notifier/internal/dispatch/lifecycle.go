@@ -236,9 +236,15 @@ func (w *worker) decide(ctx context.Context, e string, d events.Data, m route.Ma
 	return decision{note: sink.NoteEvent}, nil
 }
 
-// writeMarks stores an alert's marks, retrying briefly: they are what keeps
-// a redelivery from alerting twice.
+// writeMarks stores an alert's marks. They keep a redelivery from alerting
+// twice, and every later event of the finding is decided against them: a
+// mark left behind the alert the sink got would make a change back to the
+// mark's content read as nothing new (the fault suite lost an alert that
+// way while a bucket had no quorum). So it retries until the mark is
+// written, holding this sink's next decisions, and gives up only when the
+// worker stops (the event is then redelivered and may alert again).
 func (w *worker) writeMarks(ctx context.Context, it *item) {
+	stop := ctx.Done()
 	ctx = context.WithoutCancel(ctx)
 	now := w.now()
 	writes := slices.Clone(it.marks)
@@ -246,20 +252,37 @@ func (w *worker) writeMarks(ctx context.Context, it *item) {
 		writes = append(writes, markWrite{w.evKey(id), eventMark{At: now}})
 	}
 	for _, m := range writes {
-		var err error
-		for attempt := range 5 {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err = events.PutJSON(wctx, w.d.Buckets.State, m.key, m.value)
-			cancel()
+		for attempt := 0; ; attempt++ {
+			err := w.writeMark(ctx, m)
 			if err == nil {
+				if attempt >= 5 {
+					w.log.Info("delivery mark written", "key", m.key, "attempts", attempt+1)
+				}
 				break
 			}
-			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
-		}
-		if err != nil {
-			w.log.Error("delivery mark not written; a redelivery of this event may alert again", "key", m.key, "err", err)
+			if attempt == 4 {
+				w.log.Warn("delivery mark not written yet; this sink's next alerts wait for it", "key", m.key, "err", err)
+			}
+			select {
+			case <-stop:
+				w.log.Error("delivery mark not written; a redelivery of this event may alert again", "key", m.key, "err", err)
+				return
+			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 2*time.Second)):
+			}
 		}
 	}
+}
+
+func (w *worker) writeMark(ctx context.Context, m markWrite) error {
+	if w.o.writeFault != nil {
+		if err := w.o.writeFault(m.key); err != nil {
+			return err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := events.PutJSON(wctx, w.d.Buckets.State, m.key, m.value)
+	return err
 }
 
 // redact removes what must never leave driftgate even if an upstream missed
