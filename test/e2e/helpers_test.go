@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,16 +26,10 @@ const (
 	childEnv        = "DRIFTGATE_PLANNER_TEST_CHILD"
 	childLeaseEnv   = "DRIFTGATE_PLANNER_TEST_LEASE"
 	childEnvironEnv = "DRIFTGATE_PLANNER_TEST_ENVIRON"
-	// childPprofEnv, an address, makes a planner process serve
-	// net/http/pprof there (to profile its memory in a benchmark).
-	childPprofEnv = "DRIFTGATE_PLANNER_TEST_PPROF"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		if addr := os.Getenv(childPprofEnv); addr != "" {
-			go func() { _ = http.ListenAndServe(addr, nil) }() // net/http/pprof's handlers
-		}
 		os.Exit(service.Main("planner", childFactory, os.Args[1:], os.Stderr))
 	}
 	os.Exit(m.Run())
